@@ -1,0 +1,52 @@
+//! Embedded migrations, run under a Postgres advisory lock so that several replicas
+//! (or a migration Job and a replica) starting at once apply them exactly once.
+
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
+
+/// An arbitrary constant shared by every process that migrates this schema.
+const MIGRATION_LOCK_KEY: i64 = 0x5748_4552_4542_5901;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] diesel::ConnectionError),
+    #[error("advisory lock: {0}")]
+    Lock(#[source] diesel::result::Error),
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+/// Applies every pending migration and returns the versions applied (empty when
+/// the schema was already current). Needs the multi-threaded tokio runtime.
+pub async fn run_pending(database_url: &str) -> Result<Vec<String>, MigrateError> {
+    let mut conn = AsyncPgConnection::establish(database_url)
+        .await
+        .map_err(MigrateError::Connect)?;
+    // Session-level lock: held until we unlock or the connection closes, so a crash
+    // mid-migration releases it as well.
+    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+        .execute(&mut conn)
+        .await
+        .map_err(MigrateError::Lock)?;
+    // The harness blocks this worker thread (block_in_place) while it migrates.
+    let mut harness = AsyncMigrationHarness::new(conn);
+    let applied = harness
+        .run_pending_migrations(MIGRATIONS)
+        .map(|versions| versions.iter().map(ToString::to_string).collect::<Vec<_>>())
+        .map_err(|e| MigrateError::Migration(e.to_string()));
+    let mut conn = harness.into_inner();
+    diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+        .execute(&mut conn)
+        .await
+        .map_err(MigrateError::Lock)?;
+    let applied = applied?;
+    if applied.is_empty() {
+        tracing::info!("database schema is current");
+    } else {
+        tracing::info!(versions = ?applied, "applied database migrations");
+    }
+    Ok(applied)
+}

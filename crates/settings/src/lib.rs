@@ -1,0 +1,252 @@
+//! Settings shared by the services, read from (lowest priority first) built-in
+//! defaults, an optional TOML file (`SETTINGS_FILE`), a `.env` file in the working
+//! directory, and the process environment.
+//!
+//! Every key is the environment variable's name in lower case, so the names of the
+//! Whereby guide (`WHEREBY_API_KEY`, `RECORDING_STORAGE_AWS_BUCKET_NAME`, ...) work
+//! as written, in the environment, in `.env` and in the file alike. Each section is
+//! deserialised from the same flat source; docs/configuration.md lists every key.
+
+use std::{collections::HashMap, path::Path};
+
+use secrecy::SecretString;
+use serde::{Deserialize, de::DeserializeOwned};
+
+pub use secrecy::ExposeSecret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read {path}: {message}")]
+    File { path: String, message: String },
+    #[error("invalid settings: {0}")]
+    Invalid(String),
+}
+
+/// The merged key/value source that sections are read from.
+pub struct Source(config::Config);
+
+impl Source {
+    /// Reads the real sources: `SETTINGS_FILE`, `./.env`, the environment.
+    pub fn load() -> Result<Self, SettingsError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Self::from_parts(Some(Path::new(".env")), env)
+    }
+
+    /// Builds the source from a `.env` path (ignored when absent) and an explicit
+    /// environment, so that loading can be tested without touching the process.
+    pub fn from_parts(
+        dotenv: Option<&Path>,
+        env: HashMap<String, String>,
+    ) -> Result<Self, SettingsError> {
+        let mut builder = config::Config::builder();
+        if let Some(file) = env.get("SETTINGS_FILE").filter(|f| !f.is_empty()) {
+            builder = builder.add_source(config::File::new(file, config::FileFormat::Toml));
+        }
+        if let Some(path) = dotenv.filter(|p| p.exists()) {
+            let vars = dotenvy::from_path_iter(path)
+                .and_then(|iter| iter.collect::<Result<HashMap<_, _>, _>>())
+                .map_err(|e| SettingsError::File {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+            builder = builder.add_source(environment(vars));
+        }
+        let config = builder
+            .add_source(environment(env))
+            .build()
+            .map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        Ok(Self(config))
+    }
+
+    /// Reads one section. Missing keys take the section's defaults; a missing key
+    /// without a default, or a value of the wrong type, is an error naming the key.
+    pub fn section<T: DeserializeOwned>(&self) -> Result<T, SettingsError> {
+        self.0
+            .clone()
+            .try_deserialize()
+            .map_err(|e| SettingsError::Invalid(e.to_string()))
+    }
+}
+
+fn environment(vars: HashMap<String, String>) -> config::Environment {
+    config::Environment::default()
+        .source(Some(vars))
+        .try_parsing(true)
+}
+
+fn default_database_url() -> SecretString {
+    SecretString::from("postgres://postgres@127.0.0.1:5432/whereby")
+}
+const fn default_pool_size() -> usize {
+    10
+}
+const fn default_five() -> u64 {
+    5
+}
+const fn default_true() -> bool {
+    true
+}
+
+/// Postgres: `DATABASE_URL` and the pool.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    #[serde(default = "default_database_url")]
+    pub database_url: SecretString,
+    #[serde(default = "default_pool_size")]
+    pub database_pool_size: usize,
+    /// Seconds a request waits for a pooled connection, and for a new one to open.
+    #[serde(default = "default_five")]
+    pub database_timeout_seconds: u64,
+    /// Apply pending migrations when the service starts (under an advisory lock).
+    #[serde(default = "default_true")]
+    pub database_migrate_on_start: bool,
+}
+
+fn default_whereby_api_url() -> String {
+    "https://api.whereby.dev/v1".to_owned()
+}
+const fn default_whereby_timeout() -> u64 {
+    10
+}
+const fn default_whereby_attempts() -> u32 {
+    3
+}
+
+/// Whereby's REST API.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WherebySettings {
+    pub whereby_api_key: SecretString,
+    #[serde(default = "default_whereby_api_url")]
+    pub whereby_api_url: String,
+    /// Seconds one request to Whereby may take, connecting included.
+    #[serde(default = "default_whereby_timeout")]
+    pub whereby_timeout_seconds: u64,
+    /// Attempts per call, first included, on 429, 5xx and connection failures.
+    #[serde(default = "default_whereby_attempts")]
+    pub whereby_max_attempts: u32,
+    /// The longest `Retry-After` we wait out; a longer one fails the call (503).
+    #[serde(default = "default_five")]
+    pub whereby_max_retry_after_seconds: u64,
+}
+
+/// The S3 bucket Whereby's cloud recorder uploads to, and the key Whereby uses.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecordingStorageSettings {
+    pub recording_storage_aws_bucket_name: String,
+    pub aws_whereby_access_key_id: String,
+    pub aws_whereby_access_key_secret: SecretString,
+}
+
+/// How bearer tokens are verified: HS256 with a shared secret, or RS256 with a
+/// public key (PEM). Exactly one of the two must be set.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    #[serde(default)]
+    pub auth_jwt_secret: Option<SecretString>,
+    #[serde(default)]
+    pub auth_jwt_public_key: Option<String>,
+    #[serde(default)]
+    pub auth_jwt_audience: Option<String>,
+    #[serde(default)]
+    pub auth_jwt_issuer: Option<String>,
+}
+
+fn default_log_level() -> String {
+    "info".to_owned()
+}
+
+/// Logging: `LOG_FORMAT` (`pretty` or `json`) and `LOG_LEVEL` (an env-filter
+/// directive such as `info,room_api=debug`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    #[serde(default)]
+    pub log_format: LogFormat,
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn guide_names_work_as_written_with_defaults() {
+        let source = Source::from_parts(None, env(&[("WHEREBY_API_KEY", "k")])).expect("source");
+        let whereby: WherebySettings = source.section().expect("whereby");
+        assert_eq!(whereby.whereby_api_key.expose_secret(), "k");
+        assert_eq!(whereby.whereby_api_url, "https://api.whereby.dev/v1");
+        assert_eq!(whereby.whereby_max_attempts, 3);
+    }
+
+    #[test]
+    fn a_missing_required_key_is_named() {
+        let source = Source::from_parts(None, env(&[])).expect("source");
+        let err = source
+            .section::<WherebySettings>()
+            .expect_err("api key is required");
+        assert!(err.to_string().contains("whereby_api_key"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_dotenv_which_overrides_file() {
+        let dir = std::env::temp_dir().join(format!("settings-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("settings.toml");
+        let dotenv = dir.join(".env");
+        let mut f = std::fs::File::create(&file).expect("file");
+        writeln!(f, "whereby_api_key = \"from-file\"\nwhereby_api_url = \"http://file\"\nwhereby_max_attempts = 7").expect("write");
+        std::fs::write(
+            &dotenv,
+            "WHEREBY_API_URL=http://dotenv\nWHEREBY_API_KEY=from-dotenv\n",
+        )
+        .expect("write");
+        let source = Source::from_parts(
+            Some(&dotenv),
+            env(&[
+                ("SETTINGS_FILE", file.to_str().expect("utf-8")),
+                ("WHEREBY_API_KEY", "from-env"),
+            ]),
+        )
+        .expect("source");
+        let s: WherebySettings = source.section().expect("whereby");
+        assert_eq!(s.whereby_api_key.expose_secret(), "from-env");
+        assert_eq!(s.whereby_api_url, "http://dotenv");
+        assert_eq!(s.whereby_max_attempts, 7);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_wrongly_typed_value_is_an_error() {
+        let source = Source::from_parts(
+            None,
+            env(&[("WHEREBY_API_KEY", "k"), ("WHEREBY_MAX_ATTEMPTS", "many")]),
+        )
+        .expect("source");
+        assert!(source.section::<WherebySettings>().is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let source = Source::from_parts(None, env(&[("WHEREBY_API_KEY", "very-secret-key")]))
+            .expect("source");
+        let s: WherebySettings = source.section().expect("whereby");
+        assert!(!format!("{s:?}").contains("very-secret-key"));
+    }
+}
