@@ -1,0 +1,156 @@
+use std::{future::Future, pin::Pin};
+
+use actix_web::{
+    FromRequest, HttpRequest, dev::Payload, http::header, web, web::Bytes, web::BytesMut,
+};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+use crate::ApiError;
+
+/// The largest request body a service accepts, set as app data. Bodies are counted
+/// as they stream in, so a chunked body without `Content-Length` is capped too.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+impl Default for BodyLimit {
+    fn default() -> Self {
+        Self(16 * 1024)
+    }
+}
+
+/// Reads the whole body, failing with 413 as soon as it exceeds `limit`.
+pub async fn read_body(payload: &mut Payload, limit: usize) -> Result<Bytes, ApiError> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::bad_request("invalid_body", "the request body could not be read")
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the request body exceeds {limit} bytes"),
+    )
+}
+
+/// A JSON body: `Content-Type: application/json`, within the [`BodyLimit`], valid
+/// JSON (400 `invalid_json` otherwise), and of the expected shape (422
+/// `validation_failed` naming the offending field otherwise, unknown fields
+/// included when the type denies them).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<web::Data<BodyLimit>>()
+            .map(|l| *l.get_ref())
+            .unwrap_or_default();
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+        let declared_len = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if declared_len.is_some_and(|len| len > limit.0) {
+                return Err(too_large(limit.0));
+            }
+            if !is_json {
+                return Err(ApiError::new(
+                    actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "the body must be application/json",
+                ));
+            }
+            let bytes = read_body(&mut payload, limit.0).await?;
+            parse_json(&bytes).map(JsonBody)
+        })
+    }
+}
+
+/// Parses JSON into `T`, telling syntax errors (400) from shape errors (422).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Syntax first, so that a truncated body is a 400 and not a "missing field".
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("the body is not valid JSON: {}", e.classify_message()),
+        )
+    })?;
+    deserialize_with_path(value)
+}
+
+trait ClassifyMessage {
+    fn classify_message(&self) -> &'static str;
+}
+
+impl ClassifyMessage for serde_json::Error {
+    fn classify_message(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Eof => "unexpected end of input",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Io => "read error",
+            serde_json::error::Category::Data => "unexpected data",
+        }
+    }
+}
+
+/// Deserialises, naming the failing field by its path (`recording.type`); for an
+/// unknown field the path ends with the unknown field's name.
+fn deserialize_with_path<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        ApiError::validation(field, e.inner().to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Sample {
+        name: String,
+        count: Option<u8>,
+    }
+
+    #[test]
+    fn syntax_errors_are_400_and_shape_errors_422_with_the_field() {
+        let e = parse_json::<Sample>(b"{\"name\":").expect_err("truncated");
+        assert_eq!((e.status().as_u16(), e.code()), (400, "invalid_json"));
+
+        let e = parse_json::<Sample>(b"{\"name\":\"a\",\"count\":300}").expect_err("range");
+        assert_eq!(e.status().as_u16(), 422);
+        assert!(e.to_string().contains("count") || format!("{e:?}").contains("count"));
+
+        let e = parse_json::<Sample>(b"{\"name\":\"a\",\"colour\":1}").expect_err("unknown");
+        assert!(format!("{e:?}").contains("field: Some(\"colour\")"), "{e:?}");
+
+        let e = parse_json::<Sample>(b"[]").expect_err("not an object");
+        assert_eq!(e.status().as_u16(), 422);
+    }
+}
