@@ -50,3 +50,4 @@ pub async fn run_pending(database_url: &str) -> Result<Vec<String>, MigrateError
     }
     Ok(applied)
 }
+

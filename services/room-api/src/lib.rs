@@ -1,0 +1,14 @@
+//! room-api: rooms with recording settings, and Whereby meetings created on demand.
+//! `main.rs` only loads settings and calls into this library, so tests run the
+//! same application in-process.
+
+pub mod auth;
+pub mod errors;
+pub mod meetings;
+pub mod openapi;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+
+pub use settings::RoomApiSettings;
+pub use startup::{AppState, Application};

@@ -40,6 +40,6 @@ pub async fn metrics(registry: web::Data<Registry>) -> HttpResponse {
 }
 
 /// The JSON 404 for paths no route matches.
-pub async fn not_found() -> ApiError {
-    ApiError::not_found("no such resource")
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("no such resource"))
 }

@@ -1,0 +1,43 @@
+//! `GET /v1/openapi.json`: this API's OpenAPI document, generated from the route
+//! annotations and types in the code.
+
+use actix_web::HttpResponse;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+
+use crate::routes::{self, meetings, rooms};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "room-api", description = "Rooms with recording settings, and Whereby meetings created on demand."),
+    paths(rooms::create, rooms::list, rooms::get, rooms::get_by_name, rooms::update, rooms::delete,
+          meetings::create_for_room, meetings::list_active, meetings::get, meetings::join,
+          meetings::deactivate),
+    components(schemas(routes::RoomView, routes::MeetingView, rooms::CreateRoom, rooms::UpdateRoom,
+                       rooms::RoomPage)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub async fn serve() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

@@ -1,0 +1,11 @@
+use actix_web::{HttpResponse, web};
+use web_common::ApiError;
+
+use crate::{errors, startup::AppState};
+
+/// `GET /readyz`: ready when Postgres answers.
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await.map_err(errors::pool)?;
+    db::ping(&mut conn).await.map_err(errors::query)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+}

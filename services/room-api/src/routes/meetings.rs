@@ -1,0 +1,159 @@
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use db::{meetings, rooms};
+use web_common::ApiError;
+
+use super::{MeetingView, parse_id};
+use crate::{auth::Caller, errors, meetings::get_or_create, startup::AppState};
+
+#[utoipa::path(post, path = "/v1/rooms/{name}/meeting", params(("name" = String, Path)),
+    responses((status = 201, description = "a new Whereby meeting", body = MeetingView),
+              (status = 200, description = "the room's current meeting, reused", body = MeetingView),
+              (status = 404), (status = 502, description = "Whereby failed"),
+              (status = 503, description = "Whereby throttled us, or the database is unavailable")),
+    security(("bearer" = [])))]
+pub async fn create_for_room(
+    state: web::Data<AppState>,
+    caller: Caller,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let result = get_or_create(&state, &name, caller.id()).await?;
+    let view = MeetingView::for_caller(result.meeting, caller.id())?;
+    Ok(if result.created {
+        HttpResponse::Created().json(view)
+    } else {
+        HttpResponse::Ok().json(view)
+    })
+}
+
+async fn visible_room(
+    conn: &mut db::AsyncPgConnection,
+    name: &str,
+    caller: &Caller,
+) -> Result<rooms::RoomRow, ApiError> {
+    rooms::find_by_name(conn, name)
+        .await
+        .map_err(errors::query)?
+        .filter(|r| r.visible_to(caller.id()))
+        .ok_or_else(|| ApiError::not_found("no such room"))
+}
+
+#[utoipa::path(get, path = "/v1/rooms/{name}/meetings/active", params(("name" = String, Path)),
+    responses((status = 200, body = [MeetingView]), (status = 404)), security(("bearer" = [])))]
+pub async fn list_active(
+    state: web::Data<AppState>,
+    caller: Caller,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await.map_err(errors::pool)?;
+    let room = visible_room(&mut conn, &name, &caller).await?;
+    let now = Utc::now();
+    let views = meetings::active_for_room(&mut conn, room.id)
+        .await
+        .map_err(errors::query)?
+        .into_iter()
+        .filter(|m| m.end_date > now)
+        .map(|m| MeetingView::for_caller(m, caller.id()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(views))
+}
+
+/// A meeting the caller may see: theirs, or one of a shared room.
+async fn visible_meeting(
+    conn: &mut db::AsyncPgConnection,
+    id: &str,
+    caller: &Caller,
+) -> Result<meetings::MeetingRow, ApiError> {
+    let id = parse_id(id, "meeting")?;
+    let meeting = meetings::find(conn, id)
+        .await
+        .map_err(errors::query)?
+        .ok_or_else(|| ApiError::not_found("no such meeting"))?;
+    if meeting.owner == caller.id() {
+        return Ok(meeting);
+    }
+    let shared = match meeting.room_id {
+        Some(room_id) => rooms::find(conn, room_id)
+            .await
+            .map_err(errors::query)?
+            .is_some_and(|r| r.is_shared),
+        None => false,
+    };
+    if shared {
+        Ok(meeting)
+    } else {
+        Err(ApiError::not_found("no such meeting"))
+    }
+}
+
+#[utoipa::path(get, path = "/v1/meetings/{id}", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = MeetingView), (status = 404)), security(("bearer" = [])))]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await.map_err(errors::pool)?;
+    let meeting = visible_meeting(&mut conn, &id, &caller).await?;
+    Ok(HttpResponse::Ok().json(MeetingView::for_caller(meeting, caller.id())?))
+}
+
+#[utoipa::path(post, path = "/v1/rooms/{name}/meetings/{id}/join",
+    params(("name" = String, Path), ("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = MeetingView),
+              (status = 400, description = "the meeting is inactive or has ended"),
+              (status = 404)), security(("bearer" = [])))]
+pub async fn join(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, id) = path.into_inner();
+    let id = parse_id(&id, "meeting")?;
+    let mut conn = state.pool.get().await.map_err(errors::pool)?;
+    let room = visible_room(&mut conn, &name, &caller).await?;
+    let meeting = meetings::find(&mut conn, id)
+        .await
+        .map_err(errors::query)?
+        .filter(|m| m.room_id == Some(room.id))
+        .ok_or_else(|| ApiError::not_found("no such meeting in this room"))?;
+    if !meeting.is_active {
+        return Err(ApiError::bad_request("meeting_inactive", "the meeting is no longer active"));
+    }
+    if meeting.end_date <= Utc::now() {
+        return Err(ApiError::bad_request("meeting_ended", "the meeting has ended"));
+    }
+    Ok(HttpResponse::Ok().json(MeetingView::for_caller(meeting, caller.id())?))
+}
+
+#[utoipa::path(patch, path = "/v1/meetings/{id}/deactivate", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = MeetingView), (status = 403), (status = 404),
+              (status = 502, description = "Whereby failed; nothing changed")),
+    security(("bearer" = [])))]
+pub async fn deactivate(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await.map_err(errors::pool)?;
+    let meeting = visible_meeting(&mut conn, &id, &caller).await?;
+    if meeting.owner != caller.id() {
+        return Err(ApiError::forbidden("only the room's owner may end its meetings"));
+    }
+    // Whereby first (idempotent there): if it fails, nothing has changed here and
+    // the caller can simply retry.
+    state
+        .whereby
+        .delete_meeting(&meeting.whereby_meeting_id)
+        .await
+        .map_err(|e| errors::whereby(&e))?;
+    meetings::deactivate(&mut conn, &[meeting.id])
+        .await
+        .map_err(errors::query)?;
+    let meeting = meetings::find(&mut conn, meeting.id)
+        .await
+        .map_err(errors::query)?
+        .ok_or_else(|| ApiError::not_found("no such meeting"))?;
+    tracing::info!(meeting = %meeting.id, "deactivated meeting");
+    Ok(HttpResponse::Ok().json(MeetingView::for_caller(meeting, caller.id())?))
+}

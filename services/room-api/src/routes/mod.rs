@@ -1,0 +1,128 @@
+//! HTTP routes, all JSON, under `/v1`, plus `/healthz`, `/readyz`, `/metrics`.
+
+mod health;
+pub mod meetings;
+pub mod rooms;
+
+use actix_web::web;
+use chrono::{DateTime, Utc};
+use db::{meetings::MeetingRow, rooms::RoomRow};
+use domain::{Platform, RecordingTrigger, RecordingType, RoomMode};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+use web_common::ApiError;
+
+use crate::errors;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(web_common::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(web_common::metrics))
+        .route("/v1/openapi.json", web::get().to(crate::openapi::serve))
+        .service(
+            web::scope("/v1")
+                .route("/rooms", web::post().to(rooms::create))
+                .route("/rooms", web::get().to(rooms::list))
+                .route("/rooms/name/{name}", web::get().to(rooms::get_by_name))
+                .route("/rooms/{id}", web::get().to(rooms::get))
+                .route("/rooms/{id}", web::patch().to(rooms::update))
+                .route("/rooms/{id}", web::delete().to(rooms::delete))
+                .route("/rooms/{name}/meeting", web::post().to(meetings::create_for_room))
+                .route("/rooms/{name}/meetings/active", web::get().to(meetings::list_active))
+                .route("/rooms/{name}/meetings/{id}/join", web::post().to(meetings::join))
+                .route("/meetings/{id}", web::get().to(meetings::get))
+                .route("/meetings/{id}/deactivate", web::patch().to(meetings::deactivate)),
+        )
+        .default_service(web::to(web_common::not_found));
+}
+
+/// A room as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomView {
+    pub id: Uuid,
+    pub name: String,
+    /// The owner's user id (the `sub` of the token that created the room).
+    pub owner: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub platform: Platform,
+    pub recording_type: RecordingType,
+    pub recording_trigger: RecordingTrigger,
+    pub is_locked: bool,
+    pub room_mode: RoomMode,
+    pub is_shared: bool,
+}
+
+impl RoomView {
+    pub fn from_row(row: RoomRow) -> Result<Self, ApiError> {
+        let s = row.settings().map_err(errors::corrupt)?;
+        Ok(Self {
+            id: row.id,
+            name: row.name,
+            owner: row.owner,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            platform: s.platform,
+            recording_type: s.recording_type,
+            recording_trigger: s.recording_trigger,
+            is_locked: s.is_locked,
+            room_mode: s.room_mode,
+            is_shared: row.is_shared,
+        })
+    }
+}
+
+/// A meeting as the API shows it. `host_room_url` is present for the room's owner
+/// only: whoever holds it becomes a host of the Whereby room.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeetingView {
+    pub id: Uuid,
+    pub room_id: Option<Uuid>,
+    /// Whereby's `meetingId`.
+    pub whereby_meeting_id: String,
+    /// Whereby's room name, with its leading `/`.
+    pub room_name: String,
+    pub room_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_room_url: Option<String>,
+    pub start_date: DateTime<Utc>,
+    pub end_date: DateTime<Utc>,
+    pub platform: Platform,
+    pub recording_type: RecordingType,
+    pub recording_trigger: RecordingTrigger,
+    pub is_locked: bool,
+    pub room_mode: RoomMode,
+    /// Participants in the room, as Whereby's webhooks last reported.
+    pub num_clients: i32,
+    pub is_active: bool,
+}
+
+impl MeetingView {
+    pub fn for_caller(row: MeetingRow, caller: &str) -> Result<Self, ApiError> {
+        let s = row.settings().map_err(errors::corrupt)?;
+        let is_owner = row.owner == caller;
+        Ok(Self {
+            id: row.id,
+            room_id: row.room_id,
+            whereby_meeting_id: row.whereby_meeting_id,
+            room_name: row.room_name,
+            room_url: row.room_url,
+            host_room_url: row.host_room_url.filter(|_| is_owner),
+            start_date: row.start_date,
+            end_date: row.end_date,
+            platform: s.platform,
+            recording_type: s.recording_type,
+            recording_trigger: s.recording_trigger,
+            is_locked: s.is_locked,
+            room_mode: s.room_mode,
+            num_clients: row.num_clients,
+            is_active: row.is_active,
+        })
+    }
+}
+
+/// Ids in paths are UUIDs; anything else cannot name a resource.
+fn parse_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found(format!("no such {what}")))
+}

@@ -1,0 +1,80 @@
+use std::time::Duration;
+
+use serde::Deserialize;
+use settings::{
+    AuthSettings, DatabaseSettings, LogSettings, RecordingStorageSettings, SettingsError, Source,
+    WherebySettings,
+};
+
+/// Everything room-api reads; see docs/configuration.md.
+#[derive(Debug, Clone)]
+pub struct RoomApiSettings {
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub whereby: WherebySettings,
+    pub storage: RecordingStorageSettings,
+    pub auth: AuthSettings,
+    pub meetings: MeetingSettings,
+    pub log: LogSettings,
+}
+
+impl RoomApiSettings {
+    pub fn load() -> Result<Self, SettingsError> {
+        Self::from_source(&Source::load()?)
+    }
+
+    pub fn from_source(source: &Source) -> Result<Self, SettingsError> {
+        Ok(Self {
+            http: source.section()?,
+            database: source.section()?,
+            whereby: source.section()?,
+            storage: source.section()?,
+            auth: source.section()?,
+            meetings: source.section()?,
+            log: source.section()?,
+        })
+    }
+}
+
+fn default_addr() -> String {
+    "0.0.0.0:8080".to_owned()
+}
+const fn default_body_limit() -> usize {
+    16 * 1024
+}
+const fn default_shutdown() -> u64 {
+    25
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    /// `ROOM_API_ADDR`: where the API listens.
+    #[serde(default = "default_addr")]
+    pub room_api_addr: String,
+    /// `ROOM_API_WORKERS`: actix workers; default one per core.
+    #[serde(default)]
+    pub room_api_workers: Option<usize>,
+    /// `ROOM_API_BODY_LIMIT_BYTES`: the largest request body (413 above it).
+    #[serde(default = "default_body_limit")]
+    pub room_api_body_limit_bytes: usize,
+    /// `ROOM_API_SHUTDOWN_SECONDS`: how long in-flight requests may finish on SIGTERM.
+    #[serde(default = "default_shutdown")]
+    pub room_api_shutdown_seconds: u64,
+}
+
+const fn default_duration_hours() -> u64 {
+    8
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MeetingSettings {
+    /// `MEETING_DURATION_HOURS`: a new meeting's `endDate` is now plus this.
+    #[serde(default = "default_duration_hours")]
+    pub meeting_duration_hours: u64,
+}
+
+impl MeetingSettings {
+    pub fn duration(&self) -> Duration {
+        Duration::from_secs(self.meeting_duration_hours.saturating_mul(3600))
+    }
+}

@@ -1,0 +1,131 @@
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
+use anyhow::Context;
+use db::DbPool;
+use prometheus::Registry;
+use settings::ExposeSecret;
+use web_common::{BodyLimit, HttpMetrics};
+use whereby::{
+    RecordingDestination, RecordingFileFormat, RecordingProvider, RetryPolicy, WherebyClient,
+    WherebyMetrics,
+};
+
+use crate::{
+    RoomApiSettings,
+    auth::{JwtVerifier, SharedVerifier},
+    routes,
+};
+
+/// What every request handler shares.
+pub struct AppState {
+    pub pool: DbPool,
+    pub whereby: WherebyClient,
+    /// Where Whereby's cloud recorder uploads: our bucket and its access key.
+    pub recording_destination: RecordingDestination,
+    pub meeting_duration: Duration,
+    pub verifier: SharedVerifier,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Builds everything and binds the listener (port 0 picks a free port).
+    /// Migrations run first when `DATABASE_MIGRATE_ON_START` is set.
+    pub async fn build(settings: RoomApiSettings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.http.room_api_addr)
+            .with_context(|| format!("cannot listen on {}", settings.http.room_api_addr))?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    pub async fn build_with_listener(
+        settings: RoomApiSettings,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let database_url = settings.database.database_url.expose_secret();
+        if settings.database.database_migrate_on_start {
+            db::migrate::run_pending(database_url).await?;
+        }
+        let timeout = Duration::from_secs(settings.database.database_timeout_seconds);
+        let pool = db::build_pool(
+            database_url,
+            &db::PoolSettings {
+                max_size: settings.database.database_pool_size,
+                acquire_timeout: timeout,
+                connect_timeout: timeout,
+            },
+        )
+        .map_err(anyhow::Error::msg)?;
+
+        let registry = Registry::new_custom(Some("roomapi".to_owned()), None)?;
+        let http_metrics = HttpMetrics::register(&registry)?;
+        let w = &settings.whereby;
+        let whereby = WherebyClient::new(
+            &w.whereby_api_url,
+            w.whereby_api_key.clone(),
+            Duration::from_secs(w.whereby_timeout_seconds),
+            RetryPolicy {
+                max_attempts: w.whereby_max_attempts.max(1),
+                max_retry_after: Duration::from_secs(w.whereby_max_retry_after_seconds),
+                ..RetryPolicy::default()
+            },
+            Some(WherebyMetrics::register(&registry)?),
+        )?;
+        let verifier = Arc::new(JwtVerifier::from_settings(&settings.auth).map_err(anyhow::Error::msg)?);
+        let s = &settings.storage;
+        let state = web::Data::new(AppState {
+            pool,
+            whereby,
+            recording_destination: RecordingDestination {
+                provider: RecordingProvider::S3,
+                bucket: s.recording_storage_aws_bucket_name.clone(),
+                access_key_id: s.aws_whereby_access_key_id.clone(),
+                access_key_secret: s.aws_whereby_access_key_secret.clone(),
+                file_format: RecordingFileFormat::Mp4,
+            },
+            meeting_duration: settings.meetings.duration(),
+            verifier,
+        });
+
+        let port = listener.local_addr()?.port();
+        let registry = web::Data::new(registry);
+        let http_metrics = web::Data::new(http_metrics);
+        let body_limit = web::Data::new(BodyLimit(settings.http.room_api_body_limit_bytes));
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(web_common::request_context))
+                .app_data(state.clone())
+                .app_data(registry.clone())
+                .app_data(http_metrics.clone())
+                .app_data(body_limit.clone())
+                .configure(routes::configure)
+        })
+        .shutdown_timeout(settings.http.room_api_shutdown_seconds)
+        .listen(listener)?;
+        if let Some(workers) = settings.http.room_api_workers {
+            server = server.workers(workers.max(1));
+        }
+        tracing::info!(port, "room-api listening");
+        Ok(Self {
+            port,
+            server: server.run(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM/SIGINT, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    /// Splits off a handle to stop the server from elsewhere (tests).
+    pub fn into_parts(self) -> (u16, Server) {
+        (self.port, self.server)
+    }
+}
