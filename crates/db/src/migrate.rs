@@ -17,11 +17,29 @@ pub enum MigrateError {
     Lock(#[source] diesel::result::Error),
     #[error("migration failed: {0}")]
     Migration(String),
+    #[error("cannot run the migration: {0}")]
+    Runtime(String),
 }
 
 /// Applies every pending migration and returns the versions applied (empty when
-/// the schema was already current). Needs the multi-threaded tokio runtime.
+/// the schema was already current). Callable from any tokio runtime: diesel's
+/// migration harness blocks, so it runs on a runtime of its own off the caller's
+/// threads.
 pub async fn run_pending(database_url: &str) -> Result<Vec<String>, MigrateError> {
+    let url = database_url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| MigrateError::Runtime(e.to_string()))?
+            .block_on(run_pending_here(&url))
+    })
+    .await
+    .map_err(|e| MigrateError::Runtime(e.to_string()))?
+}
+
+async fn run_pending_here(database_url: &str) -> Result<Vec<String>, MigrateError> {
     let mut conn = AsyncPgConnection::establish(database_url)
         .await
         .map_err(MigrateError::Connect)?;

@@ -151,3 +151,19 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+impl TestDatabase {
+    /// Runs SQL directly, for tests that must set up a state the API cannot make
+    /// (an ended meeting, say) or inspect rows.
+    pub async fn execute(&self, sql: &str) -> usize {
+        let mut conn = AsyncPgConnection::establish(&self.url)
+            .await
+            .expect("connect to test database");
+        exec(&mut conn, sql).await.expect("test SQL")
+    }
+
+    /// Counts the rows a `SELECT ...` returns.
+    pub async fn count(&self, select: &str) -> usize {
+        self.execute(select).await
+    }
+}

@@ -114,13 +114,23 @@ impl ClassifyMessage for serde_json::Error {
     }
 }
 
-/// Deserialises, naming the failing field by its path (`recording.type`); for an
-/// unknown field the path ends with the unknown field's name.
+/// Deserialises, naming the failing field by its path (`recording.type`). For an
+/// unknown field the path already ends with its name; for a missing one serde
+/// names it only in the message, so it is appended here.
 fn deserialize_with_path<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "body".to_owned() } else { path };
-        ApiError::validation(field, e.inner().to_string())
+        let message = e.inner().to_string();
+        let missing = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next());
+        let field = match (path.as_str(), missing) {
+            (".", Some(name)) => name.to_owned(),
+            (".", None) => "body".to_owned(),
+            (_, Some(name)) => format!("{path}.{name}"),
+            (_, None) => path,
+        };
+        ApiError::validation(field, message)
     })
 }
 
@@ -149,6 +159,9 @@ mod tests {
 
         let e = parse_json::<Sample>(b"{\"name\":\"a\",\"colour\":1}").expect_err("unknown");
         assert!(format!("{e:?}").contains("field: Some(\"colour\")"), "{e:?}");
+
+        let e = parse_json::<Sample>(b"{}").expect_err("missing");
+        assert!(format!("{e:?}").contains("field: Some(\"name\")"), "{e:?}");
 
         let e = parse_json::<Sample>(b"[]").expect_err("not an object");
         assert_eq!(e.status().as_u16(), 422);

@@ -1,0 +1,217 @@
+use std::{net::TcpListener, time::Duration};
+
+use actix_web::dev::ServerHandle;
+use reqwest::{Method, Response};
+use room_api::{Application, RoomApiSettings, settings::{HttpSettings, MeetingSettings}};
+use secrecy::SecretString;
+use serde_json::Value;
+use settings::{
+    AuthSettings, DatabaseSettings, LogFormat, LogSettings, RecordingStorageSettings,
+    WherebySettings,
+};
+use test_support::TestDatabase;
+use whereby_stand_in::{StandInConfig, StandInServer};
+
+pub const JWT_SECRET: &str = "test-jwt-secret-that-is-long-enough-0123456789";
+pub const WHEREBY_KEY: &str = "whereby-test-api-key-4f1c";
+pub const AWS_KEY_ID: &str = "AKIATESTWHEREBY";
+pub const AWS_SECRET: &str = "aws-secret-never-shown-9d2e";
+pub const BUCKET: &str = "recordings-test-bucket";
+
+pub struct TestApp {
+    pub address: String,
+    pub http: reqwest::Client,
+    pub db: TestDatabase,
+    pub whereby: StandInServer,
+    server: ServerHandle,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop accepting; the runtime ends the server task with the test.
+        drop(self.server.stop(false));
+    }
+}
+
+pub fn base_settings(db_url: &str, whereby_url: &str) -> RoomApiSettings {
+    RoomApiSettings {
+        http: HttpSettings {
+            room_api_addr: "127.0.0.1:0".to_owned(),
+            room_api_workers: Some(2),
+            room_api_body_limit_bytes: 16 * 1024,
+            room_api_shutdown_seconds: 1,
+        },
+        database: DatabaseSettings {
+            database_url: SecretString::from(db_url.to_owned()),
+            database_pool_size: 10,
+            database_timeout_seconds: 5,
+            // The per-test database is cloned from a migrated template.
+            database_migrate_on_start: false,
+        },
+        whereby: WherebySettings {
+            whereby_api_key: SecretString::from(WHEREBY_KEY.to_owned()),
+            whereby_api_url: whereby_url.to_owned(),
+            whereby_timeout_seconds: 5,
+            whereby_max_attempts: 3,
+            whereby_max_retry_after_seconds: 2,
+        },
+        storage: RecordingStorageSettings {
+            recording_storage_aws_bucket_name: BUCKET.to_owned(),
+            aws_whereby_access_key_id: AWS_KEY_ID.to_owned(),
+            aws_whereby_access_key_secret: SecretString::from(AWS_SECRET.to_owned()),
+        },
+        auth: AuthSettings {
+            auth_jwt_secret: Some(SecretString::from(JWT_SECRET.to_owned())),
+            auth_jwt_public_key: None,
+            auth_jwt_audience: None,
+            auth_jwt_issuer: None,
+        },
+        meetings: MeetingSettings {
+            meeting_duration_hours: 8,
+        },
+        log: LogSettings {
+            log_format: LogFormat::Pretty,
+            log_level: "info".to_owned(),
+        },
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the stand-in and room-api; `customise` adjusts settings first.
+pub async fn spawn_app_with(customise: impl FnOnce(&mut RoomApiSettings)) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        telemetry::init(false, "info");
+    }
+    let db = TestDatabase::new().await;
+    let whereby = StandInServer::spawn(StandInConfig {
+        api_key: WHEREBY_KEY.to_owned(),
+        subdomain: "acme".to_owned(),
+    })
+    .expect("start Whereby stand-in");
+    let mut settings = base_settings(&db.url, &whereby.api_url);
+    customise(&mut settings);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let app = Application::build_with_listener(settings, listener)
+        .await
+        .expect("build app");
+    let (port, server) = app.into_parts();
+    let handle = server.handle();
+    tokio::spawn(server);
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
+        db,
+        whereby,
+        server: handle,
+    }
+}
+
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// A valid HS256 token for `sub`.
+pub fn token(sub: &str) -> String {
+    room_api::auth::mint_hs256(
+        JWT_SECRET,
+        &room_api::auth::Claims {
+            sub: sub.to_owned(),
+            exp: now_secs() + 3600,
+            aud: None,
+            iss: None,
+        },
+    )
+    .expect("mint")
+}
+
+impl TestApp {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut req = self.http.request(method, format!("{}{}", self.address, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn post(&self, path: &str, user: &str, body: &Value) -> Response {
+        self.request(Method::POST, path, Some(&token(user)), Some(body))
+            .await
+    }
+
+    pub async fn get(&self, path: &str, user: &str) -> Response {
+        self.request(Method::GET, path, Some(&token(user)), None).await
+    }
+
+    pub async fn patch(&self, path: &str, user: &str, body: &Value) -> Response {
+        self.request(Method::PATCH, path, Some(&token(user)), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, user: &str) -> Response {
+        self.request(Method::DELETE, path, Some(&token(user)), None)
+            .await
+    }
+
+    /// Creates a room as `user` and returns its JSON (asserting 201).
+    pub async fn create_room(&self, user: &str, body: Value) -> Value {
+        let res = self.post("/v1/rooms", user, &body).await;
+        assert_eq!(res.status().as_u16(), 201, "create room {body}");
+        res.json().await.expect("room json")
+    }
+
+    /// Asks for the room's meeting; returns status and JSON.
+    pub async fn meeting(&self, room: &str, user: &str) -> (u16, Value) {
+        let res = self
+            .request(
+                Method::POST,
+                &format!("/v1/rooms/{room}/meeting"),
+                Some(&token(user)),
+                None,
+            )
+            .await;
+        let status = res.status().as_u16();
+        (status, res.json().await.expect("json"))
+    }
+
+    pub async fn meeting_rows(&self) -> usize {
+        self.db.count("SELECT id FROM meetings").await
+    }
+
+    /// The `POST /meetings` bodies the stand-in received.
+    pub fn whereby_create_bodies(&self) -> Vec<Value> {
+        self.whereby
+            .stand_in
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path == "/v1/meetings")
+            .filter_map(|r| r.body)
+            .collect()
+    }
+}
+
+/// Asserts the JSON error shape and returns the code.
+pub async fn error_code(res: Response, status: u16) -> Value {
+    assert_eq!(res.status().as_u16(), status);
+    let body: Value = res.json().await.expect("error json");
+    assert!(body["error"]["code"].is_string(), "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+    body["error"].clone()
+}

@@ -1,0 +1,8 @@
+//! room-api integration tests: the real application in-process on port 0, a fresh
+//! Postgres database per test, and the Whereby stand-in over HTTP.
+
+mod auth;
+mod helpers;
+mod meetings;
+mod rooms;
+mod whereby_failures;
