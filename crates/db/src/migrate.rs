@@ -68,4 +68,3 @@ async fn run_pending_here(database_url: &str) -> Result<Vec<String>, MigrateErro
     }
     Ok(applied)
 }
-

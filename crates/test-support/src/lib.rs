@@ -57,7 +57,12 @@ fn template_name() -> String {
 async fn admin() -> AsyncPgConnection {
     AsyncPgConnection::establish(&server_url())
         .await
-        .unwrap_or_else(|e| panic!("cannot connect to the test Postgres ({}): {e}", server_url()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot connect to the test Postgres ({}): {e}",
+                server_url()
+            )
+        })
 }
 
 async fn exec(conn: &mut AsyncPgConnection, sql: &str) -> Result<usize, diesel::result::Error> {
@@ -69,9 +74,12 @@ async fn ensure_template() -> String {
         .get_or_init(|| async {
             let name = template_name();
             let mut conn = admin().await;
-            exec(&mut conn, &format!("SELECT pg_advisory_lock({TEMPLATE_LOCK_KEY})"))
-                .await
-                .expect("template lock");
+            exec(
+                &mut conn,
+                &format!("SELECT pg_advisory_lock({TEMPLATE_LOCK_KEY})"),
+            )
+            .await
+            .expect("template lock");
             let exists = exec(
                 &mut conn,
                 &format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
@@ -81,9 +89,12 @@ async fn ensure_template() -> String {
                 > 0;
             if !exists {
                 let building = format!("{name}_building");
-                exec(&mut conn, &format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
-                    .await
-                    .expect("drop stale template");
+                exec(
+                    &mut conn,
+                    &format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"),
+                )
+                .await
+                .expect("drop stale template");
                 exec(&mut conn, &format!("CREATE DATABASE {building}"))
                     .await
                     .expect("create template");
@@ -92,13 +103,19 @@ async fn ensure_template() -> String {
                     .expect("migrate template");
                 // Renamed only once complete: a crash leaves `_building`, never a
                 // half-migrated template.
-                exec(&mut conn, &format!("ALTER DATABASE {building} RENAME TO {name}"))
-                    .await
-                    .expect("rename template");
-            }
-            exec(&mut conn, &format!("SELECT pg_advisory_unlock({TEMPLATE_LOCK_KEY})"))
+                exec(
+                    &mut conn,
+                    &format!("ALTER DATABASE {building} RENAME TO {name}"),
+                )
                 .await
-                .expect("template unlock");
+                .expect("rename template");
+            }
+            exec(
+                &mut conn,
+                &format!("SELECT pg_advisory_unlock({TEMPLATE_LOCK_KEY})"),
+            )
+            .await
+            .expect("template unlock");
             name
         })
         .await
@@ -140,9 +157,12 @@ impl Drop for TestDatabase {
                 .ok()?;
             rt.block_on(async {
                 let mut conn = AsyncPgConnection::establish(&server_url()).await.ok()?;
-                exec(&mut conn, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await
-                    .ok()
+                exec(
+                    &mut conn,
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                )
+                .await
+                .ok()
             })
         })
         .join();

@@ -158,7 +158,10 @@ mod tests {
         assert!(e.to_string().contains("count") || format!("{e:?}").contains("count"));
 
         let e = parse_json::<Sample>(b"{\"name\":\"a\",\"colour\":1}").expect_err("unknown");
-        assert!(format!("{e:?}").contains("field: Some(\"colour\")"), "{e:?}");
+        assert!(
+            format!("{e:?}").contains("field: Some(\"colour\")"),
+            "{e:?}"
+        );
 
         let e = parse_json::<Sample>(b"{}").expect_err("missing");
         assert!(format!("{e:?}").contains("field: Some(\"name\")"), "{e:?}");

@@ -22,9 +22,7 @@ use std::{
     time::Duration,
 };
 
-use actix_web::{
-    App, HttpRequest, HttpResponse, HttpServer, dev::ServerHandle, http::header, web,
-};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, dev::ServerHandle, http::header, web};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -280,11 +278,7 @@ fn render(m: &StoredMeeting, fields: &[&str]) -> Value {
     out
 }
 
-async fn create_meeting(
-    s: web::Data<StandIn>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> HttpResponse {
+async fn create_meeting(s: web::Data<StandIn>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
     if let Some(res) = gate(&s, &req, parsed.clone()).await {
         return res;
@@ -353,7 +347,11 @@ fn query_fields(req: &HttpRequest) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn get_meeting(s: web::Data<StandIn>, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
+async fn get_meeting(
+    s: web::Data<StandIn>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
     if let Some(res) = gate(&s, &req, None).await {
         return res;
     }

@@ -88,7 +88,10 @@ fn check(schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
     if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
         && !allowed.contains(value)
     {
-        errors.push(format!("{at}: must be one of {}", Value::Array(allowed.clone())));
+        errors.push(format!(
+            "{at}: must be one of {}",
+            Value::Array(allowed.clone())
+        ));
     }
     if let Some(s) = value.as_str() {
         if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
@@ -174,7 +177,10 @@ mod tests {
             "body.recording.destination: is required",
             "body.recording.startTrigger: is required",
         ] {
-            assert!(errors.contains(expected), "missing {expected:?} in\n{errors}");
+            assert!(
+                errors.contains(expected),
+                "missing {expected:?} in\n{errors}"
+            );
         }
     }
 }

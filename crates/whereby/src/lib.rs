@@ -6,6 +6,5 @@ mod types;
 
 pub use client::{RetryPolicy, WherebyClient, WherebyError, WherebyMetrics};
 pub use types::{
-    CreateMeeting, Meeting, Recording, RecordingDestination, RecordingFileFormat,
-    RecordingProvider,
+    CreateMeeting, Meeting, Recording, RecordingDestination, RecordingFileFormat, RecordingProvider,
 };

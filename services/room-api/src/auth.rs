@@ -49,8 +49,9 @@ impl JwtVerifier {
                 )
             }
             (None, Some(pem)) => (
-                DecodingKey::from_rsa_pem(pem.as_bytes())
-                    .map_err(|e| format!("AUTH_JWT_PUBLIC_KEY is not an RSA public key in PEM: {e}"))?,
+                DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| {
+                    format!("AUTH_JWT_PUBLIC_KEY is not an RSA public key in PEM: {e}")
+                })?,
                 Algorithm::RS256,
             ),
             (Some(_), Some(_)) => {
@@ -78,10 +79,11 @@ impl JwtVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<OwnerId, ApiError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
-            tracing::info!(reason = ?e.kind(), "rejected bearer token");
-            ApiError::unauthorized("the bearer token is invalid or expired")
-        })?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
+                tracing::info!(reason = ?e.kind(), "rejected bearer token");
+                ApiError::unauthorized("the bearer token is invalid or expired")
+            })?;
         OwnerId::parse(&data.claims.sub)
             .map_err(|_| ApiError::unauthorized("the bearer token has no usable subject"))
     }

@@ -8,7 +8,10 @@ use whereby::WherebyError;
 /// No connection could be had from the pool: Postgres is down or saturated.
 pub fn pool(e: PoolError) -> ApiError {
     tracing::error!(error = %e, "no database connection");
-    ApiError::unavailable("database_unavailable", "the database is unavailable; retry later")
+    ApiError::unavailable(
+        "database_unavailable",
+        "the database is unavailable; retry later",
+    )
 }
 
 /// A query failed. Connection-level failures are 503 (retryable); anything else is
@@ -22,7 +25,10 @@ pub fn query(e: QueryError) -> ApiError {
     }
     if db::is_unavailable(&e) {
         tracing::error!(error = %e, "database unavailable");
-        return ApiError::unavailable("database_unavailable", "the database is unavailable; retry later");
+        return ApiError::unavailable(
+            "database_unavailable",
+            "the database is unavailable; retry later",
+        );
     }
     tracing::error!(error = %e, "database query failed");
     ApiError::internal()

@@ -5,6 +5,7 @@ use anyhow::Context;
 use room_api::{Application, RoomApiSettings};
 
 #[tokio::main]
+#[allow(clippy::print_stdout, reason = "dev-token prints the token as its output")]
 async fn main() -> anyhow::Result<()> {
     let settings = RoomApiSettings::load()?;
     telemetry::init(
@@ -13,7 +14,12 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
-        None | Some("serve") => Application::build(settings).await?.run_until_stopped().await?,
+        None | Some("serve") => {
+            Application::build(settings)
+                .await?
+                .run_until_stopped()
+                .await?
+        }
         Some("migrate") => {
             db::migrate::run_pending(settings::ExposeSecret::expose_secret(
                 &settings.database.database_url,
@@ -21,11 +27,19 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         }
         Some("dev-token") => {
-            let sub = args.next().context("usage: room-api dev-token <sub> [hours]")?;
+            let sub = args
+                .next()
+                .context("usage: room-api dev-token <sub> [hours]")?;
             let hours: u64 = args.next().map_or(Ok(24), |h| h.parse())?;
-            println!("{}", room_api::auth::dev_token(&settings.auth, &sub, hours).map_err(anyhow::Error::msg)?);
+            println!(
+                "{}",
+                room_api::auth::dev_token(&settings.auth, &sub, hours)
+                    .map_err(anyhow::Error::msg)?
+            );
         }
-        Some(other) => anyhow::bail!("unknown command {other:?}; expected serve, migrate or dev-token"),
+        Some(other) => {
+            anyhow::bail!("unknown command {other:?}; expected serve, migrate or dev-token")
+        }
     }
     Ok(())
 }

@@ -138,9 +138,9 @@ async fn create(
     })?;
     let start_date = created.start_date.unwrap_or_else(Utc::now);
     if created.end_date <= start_date {
-        return Err(Failure::Api(errors::whereby(&WherebyError::InvalidResponse(
-            "endDate is not after startDate".to_owned(),
-        ))));
+        return Err(Failure::Api(errors::whereby(
+            &WherebyError::InvalidResponse("endDate is not after startDate".to_owned()),
+        )));
     }
     let row = meetings::insert(
         conn,
@@ -169,7 +169,12 @@ async fn create(
 /// Deletes a Whereby meeting that we created but could not store.
 async fn compensate(state: &AppState, whereby_meeting_id: &str) {
     match state.whereby.delete_meeting(whereby_meeting_id).await {
-        Ok(()) => tracing::warn!(whereby_meeting_id, "deleted the Whereby meeting of a failed request"),
-        Err(e) => tracing::error!(whereby_meeting_id, error = %e, "could not delete the Whereby meeting of a failed request; it expires at its end date"),
+        Ok(()) => tracing::warn!(
+            whereby_meeting_id,
+            "deleted the Whereby meeting of a failed request"
+        ),
+        Err(e) => {
+            tracing::error!(whereby_meeting_id, error = %e, "could not delete the Whereby meeting of a failed request; it expires at its end date")
+        }
     }
 }

@@ -74,7 +74,8 @@ impl Application {
             },
             Some(WherebyMetrics::register(&registry)?),
         )?;
-        let verifier = Arc::new(JwtVerifier::from_settings(&settings.auth).map_err(anyhow::Error::msg)?);
+        let verifier =
+            Arc::new(JwtVerifier::from_settings(&settings.auth).map_err(anyhow::Error::msg)?);
         let s = &settings.storage;
         let state = web::Data::new(AppState {
             pool,

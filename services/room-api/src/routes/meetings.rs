@@ -118,10 +118,16 @@ pub async fn join(
         .filter(|m| m.room_id == Some(room.id))
         .ok_or_else(|| ApiError::not_found("no such meeting in this room"))?;
     if !meeting.is_active {
-        return Err(ApiError::bad_request("meeting_inactive", "the meeting is no longer active"));
+        return Err(ApiError::bad_request(
+            "meeting_inactive",
+            "the meeting is no longer active",
+        ));
     }
     if meeting.end_date <= Utc::now() {
-        return Err(ApiError::bad_request("meeting_ended", "the meeting has ended"));
+        return Err(ApiError::bad_request(
+            "meeting_ended",
+            "the meeting has ended",
+        ));
     }
     Ok(HttpResponse::Ok().json(MeetingView::for_caller(meeting, caller.id())?))
 }
@@ -138,7 +144,9 @@ pub async fn deactivate(
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
     let meeting = visible_meeting(&mut conn, &id, &caller).await?;
     if meeting.owner != caller.id() {
-        return Err(ApiError::forbidden("only the room's owner may end its meetings"));
+        return Err(ApiError::forbidden(
+            "only the room's owner may end its meetings",
+        ));
     }
     // Whereby first (idempotent there): if it fails, nothing has changed here and
     // the caller can simply retry.

@@ -28,11 +28,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/rooms/{id}", web::get().to(rooms::get))
                 .route("/rooms/{id}", web::patch().to(rooms::update))
                 .route("/rooms/{id}", web::delete().to(rooms::delete))
-                .route("/rooms/{name}/meeting", web::post().to(meetings::create_for_room))
-                .route("/rooms/{name}/meetings/active", web::get().to(meetings::list_active))
-                .route("/rooms/{name}/meetings/{id}/join", web::post().to(meetings::join))
+                .route(
+                    "/rooms/{name}/meeting",
+                    web::post().to(meetings::create_for_room),
+                )
+                .route(
+                    "/rooms/{name}/meetings/active",
+                    web::get().to(meetings::list_active),
+                )
+                .route(
+                    "/rooms/{name}/meetings/{id}/join",
+                    web::post().to(meetings::join),
+                )
                 .route("/meetings/{id}", web::get().to(meetings::get))
-                .route("/meetings/{id}/deactivate", web::patch().to(meetings::deactivate)),
+                .route(
+                    "/meetings/{id}/deactivate",
+                    web::patch().to(meetings::deactivate),
+                ),
         )
         .default_service(web::to(web_common::not_found));
 }

@@ -95,7 +95,10 @@ pub async fn create(
     );
     let row = rooms::insert(&mut conn, &new).await.map_err(|e| {
         if name_taken(&e) {
-            ApiError::conflict("room_name_taken", format!("a room named {name} already exists"))
+            ApiError::conflict(
+                "room_name_taken",
+                format!("a room named {name} already exists"),
+            )
         } else {
             errors::query(e)
         }
@@ -257,7 +260,11 @@ pub async fn delete(
         .await
         .map_err(errors::query)?;
     for meeting in ended {
-        if let Err(e) = state.whereby.delete_meeting(&meeting.whereby_meeting_id).await {
+        if let Err(e) = state
+            .whereby
+            .delete_meeting(&meeting.whereby_meeting_id)
+            .await
+        {
             tracing::warn!(meeting = %meeting.id, error = %e, "could not delete the meeting at Whereby; it expires at its end date");
         }
     }

@@ -8,7 +8,12 @@ const RSA_PRIVATE: &str = include_str!("../fixtures/rsa-private.pem");
 const RSA_PUBLIC: &str = include_str!("../fixtures/rsa-public.pem");
 
 fn claims(sub: &str, exp: u64) -> Claims {
-    Claims { sub: sub.to_owned(), exp, aud: None, iss: None }
+    Claims {
+        sub: sub.to_owned(),
+        exp,
+        aud: None,
+        iss: None,
+    }
 }
 
 fn b64(data: &[u8]) -> String {
@@ -16,7 +21,8 @@ fn b64(data: &[u8]) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        let n =
+            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
         for i in 0..=chunk.len() {
             out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }
@@ -35,7 +41,11 @@ async fn status_with(app: &crate::helpers::TestApp, auth: Option<&str>) -> reqwe
 #[tokio::test]
 async fn requests_without_a_valid_token_get_401_with_www_authenticate() {
     let app = spawn_app().await;
-    let wrong_secret = mint_hs256("another-secret-that-is-also-long-enough-xx", &claims("alice", now_secs() + 600)).expect("mint");
+    let wrong_secret = mint_hs256(
+        "another-secret-that-is-also-long-enough-xx",
+        &claims("alice", now_secs() + 600),
+    )
+    .expect("mint");
     let expired = mint_hs256(JWT_SECRET, &claims("alice", now_secs() - 120)).expect("mint");
     let header = b64(br#"{"alg":"none","typ":"JWT"}"#);
     let payload = b64(format!(r#"{{"sub":"alice","exp":{}}}"#, now_secs() + 600).as_bytes());
@@ -59,7 +69,10 @@ async fn requests_without_a_valid_token_get_401_with_www_authenticate() {
     for (value, case) in cases {
         let res = status_with(&app, value.as_deref()).await;
         assert_eq!(res.status().as_u16(), 401, "{case}");
-        let challenge = res.headers().get("www-authenticate").map(|v| v.to_str().unwrap_or("").to_owned());
+        let challenge = res
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap_or("").to_owned());
         assert!(challenge.is_some_and(|c| c.starts_with("Bearer")), "{case}");
         let err = error_code(res, 401).await;
         assert_eq!(err["code"], "unauthorized");
@@ -72,7 +85,12 @@ async fn requests_without_a_valid_token_get_401_with_www_authenticate() {
 fn use_hs256_signature(header: &str, payload: &str) -> String {
     let signing_input = format!("{header}.{payload}");
     let key = jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()).expect("key");
-    let sig = jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key, jsonwebtoken::Algorithm::HS256).expect("sign");
+    let sig = jsonwebtoken::crypto::sign(
+        signing_input.as_bytes(),
+        &key,
+        jsonwebtoken::Algorithm::HS256,
+    )
+    .expect("sign");
     format!("{signing_input}.{sig}")
 }
 
@@ -84,12 +102,15 @@ async fn audience_and_issuer_are_enforced_when_configured() {
     })
     .await;
     let mk = |aud: Option<&str>, iss: Option<&str>| {
-        mint_hs256(JWT_SECRET, &Claims {
-            sub: "alice".to_owned(),
-            exp: now_secs() + 600,
-            aud: aud.map(str::to_owned),
-            iss: iss.map(str::to_owned),
-        })
+        mint_hs256(
+            JWT_SECRET,
+            &Claims {
+                sub: "alice".to_owned(),
+                exp: now_secs() + 600,
+                aud: aud.map(str::to_owned),
+                iss: iss.map(str::to_owned),
+            },
+        )
         .expect("mint")
     };
     for (aud, iss, expected) in [
@@ -121,7 +142,8 @@ async fn rs256_tokens_verify_with_the_public_key_and_hs256_confusion_fails() {
     let res = status_with(&app, Some(&format!("Bearer {good}"))).await;
     assert_eq!(res.status().as_u16(), 200);
     // The classic confusion attack: HS256 keyed with the public key's bytes.
-    let confused = mint_hs256(RSA_PUBLIC, &claims("svc-transcriber", now_secs() + 600)).expect("mint");
+    let confused =
+        mint_hs256(RSA_PUBLIC, &claims("svc-transcriber", now_secs() + 600)).expect("mint");
     let res = status_with(&app, Some(&format!("Bearer {confused}"))).await;
     assert_eq!(res.status().as_u16(), 401);
 }
@@ -132,17 +154,37 @@ async fn every_api_route_requires_a_token_but_health_does_not() {
     for (method, path) in [
         (Method::POST, "/v1/rooms"),
         (Method::GET, "/v1/rooms"),
-        (Method::GET, "/v1/rooms/00000000-0000-0000-0000-000000000000"),
+        (
+            Method::GET,
+            "/v1/rooms/00000000-0000-0000-0000-000000000000",
+        ),
         (Method::GET, "/v1/rooms/name/x"),
-        (Method::PATCH, "/v1/rooms/00000000-0000-0000-0000-000000000000"),
-        (Method::DELETE, "/v1/rooms/00000000-0000-0000-0000-000000000000"),
+        (
+            Method::PATCH,
+            "/v1/rooms/00000000-0000-0000-0000-000000000000",
+        ),
+        (
+            Method::DELETE,
+            "/v1/rooms/00000000-0000-0000-0000-000000000000",
+        ),
         (Method::POST, "/v1/rooms/x/meeting"),
         (Method::GET, "/v1/rooms/x/meetings/active"),
-        (Method::POST, "/v1/rooms/x/meetings/00000000-0000-0000-0000-000000000000/join"),
-        (Method::GET, "/v1/meetings/00000000-0000-0000-0000-000000000000"),
-        (Method::PATCH, "/v1/meetings/00000000-0000-0000-0000-000000000000/deactivate"),
+        (
+            Method::POST,
+            "/v1/rooms/x/meetings/00000000-0000-0000-0000-000000000000/join",
+        ),
+        (
+            Method::GET,
+            "/v1/meetings/00000000-0000-0000-0000-000000000000",
+        ),
+        (
+            Method::PATCH,
+            "/v1/meetings/00000000-0000-0000-0000-000000000000/deactivate",
+        ),
     ] {
-        let res = app.request(method.clone(), path, None, Some(&json!({}))).await;
+        let res = app
+            .request(method.clone(), path, None, Some(&json!({})))
+            .await;
         assert_eq!(res.status().as_u16(), 401, "{method} {path}");
     }
     for path in ["/healthz", "/readyz", "/metrics", "/v1/openapi.json"] {

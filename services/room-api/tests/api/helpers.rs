@@ -2,7 +2,10 @@ use std::{net::TcpListener, time::Duration};
 
 use actix_web::dev::ServerHandle;
 use reqwest::{Method, Response};
-use room_api::{Application, RoomApiSettings, settings::{HttpSettings, MeetingSettings}};
+use room_api::{
+    Application, RoomApiSettings,
+    settings::{HttpSettings, MeetingSettings},
+};
 use secrecy::SecretString;
 use serde_json::Value;
 use settings::{
@@ -141,7 +144,9 @@ impl TestApp {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Response {
-        let mut req = self.http.request(method, format!("{}{}", self.address, path));
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.address, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -157,7 +162,8 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, user: &str) -> Response {
-        self.request(Method::GET, path, Some(&token(user)), None).await
+        self.request(Method::GET, path, Some(&token(user)), None)
+            .await
     }
 
     pub async fn patch(&self, path: &str, user: &str, body: &Value) -> Response {

@@ -7,12 +7,19 @@ use crate::helpers::{AWS_KEY_ID, AWS_SECRET, BUCKET, error_code, spawn_app, toke
 fn assert_spec_valid(body: &Value) {
     let schema = whereby_stand_in::spec::request_schema("/meetings", "post").expect("schema");
     let errors = whereby_stand_in::spec::validate(schema, body);
-    assert!(errors.is_empty(), "not valid per the official spec: {errors:?}");
+    assert!(
+        errors.is_empty(),
+        "not valid per the official spec: {errors:?}"
+    );
 }
 
 /// Checks `endDate` is about now + 8 h and returns the body without it.
 fn without_end_date(mut body: Value) -> Value {
-    let end: DateTime<Utc> = body["endDate"].as_str().expect("endDate").parse().expect("rfc3339");
+    let end: DateTime<Utc> = body["endDate"]
+        .as_str()
+        .expect("endDate")
+        .parse()
+        .expect("rfc3339");
     let hours = (end - Utc::now()).num_minutes() as f64 / 60.0;
     assert!((7.9..=8.01).contains(&hours), "endDate is {hours} h away");
     body.as_object_mut().expect("object").remove("endDate");
@@ -22,7 +29,11 @@ fn without_end_date(mut body: Value) -> Value {
 #[tokio::test]
 async fn a_cloud_room_asks_whereby_for_s3_recording_exactly_as_the_spec_says() {
     let app = spawn_app().await;
-    app.create_room("alice", json!({"name": "standup", "recording_trigger": "automatic"})).await;
+    app.create_room(
+        "alice",
+        json!({"name": "standup", "recording_trigger": "automatic"}),
+    )
+    .await;
     let (status, meeting) = app.meeting("standup", "alice").await;
     assert_eq!(status, 201, "{meeting}");
     let bodies = app.whereby_create_bodies();
@@ -40,9 +51,23 @@ async fn a_cloud_room_asks_whereby_for_s3_recording_exactly_as_the_spec_says() {
     );
     let room_name = meeting["room_name"].as_str().expect("room_name");
     assert!(room_name.starts_with("/standup-"), "{room_name}");
-    assert_eq!(meeting["room_url"], format!("https://acme.whereby.com{room_name}"));
-    assert!(meeting["host_room_url"].as_str().expect("host url").contains("roomKey="));
-    assert!(meeting["whereby_meeting_id"].as_str().expect("id").chars().all(|c| c.is_ascii_digit()));
+    assert_eq!(
+        meeting["room_url"],
+        format!("https://acme.whereby.com{room_name}")
+    );
+    assert!(
+        meeting["host_room_url"]
+            .as_str()
+            .expect("host url")
+            .contains("roomKey=")
+    );
+    assert!(
+        meeting["whereby_meeting_id"]
+            .as_str()
+            .expect("id")
+            .chars()
+            .all(|c| c.is_ascii_digit())
+    );
     assert_eq!(meeting["num_clients"], 0);
     assert_eq!(meeting["is_active"], true);
     assert_eq!(meeting["recording_trigger"], "automatic");
@@ -51,9 +76,17 @@ async fn a_cloud_room_asks_whereby_for_s3_recording_exactly_as_the_spec_says() {
 #[tokio::test]
 async fn local_and_unrecorded_rooms_send_the_matching_recording_setting() {
     let app = spawn_app().await;
-    app.create_room("alice", json!({"name": "local-room", "recording_type": "local",
-        "recording_trigger": "prompt", "is_locked": true, "room_mode": "group"})).await;
-    app.create_room("alice", json!({"name": "quiet-room", "recording_type": "none"})).await;
+    app.create_room(
+        "alice",
+        json!({"name": "local-room", "recording_type": "local",
+        "recording_trigger": "prompt", "is_locked": true, "room_mode": "group"}),
+    )
+    .await;
+    app.create_room(
+        "alice",
+        json!({"name": "quiet-room", "recording_type": "none"}),
+    )
+    .await;
     assert_eq!(app.meeting("local-room", "alice").await.0, 201);
     assert_eq!(app.meeting("quiet-room", "alice").await.0, 201);
     let bodies = app.whereby_create_bodies();
@@ -76,7 +109,8 @@ async fn local_and_unrecorded_rooms_send_the_matching_recording_setting() {
 #[tokio::test]
 async fn the_active_meeting_is_reused_while_the_settings_match() {
     let app = spawn_app().await;
-    app.create_room("alice", json!({"name": "standup", "is_shared": true})).await;
+    app.create_room("alice", json!({"name": "standup", "is_shared": true}))
+        .await;
     let (s1, first) = app.meeting("standup", "alice").await;
     let (s2, second) = app.meeting("standup", "bob").await;
     assert_eq!((s1, s2), (201, 200));
@@ -91,7 +125,11 @@ async fn changing_the_room_settings_replaces_the_meeting() {
     let room = app.create_room("alice", json!({"name": "standup"})).await;
     let (_, first) = app.meeting("standup", "alice").await;
     let res = app
-        .patch(&format!("/v1/rooms/{}", room["id"].as_str().expect("id")), "alice", &json!({"room_mode": "group"}))
+        .patch(
+            &format!("/v1/rooms/{}", room["id"].as_str().expect("id")),
+            "alice",
+            &json!({"room_mode": "group"}),
+        )
         .await;
     assert_eq!(res.status().as_u16(), 200);
     let (status, second) = app.meeting("standup", "alice").await;
@@ -99,13 +137,21 @@ async fn changing_the_room_settings_replaces_the_meeting() {
     assert_ne!(first["id"], second["id"]);
     assert_eq!(second["room_mode"], "group");
     let old: Value = app
-        .get(&format!("/v1/meetings/{}", first["id"].as_str().expect("id")), "alice")
+        .get(
+            &format!("/v1/meetings/{}", first["id"].as_str().expect("id")),
+            "alice",
+        )
         .await
         .json()
         .await
         .expect("json");
     assert_eq!(old["is_active"], false);
-    let active: Value = app.get("/v1/rooms/standup/meetings/active", "alice").await.json().await.expect("json");
+    let active: Value = app
+        .get("/v1/rooms/standup/meetings/active", "alice")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(active.as_array().expect("list").len(), 1);
     assert_eq!(active[0]["id"], second["id"]);
 }
@@ -122,7 +168,15 @@ async fn an_ended_meeting_is_not_reused() {
     assert_eq!(status, 201);
     assert_ne!(first["id"], second["id"]);
     let join = app
-        .request(Method::POST, &format!("/v1/rooms/standup/meetings/{}/join", first["id"].as_str().expect("id")), Some(&token("alice")), None)
+        .request(
+            Method::POST,
+            &format!(
+                "/v1/rooms/standup/meetings/{}/join",
+                first["id"].as_str().expect("id")
+            ),
+            Some(&token("alice")),
+            None,
+        )
         .await;
     assert_eq!(error_code(join, 400).await["code"], "meeting_ended");
 }
@@ -132,8 +186,13 @@ async fn concurrent_requests_for_one_room_make_one_whereby_meeting() {
     let app = spawn_app().await;
     app.create_room("alice", json!({"name": "standup"})).await;
     // Slow Whereby down so that the requests really overlap.
-    app.whereby.stand_in.push_fault(whereby_stand_in::Fault { delay_ms: Some(300), times: 1, ..Default::default() });
-    let results = futures_util::future::join_all((0..8).map(|_| app.meeting("standup", "alice"))).await;
+    app.whereby.stand_in.push_fault(whereby_stand_in::Fault {
+        delay_ms: Some(300),
+        times: 1,
+        ..Default::default()
+    });
+    let results =
+        futures_util::future::join_all((0..8).map(|_| app.meeting("standup", "alice"))).await;
     let created = results.iter().filter(|(s, _)| *s == 201).count();
     let reused = results.iter().filter(|(s, _)| *s == 200).count();
     assert_eq!((created, reused), (1, 7), "{results:?}");
@@ -145,21 +204,42 @@ async fn concurrent_requests_for_one_room_make_one_whereby_meeting() {
 #[tokio::test]
 async fn the_host_url_is_shown_to_the_owner_only() {
     let app = spawn_app().await;
-    app.create_room("alice", json!({"name": "shared", "is_shared": true})).await;
+    app.create_room("alice", json!({"name": "shared", "is_shared": true}))
+        .await;
     app.create_room("alice", json!({"name": "private"})).await;
     let (_, mine) = app.meeting("shared", "alice").await;
     let (_, theirs) = app.meeting("shared", "bob").await;
     assert!(mine["host_room_url"].is_string());
     assert!(theirs.get("host_room_url").is_none(), "{theirs}");
     let id = mine["id"].as_str().expect("id");
-    let as_bob: Value = app.get(&format!("/v1/meetings/{id}"), "bob").await.json().await.expect("json");
+    let as_bob: Value = app
+        .get(&format!("/v1/meetings/{id}"), "bob")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert!(as_bob.get("host_room_url").is_none());
-    let as_alice: Value = app.get(&format!("/v1/meetings/{id}"), "alice").await.json().await.expect("json");
+    let as_alice: Value = app
+        .get(&format!("/v1/meetings/{id}"), "alice")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert!(as_alice["host_room_url"].is_string());
-    let active: Value = app.get("/v1/rooms/shared/meetings/active", "bob").await.json().await.expect("json");
+    let active: Value = app
+        .get("/v1/rooms/shared/meetings/active", "bob")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert!(active[0].get("host_room_url").is_none());
     let join: Value = app
-        .request(Method::POST, &format!("/v1/rooms/shared/meetings/{id}/join"), Some(&token("bob")), None)
+        .request(
+            Method::POST,
+            &format!("/v1/rooms/shared/meetings/{id}/join"),
+            Some(&token("bob")),
+            None,
+        )
         .await
         .json()
         .await
@@ -171,30 +251,46 @@ async fn the_host_url_is_shown_to_the_owner_only() {
     let pid = private["id"].as_str().expect("id");
     error_code(app.get(&format!("/v1/meetings/{pid}"), "bob").await, 404).await;
     assert_eq!(app.meeting("private", "bob").await.0, 404);
-    error_code(app.get("/v1/rooms/private/meetings/active", "bob").await, 404).await;
+    error_code(
+        app.get("/v1/rooms/private/meetings/active", "bob").await,
+        404,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn deactivating_ends_the_meeting_here_and_at_whereby() {
     let app = spawn_app().await;
-    app.create_room("alice", json!({"name": "shared", "is_shared": true})).await;
+    app.create_room("alice", json!({"name": "shared", "is_shared": true}))
+        .await;
     let (_, meeting) = app.meeting("shared", "alice").await;
     let id = meeting["id"].as_str().expect("id");
     let path = format!("/v1/meetings/{id}/deactivate");
-    let res = app.request(Method::PATCH, &path, Some(&token("bob")), None).await;
+    let res = app
+        .request(Method::PATCH, &path, Some(&token("bob")), None)
+        .await;
     error_code(res, 403).await;
 
-    let res = app.request(Method::PATCH, &path, Some(&token("alice")), None).await;
+    let res = app
+        .request(Method::PATCH, &path, Some(&token("alice")), None)
+        .await;
     assert_eq!(res.status().as_u16(), 200);
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["is_active"], false);
     assert_eq!(app.whereby.stand_in.meeting_count(), 0);
     // Idempotent.
-    let res = app.request(Method::PATCH, &path, Some(&token("alice")), None).await;
+    let res = app
+        .request(Method::PATCH, &path, Some(&token("alice")), None)
+        .await;
     assert_eq!(res.status().as_u16(), 200);
 
     let join = app
-        .request(Method::POST, &format!("/v1/rooms/shared/meetings/{id}/join"), Some(&token("alice")), None)
+        .request(
+            Method::POST,
+            &format!("/v1/rooms/shared/meetings/{id}/join"),
+            Some(&token("alice")),
+            None,
+        )
         .await;
     assert_eq!(error_code(join, 400).await["code"], "meeting_inactive");
     let (status, next) = app.meeting("shared", "alice").await;
@@ -209,9 +305,23 @@ async fn joining_checks_that_the_meeting_belongs_to_the_room() {
     app.create_room("alice", json!({"name": "two"})).await;
     let (_, m1) = app.meeting("one", "alice").await;
     let id = m1["id"].as_str().expect("id");
-    let ok = app.request(Method::POST, &format!("/v1/rooms/one/meetings/{id}/join"), Some(&token("alice")), None).await;
+    let ok = app
+        .request(
+            Method::POST,
+            &format!("/v1/rooms/one/meetings/{id}/join"),
+            Some(&token("alice")),
+            None,
+        )
+        .await;
     assert_eq!(ok.status().as_u16(), 200);
-    let wrong = app.request(Method::POST, &format!("/v1/rooms/two/meetings/{id}/join"), Some(&token("alice")), None).await;
+    let wrong = app
+        .request(
+            Method::POST,
+            &format!("/v1/rooms/two/meetings/{id}/join"),
+            Some(&token("alice")),
+            None,
+        )
+        .await;
     error_code(wrong, 404).await;
     assert_eq!(app.meeting("nope", "alice").await.0, 404);
 }
@@ -232,16 +342,45 @@ async fn operational_endpoints_report_state() {
     let generated = app.get("/v1/rooms", "alice").await;
     assert_eq!(generated.headers()["x-request-id"].len(), 36);
 
-    let metrics = app.request(Method::GET, "/metrics", None, None).await.text().await.expect("text");
-    assert!(metrics.contains(r#"roomapi_http_requests_total{method="POST",route="/v1/rooms",status="201"} 1"#), "{metrics}");
-    assert!(metrics.contains(r#"roomapi_whereby_api_calls_total{operation="create_meeting",outcome="ok"} 1"#));
+    let metrics = app
+        .request(Method::GET, "/metrics", None, None)
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(
+            r#"roomapi_http_requests_total{method="POST",route="/v1/rooms",status="201"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"roomapi_whereby_api_calls_total{operation="create_meeting",outcome="ok"} 1"#
+        )
+    );
     assert!(metrics.contains("roomapi_whereby_api_call_duration_seconds_bucket"));
 
-    let doc: Value = app.request(Method::GET, "/v1/openapi.json", None, None).await.json().await.expect("json");
-    for path in ["/v1/rooms", "/v1/rooms/{id}", "/v1/rooms/name/{name}", "/v1/rooms/{name}/meeting",
-        "/v1/rooms/{name}/meetings/active", "/v1/rooms/{name}/meetings/{id}/join", "/v1/meetings/{id}",
-        "/v1/meetings/{id}/deactivate"] {
-        assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
+    let doc: Value = app
+        .request(Method::GET, "/v1/openapi.json", None, None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    for path in [
+        "/v1/rooms",
+        "/v1/rooms/{id}",
+        "/v1/rooms/name/{name}",
+        "/v1/rooms/{name}/meeting",
+        "/v1/rooms/{name}/meetings/active",
+        "/v1/rooms/{name}/meetings/{id}/join",
+        "/v1/meetings/{id}",
+        "/v1/meetings/{id}/deactivate",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
     }
     assert!(doc["components"]["schemas"]["CreateRoom"].is_object());
 

@@ -23,11 +23,22 @@ async fn creating_a_room_with_the_guide_body_stores_every_setting() {
     let body = json!({"name": "board-7", "platform": "whereby", "recording_type": "local",
         "recording_trigger": "prompt", "is_locked": true, "room_mode": "group", "is_shared": true});
     let room = app.create_room("alice", body.clone()).await;
-    for key in ["name", "platform", "recording_type", "recording_trigger", "is_locked", "room_mode", "is_shared"] {
+    for key in [
+        "name",
+        "platform",
+        "recording_type",
+        "recording_trigger",
+        "is_locked",
+        "room_mode",
+        "is_shared",
+    ] {
         assert_eq!(room[key], body[key], "{key}");
     }
     let fetched: Value = app
-        .get(&format!("/v1/rooms/{}", room["id"].as_str().expect("id")), "alice")
+        .get(
+            &format!("/v1/rooms/{}", room["id"].as_str().expect("id")),
+            "alice",
+        )
         .await
         .json()
         .await
@@ -39,7 +50,18 @@ async fn creating_a_room_with_the_guide_body_stores_every_setting() {
 async fn invalid_room_names_are_rejected_with_the_field_named() {
     let app = spawn_app().await;
     let long = "a".repeat(39);
-    for bad in ["", "-a", "a-", "a--b", "Upper", "with space", "under_score", "ünï", "a/b", long.as_str()] {
+    for bad in [
+        "",
+        "-a",
+        "a-",
+        "a--b",
+        "Upper",
+        "with space",
+        "under_score",
+        "ünï",
+        "a/b",
+        long.as_str(),
+    ] {
         let res = app.post("/v1/rooms", "alice", &json!({"name": bad})).await;
         let err = error_code(res, 422).await;
         assert_eq!(err["code"], "validation_failed", "{bad}");
@@ -54,14 +76,23 @@ async fn invalid_room_names_are_rejected_with_the_field_named() {
 async fn invalid_settings_are_rejected_with_the_field_named_and_nothing_stored() {
     let app = spawn_app().await;
     let cases = [
-        (json!({"name": "r", "recording_type": "tape"}), "recording_type"),
-        (json!({"name": "r", "recording_trigger": "later"}), "recording_trigger"),
+        (
+            json!({"name": "r", "recording_type": "tape"}),
+            "recording_type",
+        ),
+        (
+            json!({"name": "r", "recording_trigger": "later"}),
+            "recording_trigger",
+        ),
         (json!({"name": "r", "room_mode": "huge"}), "room_mode"),
         (json!({"name": "r", "platform": "zoom"}), "platform"),
         (json!({"name": "r", "is_locked": "yes"}), "is_locked"),
         (json!({"name": "r", "is_shared": 1}), "is_shared"),
         (json!({"name": 7}), "name"),
-        (json!({"name": "r", "webhook_url": "http://x"}), "webhook_url"),
+        (
+            json!({"name": "r", "webhook_url": "http://x"}),
+            "webhook_url",
+        ),
         (json!({}), "name"),
         (json!([]), "body"),
     ];
@@ -85,7 +116,9 @@ async fn malformed_oversized_and_non_json_bodies_are_rejected() {
             .body(body)
             .send()
     };
-    let res = send("{\"name\":".into(), "application/json").await.expect("send");
+    let res = send("{\"name\":".into(), "application/json")
+        .await
+        .expect("send");
     assert_eq!(error_code(res, 400).await["code"], "invalid_json");
 
     let res = send("name=x".into(), "application/x-www-form-urlencoded")
@@ -94,7 +127,9 @@ async fn malformed_oversized_and_non_json_bodies_are_rejected() {
     assert_eq!(error_code(res, 415).await["code"], "unsupported_media_type");
 
     let huge = format!("{{\"name\":\"r\",\"pad\":\"{}\"}}", "x".repeat(20_000));
-    let res = send(huge.clone().into(), "application/json").await.expect("send");
+    let res = send(huge.clone().into(), "application/json")
+        .await
+        .expect("send");
     assert_eq!(error_code(res, 413).await["code"], "payload_too_large");
 
     // Chunked, without Content-Length: still capped while streaming.
@@ -107,7 +142,9 @@ async fn malformed_oversized_and_non_json_bodies_are_rejected() {
 async fn a_duplicate_room_name_is_a_conflict() {
     let app = spawn_app().await;
     app.create_room("alice", json!({"name": "standup"})).await;
-    let res = app.post("/v1/rooms", "bob", &json!({"name": "standup"})).await;
+    let res = app
+        .post("/v1/rooms", "bob", &json!({"name": "standup"}))
+        .await;
     assert_eq!(error_code(res, 409).await["code"], "room_name_taken");
     assert_eq!(app.db.count("SELECT id FROM rooms").await, 1);
 }
@@ -116,16 +153,28 @@ async fn a_duplicate_room_name_is_a_conflict() {
 async fn listing_shows_own_and_shared_rooms_only_paginated() {
     let app = spawn_app().await;
     for i in 0..3 {
-        app.create_room("alice", json!({"name": format!("alice-{i}")})).await;
+        app.create_room("alice", json!({"name": format!("alice-{i}")}))
+            .await;
     }
     app.create_room("bob", json!({"name": "bob-private"})).await;
-    app.create_room("bob", json!({"name": "bob-shared", "is_shared": true})).await;
+    app.create_room("bob", json!({"name": "bob-shared", "is_shared": true}))
+        .await;
 
-    let page: Value = app.get("/v1/rooms?size=2", "alice").await.json().await.expect("json");
+    let page: Value = app
+        .get("/v1/rooms?size=2", "alice")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(page["total"], 4);
     assert_eq!(page["pages"], 2);
     assert_eq!(page["items"].as_array().expect("items").len(), 2);
-    let page2: Value = app.get("/v1/rooms?size=2&page=2", "alice").await.json().await.expect("json");
+    let page2: Value = app
+        .get("/v1/rooms?size=2&page=2", "alice")
+        .await
+        .json()
+        .await
+        .expect("json");
     let mut names: Vec<String> = page["items"]
         .as_array()
         .into_iter()
@@ -146,28 +195,62 @@ async fn listing_shows_own_and_shared_rooms_only_paginated() {
 async fn a_private_room_is_invisible_to_others_and_a_shared_one_read_only() {
     let app = spawn_app().await;
     let private = app.create_room("alice", json!({"name": "private"})).await;
-    let shared = app.create_room("alice", json!({"name": "shared", "is_shared": true})).await;
+    let shared = app
+        .create_room("alice", json!({"name": "shared", "is_shared": true}))
+        .await;
     let private_id = private["id"].as_str().expect("id");
     let shared_id = shared["id"].as_str().expect("id");
 
-    for path in [format!("/v1/rooms/{private_id}"), "/v1/rooms/name/private".to_owned()] {
+    for path in [
+        format!("/v1/rooms/{private_id}"),
+        "/v1/rooms/name/private".to_owned(),
+    ] {
         let res = app.get(&path, "mallory").await;
         let err = error_code(res, 404).await;
         assert!(!err.to_string().contains("alice"));
         assert_eq!(app.get(&path, "alice").await.status().as_u16(), 200);
     }
-    assert_eq!(app.get(&format!("/v1/rooms/{shared_id}"), "bob").await.status().as_u16(), 200);
-    assert_eq!(app.get("/v1/rooms/name/shared", "bob").await.status().as_u16(), 200);
+    assert_eq!(
+        app.get(&format!("/v1/rooms/{shared_id}"), "bob")
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        app.get("/v1/rooms/name/shared", "bob")
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
 
-    let res = app.patch(&format!("/v1/rooms/{shared_id}"), "bob", &json!({"is_locked": true})).await;
+    let res = app
+        .patch(
+            &format!("/v1/rooms/{shared_id}"),
+            "bob",
+            &json!({"is_locked": true}),
+        )
+        .await;
     error_code(res, 403).await;
-    let res = app.patch(&format!("/v1/rooms/{private_id}"), "bob", &json!({"is_locked": true})).await;
+    let res = app
+        .patch(
+            &format!("/v1/rooms/{private_id}"),
+            "bob",
+            &json!({"is_locked": true}),
+        )
+        .await;
     error_code(res, 404).await;
     let res = app.delete(&format!("/v1/rooms/{shared_id}"), "bob").await;
     error_code(res, 403).await;
     let res = app.delete(&format!("/v1/rooms/{private_id}"), "bob").await;
     error_code(res, 404).await;
-    assert_eq!(app.db.count("SELECT id FROM rooms WHERE NOT is_locked").await, 2);
+    assert_eq!(
+        app.db
+            .count("SELECT id FROM rooms WHERE NOT is_locked")
+            .await,
+        2
+    );
     let res = app.get("/v1/rooms/not-a-uuid", "alice").await;
     error_code(res, 404).await;
 }
@@ -180,7 +263,11 @@ async fn the_owner_updates_a_room_with_the_same_validation() {
     let path = format!("/v1/rooms/{}", room["id"].as_str().expect("id"));
 
     let res = app
-        .patch(&path, "alice", &json!({"recording_type": "none", "room_mode": "group", "name": "daily"}))
+        .patch(
+            &path,
+            "alice",
+            &json!({"recording_type": "none", "room_mode": "group", "name": "daily"}),
+        )
         .await;
     assert_eq!(res.status().as_u16(), 200);
     let updated: Value = res.json().await.expect("json");
@@ -191,7 +278,11 @@ async fn the_owner_updates_a_room_with_the_same_validation() {
 
     for (body, status, field) in [
         (json!({"name": "Bad Name"}), 422, Some("name")),
-        (json!({"recording_trigger": "never"}), 422, Some("recording_trigger")),
+        (
+            json!({"recording_trigger": "never"}),
+            422,
+            Some("recording_trigger"),
+        ),
         (json!({"owner": "bob"}), 422, Some("owner")),
         (json!({"name": "taken"}), 409, None),
     ] {
@@ -213,12 +304,19 @@ async fn the_owner_deletes_a_room_and_its_meetings_end_at_whereby() {
     assert_eq!(status, 201);
     assert_eq!(app.whereby.stand_in.meeting_count(), 1);
     let path = format!("/v1/rooms/{}", room["id"].as_str().expect("id"));
-    let res = app.request(Method::DELETE, &path, Some(&token("alice")), None).await;
+    let res = app
+        .request(Method::DELETE, &path, Some(&token("alice")), None)
+        .await;
     assert_eq!(res.status().as_u16(), 204);
     error_code(app.get(&path, "alice").await, 404).await;
     assert_eq!(app.whereby.stand_in.meeting_count(), 0);
     // The meeting row stays for matching webhooks and recordings, inactive.
-    assert_eq!(app.db.count("SELECT id FROM meetings WHERE NOT is_active AND room_id IS NULL").await, 1);
+    assert_eq!(
+        app.db
+            .count("SELECT id FROM meetings WHERE NOT is_active AND room_id IS NULL")
+            .await,
+        1
+    );
 }
 
 /// Sends a POST with `Transfer-Encoding: chunked` by hand and returns the status line.
@@ -243,6 +341,9 @@ async fn chunked_post(address: &str, token: &str, body: &[u8]) -> String {
     }
     let _ = stream.write_all(b"0\r\n\r\n").await;
     let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line).await.expect("read status");
+    BufReader::new(stream)
+        .read_line(&mut line)
+        .await
+        .expect("read status");
     line
 }

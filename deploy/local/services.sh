@@ -1,0 +1,26 @@
+# Sourced by the local run and test scripts: make sure the machine's PostgreSQL and
+# RabbitMQ are up, starting them the way this machine kind starts them.
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for_port() { # port seconds name
+  for _ in $(seq "$2"); do port_open "$1" && return 0; sleep 1; done
+  echo "error: $3 is not listening on 127.0.0.1:$1" >&2
+  return 1
+}
+
+ensure_postgres() {
+  if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then return 0; fi
+  echo "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -n | tail -1)" main start
+  for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && return 0; sleep 1; done
+  echo "error: PostgreSQL did not start" >&2
+  return 1
+}
+
+ensure_rabbitmq() {
+  if port_open 5672; then return 0; fi
+  echo "starting RabbitMQ"
+  rabbitmq-server -detached
+  wait_for_port 5672 90 RabbitMQ
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# `make test`: every test of the workspace against the real PostgreSQL (started if
+# down). Uses cargo-nextest when installed (a process per test), else cargo test.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. deploy/local/services.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/whereby-target}"
+ensure_postgres
+ensure_rabbitmq
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
