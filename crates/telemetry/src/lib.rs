@@ -1,5 +1,7 @@
 //! Logging and metrics set-up shared by every binary.
 
+use std::io::IsTerminal;
+
 use prometheus::{Encoder, Registry, TextEncoder};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
@@ -22,7 +24,11 @@ pub fn init(json: bool, filter: &str) {
             )
             .try_init()
     } else {
-        registry.with(fmt::layer().with_target(false)).try_init()
+        // Colours only on a terminal: log files stay plain text.
+        let ansi = std::io::stdout().is_terminal();
+        registry
+            .with(fmt::layer().with_target(false).with_ansi(ansi))
+            .try_init()
     };
     // Already installed: fine in tests, where many apps share a process.
     drop(result);

@@ -8,7 +8,10 @@ use whereby_stand_in::{StandInConfig, StandInServer};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
     let addr = std::env::var("WHEREBY_STAND_IN_ADDR").unwrap_or_else(|_| "127.0.0.1:8090".into());
     let defaults = StandInConfig::default();
     let config = StandInConfig {

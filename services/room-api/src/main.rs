@@ -5,7 +5,10 @@ use anyhow::Context;
 use room_api::{Application, RoomApiSettings};
 
 #[tokio::main]
-#[allow(clippy::print_stdout, reason = "dev-token prints the token as its output")]
+#[allow(
+    clippy::print_stdout,
+    reason = "dev-token prints the token as its output"
+)]
 async fn main() -> anyhow::Result<()> {
     let settings = RoomApiSettings::load()?;
     telemetry::init(

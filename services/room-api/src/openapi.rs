@@ -12,9 +12,9 @@ use crate::routes::{self, meetings, rooms};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "room-api", description = "Rooms with recording settings, and Whereby meetings created on demand."),
-    paths(rooms::create, rooms::list, rooms::get, rooms::get_by_name, rooms::update, rooms::delete,
-          meetings::create_for_room, meetings::list_active, meetings::get, meetings::join,
-          meetings::deactivate),
+    paths(rooms::create_room, rooms::list_rooms, rooms::get_room, rooms::get_room_by_name, rooms::update_room, rooms::delete_room,
+          meetings::create_meeting_for_room, meetings::list_active_meetings, meetings::get_meeting, meetings::join_meeting,
+          meetings::deactivate_meeting),
     components(schemas(routes::RoomView, routes::MeetingView, rooms::CreateRoom, rooms::UpdateRoom,
                        rooms::RoomPage)),
     modifiers(&BearerAuth)

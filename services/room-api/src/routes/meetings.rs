@@ -12,7 +12,7 @@ use crate::{auth::Caller, errors, meetings::get_or_create, startup::AppState};
               (status = 404), (status = 502, description = "Whereby failed"),
               (status = 503, description = "Whereby throttled us, or the database is unavailable")),
     security(("bearer" = [])))]
-pub async fn create_for_room(
+pub async fn create_meeting_for_room(
     state: web::Data<AppState>,
     caller: Caller,
     name: web::Path<String>,
@@ -40,7 +40,7 @@ async fn visible_room(
 
 #[utoipa::path(get, path = "/v1/rooms/{name}/meetings/active", params(("name" = String, Path)),
     responses((status = 200, body = [MeetingView]), (status = 404)), security(("bearer" = [])))]
-pub async fn list_active(
+pub async fn list_active_meetings(
     state: web::Data<AppState>,
     caller: Caller,
     name: web::Path<String>,
@@ -88,7 +88,7 @@ async fn visible_meeting(
 
 #[utoipa::path(get, path = "/v1/meetings/{id}", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = MeetingView), (status = 404)), security(("bearer" = [])))]
-pub async fn get(
+pub async fn get_meeting(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
@@ -103,7 +103,7 @@ pub async fn get(
     responses((status = 200, body = MeetingView),
               (status = 400, description = "the meeting is inactive or has ended"),
               (status = 404)), security(("bearer" = [])))]
-pub async fn join(
+pub async fn join_meeting(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(String, String)>,
@@ -136,7 +136,7 @@ pub async fn join(
     responses((status = 200, body = MeetingView), (status = 403), (status = 404),
               (status = 502, description = "Whereby failed; nothing changed")),
     security(("bearer" = [])))]
-pub async fn deactivate(
+pub async fn deactivate_meeting(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,

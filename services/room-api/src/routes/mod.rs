@@ -22,28 +22,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/openapi.json", web::get().to(crate::openapi::serve))
         .service(
             web::scope("/v1")
-                .route("/rooms", web::post().to(rooms::create))
-                .route("/rooms", web::get().to(rooms::list))
-                .route("/rooms/name/{name}", web::get().to(rooms::get_by_name))
-                .route("/rooms/{id}", web::get().to(rooms::get))
-                .route("/rooms/{id}", web::patch().to(rooms::update))
-                .route("/rooms/{id}", web::delete().to(rooms::delete))
+                .route("/rooms", web::post().to(rooms::create_room))
+                .route("/rooms", web::get().to(rooms::list_rooms))
+                .route("/rooms/name/{name}", web::get().to(rooms::get_room_by_name))
+                .route("/rooms/{id}", web::get().to(rooms::get_room))
+                .route("/rooms/{id}", web::patch().to(rooms::update_room))
+                .route("/rooms/{id}", web::delete().to(rooms::delete_room))
                 .route(
                     "/rooms/{name}/meeting",
-                    web::post().to(meetings::create_for_room),
+                    web::post().to(meetings::create_meeting_for_room),
                 )
                 .route(
                     "/rooms/{name}/meetings/active",
-                    web::get().to(meetings::list_active),
+                    web::get().to(meetings::list_active_meetings),
                 )
                 .route(
                     "/rooms/{name}/meetings/{id}/join",
-                    web::post().to(meetings::join),
+                    web::post().to(meetings::join_meeting),
                 )
-                .route("/meetings/{id}", web::get().to(meetings::get))
+                .route("/meetings/{id}", web::get().to(meetings::get_meeting))
                 .route(
                     "/meetings/{id}/deactivate",
-                    web::patch().to(meetings::deactivate),
+                    web::patch().to(meetings::deactivate_meeting),
                 ),
         )
         .default_service(web::to(web_common::not_found));

@@ -72,7 +72,7 @@ fn name_taken(e: &db::QueryError) -> bool {
     responses((status = 201, body = RoomView), (status = 409, description = "name taken"),
               (status = 422, description = "invalid field")),
     security(("bearer" = [])))]
-pub async fn create(
+pub async fn create_room(
     state: web::Data<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody<CreateRoom>,
@@ -111,7 +111,7 @@ pub async fn create(
     params(("page" = Option<u32>, Query, description = "1-based page"),
            ("size" = Option<u32>, Query, description = "1-100, default 50")),
     responses((status = 200, body = RoomPage)), security(("bearer" = [])))]
-pub async fn list(
+pub async fn list_rooms(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
@@ -148,7 +148,7 @@ pub async fn list(
 
 #[utoipa::path(get, path = "/v1/rooms/{id}", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = RoomView), (status = 404)), security(("bearer" = [])))]
-pub async fn get(
+pub async fn get_room(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
@@ -165,7 +165,7 @@ pub async fn get(
 
 #[utoipa::path(get, path = "/v1/rooms/name/{name}", params(("name" = String, Path)),
     responses((status = 200, body = RoomView), (status = 404)), security(("bearer" = [])))]
-pub async fn get_by_name(
+pub async fn get_room_by_name(
     state: web::Data<AppState>,
     caller: Caller,
     name: web::Path<String>,
@@ -201,7 +201,7 @@ async fn owned_room(
     request_body = UpdateRoom,
     responses((status = 200, body = RoomView), (status = 403), (status = 404), (status = 409),
               (status = 422)), security(("bearer" = [])))]
-pub async fn update(
+pub async fn update_room(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
@@ -240,7 +240,7 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/v1/rooms/{id}", params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
-pub async fn delete(
+pub async fn delete_room(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,

@@ -383,6 +383,17 @@ async fn operational_endpoints_report_state() {
         );
     }
     assert!(doc["components"]["schemas"]["CreateRoom"].is_object());
+    let mut ids: Vec<&str> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .values()
+        .flat_map(|ops| ops.as_object().into_iter().flat_map(|o| o.values()))
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let count = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "operationIds must be unique");
 
     let unknown = app.request(Method::GET, "/v2/nothing", None, None).await;
     assert_eq!(error_code(unknown, 404).await["code"], "not_found");
