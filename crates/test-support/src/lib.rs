@@ -187,3 +187,18 @@ impl TestDatabase {
         self.execute(select).await
     }
 }
+
+impl TestDatabase {
+    /// A database of its own with no schema at all (for migration tests).
+    pub async fn empty() -> Self {
+        let name = format!("whereby_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = admin().await;
+        exec(&mut conn, &format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create empty test database");
+        Self {
+            url: url_for(&name),
+            name,
+        }
+    }
+}

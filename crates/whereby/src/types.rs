@@ -151,6 +151,32 @@ mod tests {
     }
 
     #[test]
+    fn the_s3_secret_is_sent_but_never_shown_in_debug_output() {
+        let destination = RecordingDestination {
+            provider: RecordingProvider::S3,
+            bucket: "b".to_owned(),
+            access_key_id: "id".to_owned(),
+            access_key_secret: SecretString::from("s3-secret-value".to_owned()),
+            file_format: RecordingFileFormat::Mp4,
+        };
+        let request = CreateMeeting::for_room(
+            "r-".to_owned(),
+            Utc::now(),
+            false,
+            RoomMode::Normal,
+            RecordingType::Cloud,
+            RecordingTrigger::Automatic,
+            &destination,
+        );
+        assert!(!format!("{request:?}").contains("s3-secret-value"));
+        let json = serde_json::to_value(&request).expect("serialise");
+        assert_eq!(
+            json["recording"]["destination"]["accessKeySecret"],
+            "s3-secret-value"
+        );
+    }
+
+    #[test]
     fn room_name_falls_back_to_the_url() {
         let m: Meeting = serde_json::from_str(
             r#"{"meetingId":"1","roomUrl":"https://a.whereby.com/x-1?roomKey=k","endDate":"2030-01-01T10:00:00Z"}"#,
