@@ -21,6 +21,50 @@ diesel::table! {
         is_active -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        num_clients_by_role -> Jsonb,
+        num_clients_as_of -> Nullable<Timestamptz>,
+        num_clients_event_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    meeting_participants (meeting_id, participant_id) {
+        meeting_id -> Uuid,
+        participant_id -> Text,
+        display_name -> Nullable<Text>,
+        role_name -> Nullable<Text>,
+        external_id -> Nullable<Text>,
+        is_person -> Bool,
+        state -> Text,
+        state_as_of -> Timestamptz,
+        state_event_id -> Text,
+        room_session_id -> Nullable<Text>,
+        first_joined_at -> Nullable<Timestamptz>,
+        last_left_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    meeting_sessions (meeting_id, room_session_id) {
+        meeting_id -> Uuid,
+        room_session_id -> Text,
+        started_at -> Nullable<Timestamptz>,
+        ended_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    webhook_events (event_id) {
+        event_id -> Text,
+        event_type -> Text,
+        whereby_meeting_id -> Nullable<Text>,
+        meeting_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        received_at -> Timestamptz,
+        recorded_at -> Timestamptz,
+        request_id -> Nullable<Text>,
+        outcome -> Text,
+        payload -> Jsonb,
     }
 }
 
@@ -41,5 +85,14 @@ diesel::table! {
 }
 
 diesel::joinable!(meetings -> rooms (room_id));
+diesel::joinable!(meeting_participants -> meetings (meeting_id));
+diesel::joinable!(meeting_sessions -> meetings (meeting_id));
+diesel::joinable!(webhook_events -> meetings (meeting_id));
 
-diesel::allow_tables_to_appear_in_same_query!(meetings, rooms,);
+diesel::allow_tables_to_appear_in_same_query!(
+    meetings,
+    meeting_participants,
+    meeting_sessions,
+    rooms,
+    webhook_events,
+);

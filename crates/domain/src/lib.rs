@@ -7,6 +7,7 @@
 pub mod meeting;
 pub mod room;
 pub mod validation;
+pub mod webhook;
 
 pub use meeting::{ActiveMeeting, MeetingReuse, reuse_decision};
 pub use room::{

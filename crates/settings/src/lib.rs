@@ -151,6 +151,61 @@ pub struct AuthSettings {
     pub auth_jwt_issuer: Option<String>,
 }
 
+fn default_amqp_url() -> SecretString {
+    SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f")
+}
+const fn default_publish_timeout_ms() -> u64 {
+    5000
+}
+const fn default_delivery_limit() -> u32 {
+    10
+}
+fn default_retry_delays() -> String {
+    "2000,10000,60000".to_owned()
+}
+
+/// RabbitMQ: where it is and how our topology is shaped (docs/messages.md).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmqpSettings {
+    #[serde(default = "default_amqp_url")]
+    pub amqp_url: SecretString,
+    /// Prepended to every exchange and queue name (isolation between tests or
+    /// environments sharing a broker).
+    #[serde(default)]
+    pub amqp_prefix: String,
+    /// How long a publish may wait for the broker's confirm.
+    #[serde(default = "default_publish_timeout_ms")]
+    pub amqp_publish_timeout_ms: u64,
+    #[serde(default = "default_five")]
+    pub amqp_connect_timeout_seconds: u64,
+    /// Deliveries of one message before the broker dead-letters it.
+    #[serde(default = "default_delivery_limit")]
+    pub amqp_delivery_limit: u32,
+    /// The delayed-retry steps in milliseconds, comma-separated.
+    #[serde(default = "default_retry_delays")]
+    pub amqp_retry_delays_ms: String,
+}
+
+impl AmqpSettings {
+    pub fn retry_delays(&self) -> Result<Vec<std::time::Duration>, SettingsError> {
+        self.amqp_retry_delays_ms
+            .split(',')
+            .map(|s| {
+                s.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|ms| *ms > 0)
+                    .map(std::time::Duration::from_millis)
+                    .ok_or_else(|| {
+                        SettingsError::Invalid(format!(
+                            "amqp_retry_delays_ms: {s:?} is not a positive number of milliseconds"
+                        ))
+                    })
+            })
+            .collect()
+    }
+}
+
 fn default_log_level() -> String {
     "info".to_owned()
 }

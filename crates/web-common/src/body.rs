@@ -20,7 +20,10 @@ impl Default for BodyLimit {
 }
 
 /// Reads the whole body, failing with 413 as soon as it exceeds `limit`.
-pub async fn read_body(payload: &mut Payload, limit: usize) -> Result<Bytes, ApiError> {
+pub async fn read_body<S>(payload: &mut S, limit: usize) -> Result<Bytes, ApiError>
+where
+    S: futures_util::Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin,
+{
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| {
@@ -34,7 +37,8 @@ pub async fn read_body(payload: &mut Payload, limit: usize) -> Result<Bytes, Api
     Ok(body.freeze())
 }
 
-fn too_large(limit: usize) -> ApiError {
+/// The 413 for a body over `limit` bytes.
+pub fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",

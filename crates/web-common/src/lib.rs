@@ -8,9 +8,9 @@ mod body;
 mod error;
 mod middleware;
 
-pub use body::{BodyLimit, JsonBody, read_body};
+pub use body::{BodyLimit, JsonBody, read_body, too_large};
 pub use error::ApiError;
-pub use middleware::{HttpMetrics, RequestId, request_context};
+pub use middleware::{HttpMetrics, REQUEST_ID_HEADER, RequestId, request_context};
 
 use actix_web::{HttpResponse, web};
 use prometheus::Registry;

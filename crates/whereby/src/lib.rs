@@ -1,10 +1,12 @@
 //! Whereby's REST API (<https://api.whereby.dev/v1>), as its official OpenAPI spec
-//! describes it. Webhook signing and verification will join this crate.
+//! describes it, and its webhook signatures.
 
 mod client;
 mod types;
+pub mod webhook;
 
 pub use client::{RetryPolicy, WherebyClient, WherebyError, WherebyMetrics};
 pub use types::{
-    CreateMeeting, Meeting, Recording, RecordingDestination, RecordingFileFormat, RecordingProvider,
+    CreateMeeting, Meeting, Recording, RecordingDestination, RecordingFileFormat,
+    RecordingProvider,
 };

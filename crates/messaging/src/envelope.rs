@@ -1,0 +1,43 @@
+use chrono::{DateTime, Utc};
+use lapin::types::{AMQPValue, FieldTable};
+use serde::{Deserialize, Serialize};
+
+/// Bumped on any incompatible change of [`WebhookEnvelope`].
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// AMQP header names (docs/messages.md).
+pub const HEADER_REQUEST_ID: &str = "x-request-id";
+pub const HEADER_EVENT_TYPE: &str = "x-whereby-event-type";
+/// How many delayed retries the worker has already given this message.
+pub const HEADER_ATTEMPT: &str = "x-retry-attempt";
+
+/// What webhook-ingest publishes for every accepted webhook: the event exactly as
+/// Whereby sent it (parsed JSON), when and under which request id we received it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookEnvelope {
+    pub schema_version: u32,
+    pub received_at: DateTime<Utc>,
+    #[serde(default)]
+    pub request_id: Option<String>,
+    pub event: serde_json::Value,
+}
+
+pub fn header_str<'a>(headers: Option<&'a FieldTable>, name: &str) -> Option<&'a str> {
+    match headers?.inner().get(name)? {
+        AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok(),
+        AMQPValue::ShortString(s) => Some(s.as_str()),
+        _ => None,
+    }
+}
+
+pub fn header_u32(headers: Option<&FieldTable>, name: &str) -> Option<u32> {
+    match headers?.inner().get(name)? {
+        AMQPValue::LongUInt(n) => Some(*n),
+        AMQPValue::LongInt(n) => u32::try_from(*n).ok(),
+        AMQPValue::LongLongInt(n) => u32::try_from(*n).ok(),
+        AMQPValue::ShortInt(n) => u32::try_from(*n).ok(),
+        AMQPValue::ShortUInt(n) => Some(u32::from(*n)),
+        AMQPValue::ShortShortUInt(n) => Some(u32::from(*n)),
+        _ => None,
+    }
+}

@@ -1,0 +1,228 @@
+use std::{
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection,
+    options::{BasicPublishOptions, ConfirmSelectOptions},
+};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::{MessagingError, Topology, backoff, connect};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("not connected to RabbitMQ")]
+    NotConnected,
+    #[error("RabbitMQ did not confirm in time")]
+    Timeout,
+    #[error("RabbitMQ refused the message (nack)")]
+    Nacked,
+    #[error("the message could not be routed to any queue")]
+    Unroutable,
+    #[error("RabbitMQ channel error: {0}")]
+    Channel(#[from] lapin::Error),
+}
+
+impl PublishError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotConnected => "not_connected",
+            Self::Timeout => "timeout",
+            Self::Nacked => "nacked",
+            Self::Unroutable => "unroutable",
+            Self::Channel(_) => "channel_error",
+        }
+    }
+}
+
+/// Hooks for the owner's metrics: publish-confirm latency and connection state.
+pub trait PublisherMetrics: Send + Sync {
+    fn confirmed(&self, latency: Duration);
+    fn connected(&self, connected: bool);
+}
+
+struct Inner {
+    url: String,
+    name: String,
+    topology: Topology,
+    connect_timeout: Duration,
+    current: RwLock<Option<(Connection, Channel)>>,
+    broken: Notify,
+    metrics: Option<Arc<dyn PublisherMetrics>>,
+}
+
+/// A publisher with confirms on a connection that a supervisor task keeps alive:
+/// on any failure it reconnects with backoff and redeclares the topology. Each
+/// publish is `mandatory` and waits for its own confirm (pipelined across
+/// concurrent callers on one channel).
+#[derive(Clone)]
+pub struct Publisher {
+    inner: Arc<Inner>,
+}
+
+impl Publisher {
+    pub fn new(
+        url: &str,
+        name: &str,
+        topology: Topology,
+        connect_timeout: Duration,
+        metrics: Option<Arc<dyn PublisherMetrics>>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                url: url.to_owned(),
+                name: name.to_owned(),
+                topology,
+                connect_timeout,
+                current: RwLock::new(None),
+                broken: Notify::new(),
+                metrics,
+            }),
+        }
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.inner.topology
+    }
+
+    /// True while a channel is open and the topology declared.
+    pub fn is_connected(&self) -> bool {
+        self.current_channel().is_some()
+    }
+
+    fn current_channel(&self) -> Option<Channel> {
+        let guard = self
+            .inner
+            .current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard
+            .as_ref()
+            .filter(|(conn, ch)| conn.status().connected() && ch.status().connected())
+            .map(|(_, ch)| ch.clone())
+    }
+
+    fn set(&self, value: Option<(Connection, Channel)>) {
+        let connected = value.is_some();
+        *self
+            .inner
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = value;
+        if let Some(m) = &self.inner.metrics {
+            m.connected(connected);
+        }
+    }
+
+    async fn open(&self) -> Result<(Connection, Channel), MessagingError> {
+        let conn = connect(&self.inner.url, &self.inner.name, self.inner.connect_timeout).await?;
+        let channel = conn.create_channel().await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        self.inner.topology.declare(&channel).await?;
+        Ok((conn, channel))
+    }
+
+    /// Runs the connection supervisor until `shutdown`; then closes the connection
+    /// (after the owner has drained its publishes).
+    pub fn spawn_supervisor(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move { this.supervise(shutdown).await })
+    }
+
+    async fn supervise(&self, shutdown: CancellationToken) {
+        let mut attempt = 0;
+        while !shutdown.is_cancelled() {
+            match self.open().await {
+                Ok(pair) => {
+                    attempt = 0;
+                    tracing::info!("connected to RabbitMQ");
+                    self.set(Some(pair));
+                    loop {
+                        tokio::select! {
+                            () = shutdown.cancelled() => break,
+                            () = self.inner.broken.notified() => {}
+                            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        }
+                        if self.current_channel().is_none() {
+                            break;
+                        }
+                    }
+                    if !shutdown.is_cancelled() {
+                        tracing::warn!("lost the RabbitMQ connection; reconnecting");
+                    }
+                    let old = self
+                        .inner
+                        .current
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .take();
+                    if let Some(m) = &self.inner.metrics {
+                        m.connected(false);
+                    }
+                    if let Some((conn, _)) = old {
+                        let _ = conn.close(200, "bye".into()).await;
+                    }
+                }
+                Err(e) => {
+                    attempt += 1;
+                    let wait = backoff(attempt, Duration::from_secs(5));
+                    tracing::warn!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "cannot connect to RabbitMQ");
+                    tokio::select! {
+                        () = shutdown.cancelled() => {}
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Publishes one persistent, mandatory message and waits (at most `timeout`)
+    /// for the broker's confirm. Ok means the broker has it in a queue.
+    pub async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        payload: &[u8],
+        properties: BasicProperties,
+        timeout: Duration,
+    ) -> Result<(), PublishError> {
+        let channel = self.current_channel().ok_or(PublishError::NotConnected)?;
+        let started = Instant::now();
+        let confirm = async {
+            let pending = channel
+                .basic_publish(
+                    exchange.into(),
+                    routing_key.into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
+                    payload,
+                    properties.with_delivery_mode(2),
+                )
+                .await?;
+            pending.await
+        };
+        let result = match tokio::time::timeout(timeout, confirm).await {
+            Err(_) => Err(PublishError::Timeout),
+            Ok(Err(e)) => {
+                self.inner.broken.notify_one();
+                Err(PublishError::Channel(e))
+            }
+            Ok(Ok(Confirmation::Ack(Some(_returned)))) => Err(PublishError::Unroutable),
+            Ok(Ok(Confirmation::Ack(None))) => Ok(()),
+            Ok(Ok(Confirmation::Nack(_))) => Err(PublishError::Nacked),
+            // confirm_select is always on for this channel.
+            Ok(Ok(Confirmation::NotRequested)) => Err(PublishError::NotConnected),
+        };
+        if result.is_ok()
+            && let Some(m) = &self.inner.metrics
+        {
+            m.confirmed(started.elapsed());
+        }
+        result
+    }
+}

@@ -1,0 +1,204 @@
+use std::time::Duration;
+
+use lapin::{
+    Channel, ExchangeKind,
+    options::{ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions},
+    types::{AMQPValue, FieldTable},
+};
+
+/// Settings that shape the topology. Changing a queue's arguments needs a new
+/// queue name (RabbitMQ refuses to redeclare with other arguments), so the retry
+/// queues carry their delay in their names.
+#[derive(Debug, Clone)]
+pub struct TopologySettings {
+    /// Prepended to every name: tests use a random one for isolation.
+    pub prefix: String,
+    /// Deliveries of one message before the broker dead-letters it (a worker that
+    /// crashes on it, say). Explicit: RabbitMQ 3.x has no default, 4.x has 20.
+    pub delivery_limit: u32,
+    /// The delayed-retry steps, shortest first.
+    pub retry_delays: Vec<Duration>,
+    /// Bound on the worker queue; past it publishes are refused (ingest answers 503).
+    pub max_length: u64,
+}
+
+impl Default for TopologySettings {
+    fn default() -> Self {
+        Self {
+            prefix: String::new(),
+            delivery_limit: 10,
+            retry_delays: vec![
+                Duration::from_secs(2),
+                Duration::from_secs(10),
+                Duration::from_secs(60),
+            ],
+            max_length: 1_000_000,
+        }
+    }
+}
+
+/// The names and the declaration of everything on the broker (docs/messages.md).
+#[derive(Debug, Clone)]
+pub struct Topology {
+    pub settings: TopologySettings,
+}
+
+/// The routing key for a webhook event type: `whereby.<type>`, with anything
+/// outside `[A-Za-z0-9._-]` replaced and the length bounded.
+pub fn routing_key_for(event_type: &str) -> String {
+    let cleaned: String = event_type
+        .chars()
+        .take(200)
+        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .collect();
+    format!("whereby.{cleaned}")
+}
+
+fn string(s: &str) -> AMQPValue {
+    AMQPValue::LongString(s.into())
+}
+
+fn long(n: u64) -> AMQPValue {
+    AMQPValue::LongLongInt(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+impl Topology {
+    pub fn new(settings: TopologySettings) -> Self {
+        Self { settings }
+    }
+
+    fn name(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.settings.prefix)
+    }
+
+    /// Topic exchange webhook-ingest publishes to, routing key `whereby.<type>`.
+    pub fn events_exchange(&self) -> String {
+        self.name("whereby.events")
+    }
+
+    /// The worker's quorum queue, bound to `whereby.#`.
+    pub fn worker_queue(&self) -> String {
+        self.name("whereby.events.worker")
+    }
+
+    /// Direct exchange for delayed retries; routing key = the retry queue's delay.
+    pub fn retry_exchange(&self) -> String {
+        self.name("whereby.events.retry")
+    }
+
+    pub fn retry_routing_key(delay: Duration) -> String {
+        format!("{}ms", delay.as_millis())
+    }
+
+    pub fn retry_queue(&self, delay: Duration) -> String {
+        self.name(&format!("whereby.events.retry.{}", Self::retry_routing_key(delay)))
+    }
+
+    /// The routing key messages come back with from a retry queue.
+    pub const RETRIED_ROUTING_KEY: &'static str = "whereby.retried";
+
+    /// Fanout exchange for messages the worker gives up on or cannot parse.
+    pub fn dead_letter_exchange(&self) -> String {
+        self.name("whereby.events.dlx")
+    }
+
+    pub fn dead_letter_queue(&self) -> String {
+        self.name("whereby.events.dead")
+    }
+
+    /// Declares everything; idempotent, so every process does it on (re)connect.
+    pub async fn declare(&self, channel: &Channel) -> Result<(), lapin::Error> {
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        let events = self.events_exchange();
+        let retry = self.retry_exchange();
+        let dlx = self.dead_letter_exchange();
+        channel
+            .exchange_declare(events.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default())
+            .await?;
+        channel
+            .exchange_declare(retry.as_str().into(), ExchangeKind::Direct, durable, FieldTable::default())
+            .await?;
+        channel
+            .exchange_declare(dlx.as_str().into(), ExchangeKind::Fanout, durable, FieldTable::default())
+            .await?;
+
+        let mut dead_args = FieldTable::default();
+        dead_args.insert("x-queue-type".into(), string("quorum"));
+        let dead = self.dead_letter_queue();
+        self.queue(channel, &dead, dead_args).await?;
+        channel
+            .queue_bind(dead.as_str().into(), dlx.as_str().into(), "".into(), QueueBindOptions::default(), FieldTable::default())
+            .await?;
+
+        // The worker queue: quorum, explicit delivery limit, dead-lettering that
+        // RabbitMQ confirms internally (at-least-once needs reject-publish), bounded.
+        let mut worker_args = FieldTable::default();
+        worker_args.insert("x-queue-type".into(), string("quorum"));
+        worker_args.insert("x-delivery-limit".into(), long(u64::from(self.settings.delivery_limit)));
+        worker_args.insert("x-dead-letter-exchange".into(), string(&dlx));
+        worker_args.insert("x-dead-letter-strategy".into(), string("at-least-once"));
+        worker_args.insert("x-overflow".into(), string("reject-publish"));
+        worker_args.insert("x-max-length".into(), long(self.settings.max_length));
+        let worker = self.worker_queue();
+        self.queue(channel, &worker, worker_args).await?;
+        channel
+            .queue_bind(worker.as_str().into(), events.as_str().into(), "whereby.#".into(), QueueBindOptions::default(), FieldTable::default())
+            .await?;
+
+        // One retry queue per delay: a fixed per-queue TTL, so no message waits
+        // behind a longer one, then back to the events exchange.
+        for delay in &self.settings.retry_delays {
+            let mut args = FieldTable::default();
+            args.insert("x-message-ttl".into(), long(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)));
+            args.insert("x-dead-letter-exchange".into(), string(&events));
+            args.insert("x-dead-letter-routing-key".into(), string(Self::RETRIED_ROUTING_KEY));
+            let queue = self.retry_queue(*delay);
+            self.queue(channel, &queue, args).await?;
+            channel
+                .queue_bind(
+                    queue.as_str().into(),
+                    retry.as_str().into(),
+                    Self::retry_routing_key(*delay).as_str().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn queue(&self, channel: &Channel, name: &str, args: FieldTable) -> Result<(), lapin::Error> {
+        channel
+            .queue_declare(name.into(), QueueDeclareOptions::durable(), args)
+            .await
+            .map(drop)
+    }
+
+    /// Deletes everything `declare` made (tests clean up their prefixed topology).
+    pub async fn delete(&self, channel: &Channel) -> Result<(), lapin::Error> {
+        let mut queues = vec![self.worker_queue(), self.dead_letter_queue()];
+        queues.extend(self.settings.retry_delays.iter().map(|d| self.retry_queue(*d)));
+        for q in queues {
+            channel.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await?;
+        }
+        for e in [self.events_exchange(), self.retry_exchange(), self.dead_letter_exchange()] {
+            channel.exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default()).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routing_keys_are_safe() {
+        assert_eq!(routing_key_for("room.client.joined"), "whereby.room.client.joined");
+        assert_eq!(routing_key_for("a#b*c d"), "whereby.a_b_c_d");
+        assert!(routing_key_for(&"x".repeat(500)).len() <= 208);
+    }
+}

@@ -1,0 +1,234 @@
+//! The consume loop: a supervised RabbitMQ connection, one delivery at a time, ack
+//! only after the database commit. Postgres being down pauses the loop on the
+//! delivery in hand (no nack, which would burn the delivery limit and flood the
+//! dead-letter queue); a broken broker connection is rebuilt with backoff.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use db::DbPool;
+use futures_util::StreamExt;
+use messaging::{
+    HEADER_ATTEMPT, HEADER_REQUEST_ID, Publisher, Topology, backoff, connect, header_str, header_u32,
+    lapin::{
+        BasicProperties,
+        message::Delivery,
+        options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions},
+        types::{AMQPValue, FieldTable},
+    },
+};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::{
+    apply::{self, ApplyError, Outcome},
+    metrics::WorkerMetrics,
+};
+
+/// Everything the loop needs; cheap to clone.
+#[derive(Clone)]
+pub struct Consumer {
+    pub amqp_url: String,
+    pub topology: Topology,
+    pub prefetch: u16,
+    pub pool: DbPool,
+    /// For delayed retries, on a connection of its own.
+    pub publisher: Publisher,
+    pub metrics: WorkerMetrics,
+    /// True while consuming and the database answered last time.
+    pub ready: Arc<AtomicBool>,
+    pub publish_timeout: Duration,
+}
+
+enum Finish {
+    Acked,
+    /// Leave it unacknowledged: the broker redelivers it (shutdown mid-wait).
+    Abandoned,
+}
+
+impl Consumer {
+    /// Runs until `shutdown`; then finishes the delivery in hand and returns.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut attempt = 0;
+        while !shutdown.is_cancelled() {
+            match self.consume(&shutdown).await {
+                Ok(()) => attempt = 0,
+                Err(e) => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "consumer stopped; reconnecting");
+                }
+            }
+            self.ready.store(false, Ordering::Relaxed);
+            self.metrics.set_connected(false);
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let wait = backoff(attempt.max(1), Duration::from_secs(5));
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        tracing::info!("consumer stopped");
+    }
+
+    async fn consume(&self, shutdown: &CancellationToken) -> Result<(), messaging::MessagingError> {
+        let conn = connect(&self.amqp_url, "recording-worker", Duration::from_secs(5)).await?;
+        let channel = conn.create_channel().await?;
+        self.topology.declare(&channel).await?;
+        channel
+            .basic_qos(self.prefetch, BasicQosOptions::default())
+            .await?;
+        let tag = format!("recording-worker-{}", uuid::Uuid::new_v4().simple());
+        let mut deliveries = channel
+            .basic_consume(
+                self.topology.worker_queue().as_str().into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        tracing::info!(queue = %self.topology.worker_queue(), "consuming");
+        self.ready.store(true, Ordering::Relaxed);
+        self.metrics.set_connected(true);
+        let result = loop {
+            let next = tokio::select! {
+                () = shutdown.cancelled() => break Ok(()),
+                next = deliveries.next() => next,
+            };
+            match next {
+                Some(Ok(delivery)) => {
+                    if let Finish::Abandoned = self.process(delivery, shutdown).await {
+                        break Ok(());
+                    }
+                }
+                Some(Err(e)) => break Err(e.into()),
+                None => break Err(messaging::MessagingError::Connect("the consumer was cancelled by the broker".to_owned())),
+            }
+        };
+        // Deliveries prefetched but not processed go back to the queue when the
+        // channel closes; they are redelivered and, being idempotent, harmless.
+        let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
+        let _ = conn.close(200, "bye".into()).await;
+        result
+    }
+
+    /// Handles one delivery to the end: acked after commit (or after a confirmed
+    /// retry publish), rejected to the dead-letter queue if unreadable.
+    async fn process(&self, delivery: Delivery, shutdown: &CancellationToken) -> Finish {
+        self.metrics.consumed.inc();
+        let headers = delivery.properties.headers().as_ref();
+        let request_id = header_str(headers, HEADER_REQUEST_ID).unwrap_or("").to_owned();
+        let attempt = header_u32(headers, HEADER_ATTEMPT).unwrap_or(0);
+        let span = tracing::info_span!("event", request_id = %request_id, event_id = tracing::field::Empty);
+        async {
+            let event = match apply::parse(&delivery.data) {
+                Ok(event) => event,
+                Err(reason) => {
+                    tracing::error!(%reason, "dead-lettering an unreadable message");
+                    self.metrics.dead_lettered.inc();
+                    let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
+                    return Finish::Acked;
+                }
+            };
+            tracing::Span::current().record("event_id", event.header.id.as_str());
+            let retries_left = (attempt as usize) < self.topology.settings.retry_delays.len();
+            let mut waits = 0;
+            let outcome = loop {
+                match apply::handle(&self.pool, &event, retries_left).await {
+                    Ok(outcome) => break outcome,
+                    Err(ApplyError::Unavailable(e)) => {
+                        waits += 1;
+                        self.ready.store(false, Ordering::Relaxed);
+                        self.metrics.database_waits.inc();
+                        let wait = backoff(waits, Duration::from_secs(5));
+                        tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "Postgres unavailable; holding the event");
+                        tokio::select! {
+                            () = shutdown.cancelled() => return Finish::Abandoned,
+                            () = tokio::time::sleep(wait) => {}
+                        }
+                    }
+                    Err(ApplyError::Query(e)) => {
+                        break Outcome::Poison(format!("database refused the event: {e}"));
+                    }
+                }
+            };
+            self.ready.store(true, Ordering::Relaxed);
+            match &outcome {
+                Outcome::RetryLater => {
+                    if let Finish::Abandoned = self.schedule_retry(&delivery, attempt, shutdown).await {
+                        return Finish::Abandoned;
+                    }
+                    self.metrics.retried.inc();
+                    tracing::info!(attempt = attempt + 1, "meeting not known yet; retrying later");
+                }
+                Outcome::Poison(reason) => {
+                    tracing::error!(%reason, "dead-lettering event");
+                    self.metrics.dead_lettered.inc();
+                    let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
+                    return Finish::Acked;
+                }
+                done => {
+                    self.metrics.outcomes.with_label_values(&[done.label()]).inc();
+                    self.metrics.lag(apply::lag(&event));
+                    tracing::info!(outcome = done.label(), event_type = %event.header.event_type, "handled event");
+                }
+            }
+            // After the commit. Ok(false) means the channel was recovered meanwhile:
+            // the broker redelivers and the inbox turns it into a duplicate.
+            match delivery.ack(BasicAckOptions::default()).await {
+                Ok(true) => {}
+                Ok(false) | Err(_) => tracing::warn!("ack not delivered; the event will be redelivered and deduplicated"),
+            }
+            Finish::Acked
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Publishes the delivery to the next retry queue (confirmed) before it is
+    /// acked, so the event is in exactly one queue at every moment.
+    async fn schedule_retry(&self, delivery: &Delivery, attempt: u32, shutdown: &CancellationToken) -> Finish {
+        let delays = &self.topology.settings.retry_delays;
+        let delay = delays[(attempt as usize).min(delays.len().saturating_sub(1))];
+        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+        headers.insert(HEADER_ATTEMPT.into(), AMQPValue::LongUInt(attempt + 1));
+        let mut properties = BasicProperties::default().with_headers(headers);
+        if let Some(id) = delivery.properties.message_id() {
+            properties = properties.with_message_id(id.clone());
+        }
+        if let Some(ct) = delivery.properties.content_type() {
+            properties = properties.with_content_type(ct.clone());
+        }
+        let mut tries = 0;
+        loop {
+            match self
+                .publisher
+                .publish(
+                    &self.topology.retry_exchange(),
+                    &Topology::retry_routing_key(delay),
+                    &delivery.data,
+                    properties.clone(),
+                    self.publish_timeout,
+                )
+                .await
+            {
+                Ok(()) => return Finish::Acked,
+                Err(e) => {
+                    tries += 1;
+                    let wait = backoff(tries, Duration::from_secs(5));
+                    tracing::warn!(error = %e, "cannot schedule the retry yet");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Finish::Abandoned,
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+    }
+}

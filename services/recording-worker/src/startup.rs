@@ -1,0 +1,161 @@
+use std::{
+    net::TcpListener,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use actix_web::{App, HttpResponse, HttpServer, dev::Server, middleware::from_fn, web};
+use anyhow::Context;
+use messaging::{Publisher, Topology, TopologySettings};
+use prometheus::Registry;
+use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
+use web_common::HttpMetrics;
+
+use crate::{WorkerSettings, consumer::Consumer, metrics::WorkerMetrics};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    consumer: Consumer,
+    shutdown_grace: Duration,
+}
+
+struct Ready(Arc<AtomicBool>);
+
+async fn readyz(ready: web::Data<Ready>) -> HttpResponse {
+    if ready.0.load(Ordering::Relaxed) {
+        HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))
+    } else {
+        HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "unavailable"}))
+    }
+}
+
+impl Application {
+    pub async fn build(settings: WorkerSettings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.worker.worker_addr)
+            .with_context(|| format!("cannot listen on {}", settings.worker.worker_addr))?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    pub async fn build_with_listener(settings: WorkerSettings, listener: TcpListener) -> anyhow::Result<Self> {
+        let database_url = settings.database.database_url.expose_secret();
+        if settings.database.database_migrate_on_start {
+            db::migrate::run_pending(database_url).await?;
+        }
+        let timeout = Duration::from_secs(settings.database.database_timeout_seconds);
+        let pool = db::build_pool(
+            database_url,
+            &db::PoolSettings {
+                max_size: settings.database.database_pool_size,
+                acquire_timeout: timeout,
+                connect_timeout: timeout,
+            },
+        )
+        .map_err(anyhow::Error::msg)?;
+        let registry = Registry::new_custom(Some("recworker".to_owned()), None)?;
+        let http_metrics = HttpMetrics::register(&registry)?;
+        let metrics = WorkerMetrics::register(&registry)?;
+        let topology = Topology::new(TopologySettings {
+            prefix: settings.amqp.amqp_prefix.clone(),
+            delivery_limit: settings.amqp.amqp_delivery_limit,
+            retry_delays: settings.amqp.retry_delays()?,
+            ..TopologySettings::default()
+        });
+        let amqp_url = settings.amqp.amqp_url.expose_secret().to_owned();
+        let connect_timeout = Duration::from_secs(settings.amqp.amqp_connect_timeout_seconds);
+        let publisher = Publisher::new(&amqp_url, "recording-worker-retries", topology.clone(), connect_timeout, None);
+        let ready = Arc::new(AtomicBool::new(false));
+        let consumer = Consumer {
+            amqp_url,
+            topology,
+            prefetch: settings.worker.worker_prefetch.max(1),
+            pool,
+            publisher,
+            metrics,
+            ready: ready.clone(),
+            publish_timeout: Duration::from_millis(settings.amqp.amqp_publish_timeout_ms),
+        };
+
+        let port = listener.local_addr()?.port();
+        let registry = web::Data::new(registry);
+        let http_metrics = web::Data::new(http_metrics);
+        let ready = web::Data::new(Ready(ready));
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(web_common::request_context))
+                .app_data(registry.clone())
+                .app_data(http_metrics.clone())
+                .app_data(ready.clone())
+                .route("/healthz", web::get().to(web_common::healthz))
+                .route("/readyz", web::get().to(readyz))
+                .route("/metrics", web::get().to(web_common::metrics))
+                .default_service(web::to(web_common::not_found))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        tracing::info!(port, "recording-worker health and metrics listening");
+        Ok(Self {
+            port,
+            server,
+            consumer,
+            shutdown_grace: Duration::from_secs(settings.worker.worker_shutdown_seconds),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs until `shutdown` is cancelled: stops consuming, finishes the delivery
+    /// in hand (bounded by the grace period), closes the connections.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let server_handle = self.server.handle();
+        let server = tokio::spawn(self.server);
+        let publisher_task = self.consumer.publisher.spawn_supervisor(shutdown.clone());
+        let consumer = tokio::spawn(self.consumer.run(shutdown.clone()));
+        shutdown.cancelled().await;
+        if tokio::time::timeout(self.shutdown_grace, consumer).await.is_err() {
+            tracing::warn!("shutdown grace period over; unacknowledged deliveries will be redelivered");
+        }
+        let _ = publisher_task.await;
+        server_handle.stop(true).await;
+        let _ = server.await;
+        Ok(())
+    }
+}
+
+/// A token cancelled on SIGTERM or SIGINT: the process's one shutdown signal.
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = tokio::signal::ctrl_c() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down");
+        t.cancel();
+    });
+    token
+}

@@ -1,0 +1,136 @@
+use std::{sync::Arc, time::Duration};
+
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, http::header, web};
+use chrono::Utc;
+use domain::webhook::EventHeader;
+use messaging::{
+    HEADER_EVENT_TYPE, HEADER_REQUEST_ID, Publisher, SCHEMA_VERSION, WebhookEnvelope,
+    lapin::{
+        BasicProperties,
+        types::{AMQPValue, FieldTable},
+    },
+    routing_key_for,
+};
+use serde_json::json;
+use tokio::sync::Semaphore;
+use web_common::{ApiError, RequestId, read_body, too_large};
+use whereby::webhook::{self, SIGNATURE_HEADER};
+
+use crate::metrics::{IngestMetrics, type_label};
+
+pub struct IngestState {
+    pub publisher: Publisher,
+    pub secrets: Vec<Vec<u8>>,
+    pub tolerance_secs: i64,
+    pub body_limit: usize,
+    pub publish_timeout: Duration,
+    pub in_flight: Arc<Semaphore>,
+    pub metrics: IngestMetrics,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/whereby", web::post().to(receive))
+        .route("/v1/whereby/health", web::get().to(health))
+        .route("/healthz", web::get().to(web_common::healthz))
+        .route("/readyz", web::get().to(health))
+        .route("/metrics", web::get().to(web_common::metrics))
+        .default_service(web::to(web_common::not_found));
+}
+
+fn unavailable(message: &str) -> ApiError {
+    ApiError::unavailable("unavailable", message.to_owned())
+}
+
+/// `POST /v1/whereby`.
+pub async fn receive(
+    req: HttpRequest,
+    mut payload: web::Payload,
+    state: web::Data<IngestState>,
+) -> Result<HttpResponse, ApiError> {
+    let m = &state.metrics;
+    m.received.inc();
+    // Overload answers 503, which Whereby retries; 429 it would not.
+    let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
+        m.reject("overloaded");
+        return Err(unavailable("too many webhooks in flight; retry"));
+    };
+
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > state.body_limit) {
+        m.reject("too_large");
+        return Err(too_large(state.body_limit));
+    }
+    let body = read_body(&mut payload, state.body_limit).await.inspect_err(|e| {
+        m.reject(if e.status().as_u16() == 413 { "too_large" } else { "unreadable" });
+    })?;
+
+    // The signature first, over the exact bytes received: nothing is parsed before.
+    let signature = req.headers().get(SIGNATURE_HEADER).map(|v| v.to_str().unwrap_or(""));
+    let secrets: Vec<&[u8]> = state.secrets.iter().map(Vec::as_slice).collect();
+    if let Err(e) = webhook::verify(signature, &body, &secrets, Utc::now().timestamp(), state.tolerance_secs) {
+        m.reject(e.reason());
+        tracing::info!(reason = e.reason(), "rejected webhook signature");
+        // Deliberately vague: no expected value, no hint which part failed.
+        return Err(ApiError::unauthorized("invalid webhook signature"));
+    }
+
+    let event: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
+        m.reject("invalid_json");
+        ApiError::bad_request("invalid_json", "the body is not JSON")
+    })?;
+    let header: EventHeader = serde_json::from_value(event.clone())
+        .ok()
+        .filter(EventHeader::is_valid)
+        .ok_or_else(|| {
+            m.reject("invalid_event");
+            ApiError::bad_request("invalid_event", "the event needs a string `id` and `type` and an RFC 3339 `createdAt`")
+        })?;
+
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let envelope = WebhookEnvelope {
+        schema_version: SCHEMA_VERSION,
+        received_at: Utc::now(),
+        request_id: request_id.clone(),
+        event,
+    };
+    let bytes = serde_json::to_vec(&envelope).map_err(|e| {
+        tracing::error!(error = %e, "cannot serialise envelope");
+        ApiError::internal()
+    })?;
+    let mut headers = FieldTable::default();
+    headers.insert(HEADER_EVENT_TYPE.into(), AMQPValue::LongString(header.event_type.as_str().into()));
+    if let Some(id) = &request_id {
+        headers.insert(HEADER_REQUEST_ID.into(), AMQPValue::LongString(id.as_str().into()));
+    }
+    let properties = BasicProperties::default()
+        .with_message_id(header.id.as_str().into())
+        .with_content_type("application/json".into())
+        .with_timestamp(u64::try_from(envelope.received_at.timestamp()).unwrap_or(0))
+        .with_headers(headers);
+    let exchange = state.publisher.topology().events_exchange();
+    state
+        .publisher
+        .publish(&exchange, &routing_key_for(&header.event_type), &bytes, properties, state.publish_timeout)
+        .await
+        .map_err(|e| {
+            m.reject(&format!("publish_{}", e.reason()));
+            tracing::warn!(event_id = %header.id, error = %e, "could not enqueue webhook");
+            unavailable("the event could not be queued; retry")
+        })?;
+    m.enqueued.with_label_values(&[type_label(&header.event_type)]).inc();
+    tracing::info!(event_id = %header.id, event_type = %header.event_type, "enqueued webhook");
+    Ok(HttpResponse::Ok().json(json!({"status": "ok"})))
+}
+
+/// `GET /v1/whereby/health` and `/readyz`: ready while RabbitMQ is connected.
+pub async fn health(state: web::Data<IngestState>) -> HttpResponse {
+    if state.publisher.is_connected() {
+        HttpResponse::Ok().json(json!({"status": "ok", "broker": "connected"}))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable", "broker": "disconnected"}))
+    }
+}
