@@ -3,7 +3,14 @@
 //! runs), and dropped when the test ends.
 //!
 //! `TEST_DATABASE_URL` names the server (default
-//! `postgres://postgres@127.0.0.1:5432/postgres`).
+//! `postgres://postgres@127.0.0.1:5432/postgres`). Also: a RabbitMQ topology per test
+//! (`broker`) and private server instances for fault tests (`private`).
+
+pub mod broker;
+pub mod private;
+
+pub use broker::TestBroker;
+pub use private::{PrivatePostgres, PrivateRabbit};
 
 use std::{
     collections::hash_map::DefaultHasher,

@@ -43,6 +43,10 @@ pub struct Consumer {
     /// True while consuming and the database answered last time.
     pub ready: Arc<AtomicBool>,
     pub publish_timeout: Duration,
+    /// Fault injection for tests: while positive, each commit is followed by
+    /// dropping the connection instead of acking (what a crash between commit and
+    /// ack looks like to the broker). Always `None` outside tests.
+    pub crash_after_commit: Option<Arc<std::sync::atomic::AtomicU32>>,
 }
 
 enum Finish {
@@ -104,6 +108,7 @@ impl Consumer {
             match next {
                 Some(Ok(delivery)) => {
                     if let Finish::Abandoned = self.process(delivery, shutdown).await {
+                        // Leave without acking; the broker requeues on close.
                         break Ok(());
                     }
                 }
@@ -178,6 +183,14 @@ impl Consumer {
                     self.metrics.lag(apply::lag(&event));
                     tracing::info!(outcome = done.label(), event_type = %event.header.event_type, "handled event");
                 }
+            }
+            if let Some(crashes) = &self.crash_after_commit
+                && crashes
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+            {
+                tracing::warn!("test fault: dropping the connection between commit and ack");
+                return Finish::Abandoned;
             }
             // After the commit. Ok(false) means the channel was recovered meanwhile:
             // the broker redelivers and the inbox turns it into a duplicate.

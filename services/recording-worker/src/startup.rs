@@ -78,6 +78,7 @@ impl Application {
             metrics,
             ready: ready.clone(),
             publish_timeout: Duration::from_millis(settings.amqp.amqp_publish_timeout_ms),
+            crash_after_commit: None,
         };
 
         let port = listener.local_addr()?.port();
@@ -110,6 +111,13 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Test fault injection (see `Consumer::crash_after_commit`).
+    pub fn crash_after_commit(&mut self, times: u32) -> Arc<std::sync::atomic::AtomicU32> {
+        let counter = Arc::new(std::sync::atomic::AtomicU32::new(times));
+        self.consumer.crash_after_commit = Some(counter.clone());
+        counter
     }
 
     /// Runs until `shutdown` is cancelled: stops consuming, finishes the delivery

@@ -1,0 +1,7 @@
+//! recording-worker against real RabbitMQ and Postgres: a fresh database and a
+//! prefixed topology per test; fault tests use private server instances.
+
+mod convergence;
+mod faults;
+mod flow;
+mod helpers;
