@@ -39,7 +39,10 @@ pub async fn record(conn: &mut AsyncPgConnection, entry: &InboxEntry<'_>) -> Que
 }
 
 /// Our meeting for a Whereby meeting id.
-pub async fn meeting_for(conn: &mut AsyncPgConnection, whereby_meeting_id: &str) -> QueryResult<Option<Uuid>> {
+pub async fn meeting_for(
+    conn: &mut AsyncPgConnection,
+    whereby_meeting_id: &str,
+) -> QueryResult<Option<Uuid>> {
     meetings::table
         .filter(meetings::whereby_meeting_id.eq(whereby_meeting_id))
         .select(meetings::id)
@@ -57,7 +60,11 @@ pub struct ClientCount<'a> {
 }
 
 /// Stores the snapshot unless a newer one (by `(createdAt, event id)`) is there.
-pub async fn set_client_count(conn: &mut AsyncPgConnection, meeting_id: Uuid, count: &ClientCount<'_>) -> QueryResult<usize> {
+pub async fn set_client_count(
+    conn: &mut AsyncPgConnection,
+    meeting_id: Uuid,
+    count: &ClientCount<'_>,
+) -> QueryResult<usize> {
     diesel::sql_query(
         "UPDATE meetings SET num_clients = $2, num_clients_by_role = $3, num_clients_as_of = $4, \
          num_clients_event_id = $5, updated_at = now() \
@@ -90,12 +97,23 @@ pub struct ParticipantEvent<'a> {
 /// Upserts the participant. The latest event (by `(createdAt, event id)`) decides
 /// the state and attributes, so a late `joined` older than a stored `left` changes
 /// nothing; first join and last leave are the min and max over all events.
-pub async fn apply_participant(conn: &mut AsyncPgConnection, e: &ParticipantEvent<'_>) -> QueryResult<usize> {
-    const NEWER: &str = "(EXCLUDED.state_as_of, EXCLUDED.state_event_id) > (p.state_as_of, p.state_event_id)";
-    let newer = |col: &str| format!("{col} = CASE WHEN {NEWER} THEN EXCLUDED.{col} ELSE p.{col} END");
+pub async fn apply_participant(
+    conn: &mut AsyncPgConnection,
+    e: &ParticipantEvent<'_>,
+) -> QueryResult<usize> {
+    const NEWER: &str =
+        "(EXCLUDED.state_as_of, EXCLUDED.state_event_id) > (p.state_as_of, p.state_event_id)";
+    let newer =
+        |col: &str| format!("{col} = CASE WHEN {NEWER} THEN EXCLUDED.{col} ELSE p.{col} END");
     let assignments = [
-        "display_name", "role_name", "external_id", "is_person", "state", "room_session_id",
-        "state_event_id", "state_as_of",
+        "display_name",
+        "role_name",
+        "external_id",
+        "is_person",
+        "state",
+        "room_session_id",
+        "state_event_id",
+        "state_as_of",
     ]
     .map(newer)
     .join(", ");
@@ -160,11 +178,17 @@ pub struct ParticipantRow {
     pub last_left_at: Option<DateTime<Utc>>,
 }
 
-pub async fn participants(conn: &mut AsyncPgConnection, meeting_id: Uuid) -> QueryResult<Vec<ParticipantRow>> {
+pub async fn participants(
+    conn: &mut AsyncPgConnection,
+    meeting_id: Uuid,
+) -> QueryResult<Vec<ParticipantRow>> {
     meeting_participants::table
         .filter(meeting_participants::meeting_id.eq(meeting_id))
         .select(ParticipantRow::as_select())
-        .order((meeting_participants::first_joined_at.asc(), meeting_participants::participant_id.asc()))
+        .order((
+            meeting_participants::first_joined_at.asc(),
+            meeting_participants::participant_id.asc(),
+        ))
         .load(conn)
         .await
 }
@@ -177,11 +201,17 @@ pub struct SessionRow {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
-pub async fn sessions(conn: &mut AsyncPgConnection, meeting_id: Uuid) -> QueryResult<Vec<SessionRow>> {
+pub async fn sessions(
+    conn: &mut AsyncPgConnection,
+    meeting_id: Uuid,
+) -> QueryResult<Vec<SessionRow>> {
     meeting_sessions::table
         .filter(meeting_sessions::meeting_id.eq(meeting_id))
         .select(SessionRow::as_select())
-        .order((meeting_sessions::started_at.asc(), meeting_sessions::room_session_id.asc()))
+        .order((
+            meeting_sessions::started_at.asc(),
+            meeting_sessions::room_session_id.asc(),
+        ))
         .load(conn)
         .await
 }

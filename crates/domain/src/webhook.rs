@@ -26,7 +26,10 @@ pub struct EventHeader {
 impl EventHeader {
     /// Event ids are opaque strings; we only bound them.
     pub fn is_valid(&self) -> bool {
-        !self.id.is_empty() && self.id.len() <= 200 && !self.event_type.is_empty() && self.event_type.len() <= 200
+        !self.id.is_empty()
+            && self.id.len() <= 200
+            && !self.event_type.is_empty()
+            && self.event_type.len() <= 200
     }
 }
 
@@ -98,7 +101,10 @@ pub struct MeetingRef {
 
 /// Roles that are machines, not people: tracked, but not counted as people.
 pub fn is_person(role_name: Option<&str>) -> bool {
-    !matches!(role_name, Some("recorder" | "streamer" | "captioner" | "assistant"))
+    !matches!(
+        role_name,
+        Some("recorder" | "streamer" | "captioner" | "assistant")
+    )
 }
 
 /// People in the room after the event: Whereby's `numClients` minus the machine
@@ -119,7 +125,11 @@ mod tests {
 
     #[test]
     fn machines_are_not_people() {
-        let by_role = BTreeMap::from([("host".to_owned(), 1), ("recorder".to_owned(), 1), ("visitor".to_owned(), 2)]);
+        let by_role = BTreeMap::from([
+            ("host".to_owned(), 1),
+            ("recorder".to_owned(), 1),
+            ("visitor".to_owned(), 2),
+        ]);
         assert_eq!(people_in_room(4, Some(&by_role)), 3);
         assert_eq!(people_in_room(0, Some(&by_role)), 0);
         assert_eq!(people_in_room(2, None), 2);

@@ -8,7 +8,10 @@ mod topology;
 
 use std::time::Duration;
 
-pub use envelope::{HEADER_ATTEMPT, HEADER_EVENT_TYPE, HEADER_REQUEST_ID, SCHEMA_VERSION, WebhookEnvelope, header_str, header_u32};
+pub use envelope::{
+    HEADER_ATTEMPT, HEADER_EVENT_TYPE, HEADER_REQUEST_ID, SCHEMA_VERSION, WebhookEnvelope,
+    header_str, header_u32,
+};
 pub use lapin;
 pub use publisher::{PublishError, Publisher, PublisherMetrics};
 pub use topology::{Topology, TopologySettings, routing_key_for};
@@ -25,7 +28,11 @@ pub enum MessagingError {
 
 /// Opens a connection within `timeout`. The URL may carry `heartbeat=N`; without
 /// one we ask for 10 s, so that a dead peer is noticed in seconds, not minutes.
-pub async fn connect(url: &str, name: &str, timeout: Duration) -> Result<Connection, MessagingError> {
+pub async fn connect(
+    url: &str,
+    name: &str,
+    timeout: Duration,
+) -> Result<Connection, MessagingError> {
     let url = if url.contains("heartbeat=") {
         url.to_owned()
     } else if url.contains('?') {

@@ -118,9 +118,16 @@ impl Publisher {
     }
 
     async fn open(&self) -> Result<(Connection, Channel), MessagingError> {
-        let conn = connect(&self.inner.url, &self.inner.name, self.inner.connect_timeout).await?;
+        let conn = connect(
+            &self.inner.url,
+            &self.inner.name,
+            self.inner.connect_timeout,
+        )
+        .await?;
         let channel = conn.create_channel().await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
         self.inner.topology.declare(&channel).await?;
         Ok((conn, channel))
     }

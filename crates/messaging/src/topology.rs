@@ -2,7 +2,10 @@ use std::time::Duration;
 
 use lapin::{
     Channel, ExchangeKind,
-    options::{ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions},
+    options::{
+        ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+        QueueDeleteOptions,
+    },
     types::{AMQPValue, FieldTable},
 };
 
@@ -49,7 +52,13 @@ pub fn routing_key_for(event_type: &str) -> String {
     let cleaned: String = event_type
         .chars()
         .take(200)
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("whereby.{cleaned}")
 }
@@ -91,7 +100,10 @@ impl Topology {
     }
 
     pub fn retry_queue(&self, delay: Duration) -> String {
-        self.name(&format!("whereby.events.retry.{}", Self::retry_routing_key(delay)))
+        self.name(&format!(
+            "whereby.events.retry.{}",
+            Self::retry_routing_key(delay)
+        ))
     }
 
     /// The routing key messages come back with from a retry queue.
@@ -116,13 +128,28 @@ impl Topology {
         let retry = self.retry_exchange();
         let dlx = self.dead_letter_exchange();
         channel
-            .exchange_declare(events.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default())
+            .exchange_declare(
+                events.as_str().into(),
+                ExchangeKind::Topic,
+                durable,
+                FieldTable::default(),
+            )
             .await?;
         channel
-            .exchange_declare(retry.as_str().into(), ExchangeKind::Direct, durable, FieldTable::default())
+            .exchange_declare(
+                retry.as_str().into(),
+                ExchangeKind::Direct,
+                durable,
+                FieldTable::default(),
+            )
             .await?;
         channel
-            .exchange_declare(dlx.as_str().into(), ExchangeKind::Fanout, durable, FieldTable::default())
+            .exchange_declare(
+                dlx.as_str().into(),
+                ExchangeKind::Fanout,
+                durable,
+                FieldTable::default(),
+            )
             .await?;
 
         let mut dead_args = FieldTable::default();
@@ -130,14 +157,23 @@ impl Topology {
         let dead = self.dead_letter_queue();
         self.queue(channel, &dead, dead_args).await?;
         channel
-            .queue_bind(dead.as_str().into(), dlx.as_str().into(), "".into(), QueueBindOptions::default(), FieldTable::default())
+            .queue_bind(
+                dead.as_str().into(),
+                dlx.as_str().into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
             .await?;
 
         // The worker queue: quorum, explicit delivery limit, dead-lettering that
         // RabbitMQ confirms internally (at-least-once needs reject-publish), bounded.
         let mut worker_args = FieldTable::default();
         worker_args.insert("x-queue-type".into(), string("quorum"));
-        worker_args.insert("x-delivery-limit".into(), long(u64::from(self.settings.delivery_limit)));
+        worker_args.insert(
+            "x-delivery-limit".into(),
+            long(u64::from(self.settings.delivery_limit)),
+        );
         worker_args.insert("x-dead-letter-exchange".into(), string(&dlx));
         worker_args.insert("x-dead-letter-strategy".into(), string("at-least-once"));
         worker_args.insert("x-overflow".into(), string("reject-publish"));
@@ -145,16 +181,28 @@ impl Topology {
         let worker = self.worker_queue();
         self.queue(channel, &worker, worker_args).await?;
         channel
-            .queue_bind(worker.as_str().into(), events.as_str().into(), "whereby.#".into(), QueueBindOptions::default(), FieldTable::default())
+            .queue_bind(
+                worker.as_str().into(),
+                events.as_str().into(),
+                "whereby.#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
             .await?;
 
         // One retry queue per delay: a fixed per-queue TTL, so no message waits
         // behind a longer one, then back to the events exchange.
         for delay in &self.settings.retry_delays {
             let mut args = FieldTable::default();
-            args.insert("x-message-ttl".into(), long(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)));
+            args.insert(
+                "x-message-ttl".into(),
+                long(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)),
+            );
             args.insert("x-dead-letter-exchange".into(), string(&events));
-            args.insert("x-dead-letter-routing-key".into(), string(Self::RETRIED_ROUTING_KEY));
+            args.insert(
+                "x-dead-letter-routing-key".into(),
+                string(Self::RETRIED_ROUTING_KEY),
+            );
             let queue = self.retry_queue(*delay);
             self.queue(channel, &queue, args).await?;
             channel
@@ -170,7 +218,12 @@ impl Topology {
         Ok(())
     }
 
-    async fn queue(&self, channel: &Channel, name: &str, args: FieldTable) -> Result<(), lapin::Error> {
+    async fn queue(
+        &self,
+        channel: &Channel,
+        name: &str,
+        args: FieldTable,
+    ) -> Result<(), lapin::Error> {
         channel
             .queue_declare(name.into(), QueueDeclareOptions::durable(), args)
             .await
@@ -180,12 +233,25 @@ impl Topology {
     /// Deletes everything `declare` made (tests clean up their prefixed topology).
     pub async fn delete(&self, channel: &Channel) -> Result<(), lapin::Error> {
         let mut queues = vec![self.worker_queue(), self.dead_letter_queue()];
-        queues.extend(self.settings.retry_delays.iter().map(|d| self.retry_queue(*d)));
+        queues.extend(
+            self.settings
+                .retry_delays
+                .iter()
+                .map(|d| self.retry_queue(*d)),
+        );
         for q in queues {
-            channel.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await?;
+            channel
+                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                .await?;
         }
-        for e in [self.events_exchange(), self.retry_exchange(), self.dead_letter_exchange()] {
-            channel.exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default()).await?;
+        for e in [
+            self.events_exchange(),
+            self.retry_exchange(),
+            self.dead_letter_exchange(),
+        ] {
+            channel
+                .exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default())
+                .await?;
         }
         Ok(())
     }
@@ -197,7 +263,10 @@ mod tests {
 
     #[test]
     fn routing_keys_are_safe() {
-        assert_eq!(routing_key_for("room.client.joined"), "whereby.room.client.joined");
+        assert_eq!(
+            routing_key_for("room.client.joined"),
+            "whereby.room.client.joined"
+        );
         assert_eq!(routing_key_for("a#b*c d"), "whereby.a_b_c_d");
         assert!(routing_key_for(&"x".repeat(500)).len() <= 208);
     }

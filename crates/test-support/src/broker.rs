@@ -10,7 +10,8 @@ use messaging::{
 };
 
 pub fn broker_url() -> String {
-    std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+    std::env::var("TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
 }
 
 pub struct TestBroker {
@@ -22,7 +23,11 @@ pub struct TestBroker {
 pub fn test_topology_settings() -> TopologySettings {
     TopologySettings {
         prefix: format!("t{}.", uuid::Uuid::new_v4().simple()),
-        retry_delays: vec![Duration::from_millis(200), Duration::from_millis(400), Duration::from_millis(600)],
+        retry_delays: vec![
+            Duration::from_millis(200),
+            Duration::from_millis(400),
+            Duration::from_millis(600),
+        ],
         ..TopologySettings::default()
     }
 }
@@ -35,9 +40,16 @@ impl TestBroker {
 
     /// The same on another broker (a private node for fault tests).
     pub async fn on(url: &str) -> Self {
-        let broker = Self { url: url.to_owned(), topology: Topology::new(test_topology_settings()) };
+        let broker = Self {
+            url: url.to_owned(),
+            topology: Topology::new(test_topology_settings()),
+        };
         let (conn, channel) = broker.channel().await;
-        broker.topology.declare(&channel).await.expect("declare test topology");
+        broker
+            .topology
+            .declare(&channel)
+            .await
+            .expect("declare test topology");
         let _ = conn.close(200, "bye".into()).await;
         broker
     }
@@ -47,7 +59,9 @@ impl TestBroker {
     }
 
     pub async fn channel(&self) -> (Connection, Channel) {
-        let conn = connect(&self.url, "test", Duration::from_secs(10)).await.expect("connect to test broker");
+        let conn = connect(&self.url, "test", Duration::from_secs(10))
+            .await
+            .expect("connect to test broker");
         let channel = conn.create_channel().await.expect("channel");
         (conn, channel)
     }
@@ -56,7 +70,14 @@ impl TestBroker {
     pub async fn ready_count(&self, queue: &str) -> u32 {
         let (conn, channel) = self.channel().await;
         let q = channel
-            .queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() }, FieldTable::default())
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
             .await
             .expect("passive declare");
         let _ = conn.close(200, "bye".into()).await;
@@ -69,9 +90,14 @@ impl Drop for TestBroker {
         let url = self.url.clone();
         let topology = self.topology.clone();
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
-                let conn = connect(&url, "test-cleanup", Duration::from_secs(5)).await.ok()?;
+                let conn = connect(&url, "test-cleanup", Duration::from_secs(5))
+                    .await
+                    .ok()?;
                 let channel = conn.create_channel().await.ok()?;
                 let deleted = topology.delete(&channel).await.ok();
                 let _ = conn.close(200, "bye".into()).await;

@@ -17,25 +17,38 @@ fn free_port() -> u16 {
 }
 
 fn port_open(port: u16) -> bool {
-    std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
+    std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
+        .is_ok()
 }
 
 fn wait_for(port: u16, open: bool, timeout: Duration, what: &str) {
     let started = Instant::now();
     while port_open(port) != open {
-        assert!(started.elapsed() < timeout, "{what} did not {} in {timeout:?}", if open { "open" } else { "close" });
+        assert!(
+            started.elapsed() < timeout,
+            "{what} did not {} in {timeout:?}",
+            if open { "open" } else { "close" }
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 fn run(cmd: &mut Command) -> bool {
-    cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false)
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
 }
 
 fn temp_dir(kind: &str, owner: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("whereby-{kind}-{}", uuid::Uuid::new_v4().simple()));
+    let dir =
+        std::env::temp_dir().join(format!("whereby-{kind}-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    assert!(run(Command::new("chown").arg("-R").arg(owner).arg(&dir)), "chown {dir:?} to {owner}");
+    assert!(
+        run(Command::new("chown").arg("-R").arg(owner).arg(&dir)),
+        "chown {dir:?} to {owner}"
+    );
     dir
 }
 
@@ -50,10 +63,20 @@ impl PrivateRabbit {
     pub fn start() -> Self {
         let dir = temp_dir("rabbit", "rabbitmq");
         let port = free_port();
-        let node = format!("wtest{}@localhost", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let node = format!(
+            "wtest{}@localhost",
+            &uuid::Uuid::new_v4().simple().to_string()[..10]
+        );
         std::fs::write(dir.join("enabled_plugins"), "[].\n").expect("plugins file");
-        std::fs::write(dir.join("rabbitmq.conf"), format!("listeners.tcp.local = 127.0.0.1:{port}\n")).expect("config");
-        assert!(run(Command::new("chown").arg("-R").arg("rabbitmq").arg(&dir)));
+        std::fs::write(
+            dir.join("rabbitmq.conf"),
+            format!("listeners.tcp.local = 127.0.0.1:{port}\n"),
+        )
+        .expect("config");
+        assert!(run(Command::new("chown")
+            .arg("-R")
+            .arg("rabbitmq")
+            .arg(&dir)));
         let started = run(Command::new("rabbitmq-server")
             .arg("-detached")
             .env("RABBITMQ_NODENAME", &node)
@@ -65,7 +88,12 @@ impl PrivateRabbit {
             .env("RABBITMQ_PID_FILE", dir.join("pid")));
         assert!(started, "rabbitmq-server -detached failed");
         let rabbit = Self { node, port, dir };
-        wait_for(port, true, Duration::from_secs(60), "the private RabbitMQ node");
+        wait_for(
+            port,
+            true,
+            Duration::from_secs(60),
+            "the private RabbitMQ node",
+        );
         rabbit
     }
 
@@ -74,18 +102,31 @@ impl PrivateRabbit {
     }
 
     fn ctl(&self, args: &[&str]) -> bool {
-        run(Command::new("rabbitmqctl").arg("-n").arg(&self.node).args(args))
+        run(Command::new("rabbitmqctl")
+            .arg("-n")
+            .arg(&self.node)
+            .args(args))
     }
 
     /// Stops the broker application (connections drop, the port closes).
     pub fn stop_app(&self) {
         assert!(self.ctl(&["stop_app"]), "stop_app");
-        wait_for(self.port, false, Duration::from_secs(30), "the private RabbitMQ port");
+        wait_for(
+            self.port,
+            false,
+            Duration::from_secs(30),
+            "the private RabbitMQ port",
+        );
     }
 
     pub fn start_app(&self) {
         assert!(self.ctl(&["start_app"]), "start_app");
-        wait_for(self.port, true, Duration::from_secs(60), "the private RabbitMQ port");
+        wait_for(
+            self.port,
+            true,
+            Duration::from_secs(60),
+            "the private RabbitMQ port",
+        );
     }
 
     pub fn close_all_connections(&self) {
@@ -106,7 +147,9 @@ fn pg_bin(tool: &str) -> PathBuf {
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     versions.sort();
-    versions.last().map_or_else(|| PathBuf::from(tool), |v| v.join("bin").join(tool))
+    versions
+        .last()
+        .map_or_else(|| PathBuf::from(tool), |v| v.join("bin").join(tool))
 }
 
 /// A PostgreSQL cluster of its own (initdb + pg_ctl), run as the `postgres` user.
@@ -120,11 +163,17 @@ impl PrivatePostgres {
         let dir = temp_dir("pg", "postgres");
         let data = dir.join("data");
         assert!(
-            run(Command::new("runuser").args(["-u", "postgres", "--"]).arg(pg_bin("initdb"))
-                .args(["-A", "trust", "-U", "postgres", "-D"]).arg(&data)),
+            run(Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(pg_bin("initdb"))
+                .args(["-A", "trust", "-U", "postgres", "-D"])
+                .arg(&data)),
             "initdb"
         );
-        let pg = Self { port: free_port(), dir };
+        let pg = Self {
+            port: free_port(),
+            dir,
+        };
         pg.start_server();
         pg
     }
@@ -134,28 +183,57 @@ impl PrivatePostgres {
     }
 
     pub fn start_server(&self) {
-        let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1", self.port, self.dir.display());
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.display()
+        );
         assert!(
-            run(Command::new("runuser").args(["-u", "postgres", "--"]).arg(pg_bin("pg_ctl"))
-                .arg("-D").arg(self.dir.join("data")).arg("-o").arg(options)
-                .arg("-l").arg(self.dir.join("log")).args(["-w", "start"])),
+            run(Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(pg_bin("pg_ctl"))
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .arg("-o")
+                .arg(options)
+                .arg("-l")
+                .arg(self.dir.join("log"))
+                .args(["-w", "start"])),
             "pg_ctl start"
         );
-        wait_for(self.port, true, Duration::from_secs(30), "the private PostgreSQL");
+        wait_for(
+            self.port,
+            true,
+            Duration::from_secs(30),
+            "the private PostgreSQL",
+        );
     }
 
     /// `pg_ctl stop -m fast`: connections are terminated, the port closes.
     pub fn stop_server(&self) {
-        run(Command::new("runuser").args(["-u", "postgres", "--"]).arg(pg_bin("pg_ctl"))
-            .arg("-D").arg(self.dir.join("data")).args(["-m", "fast", "-w", "stop"]));
-        wait_for(self.port, false, Duration::from_secs(30), "the private PostgreSQL port");
+        run(Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(pg_bin("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "fast", "-w", "stop"]));
+        wait_for(
+            self.port,
+            false,
+            Duration::from_secs(30),
+            "the private PostgreSQL port",
+        );
     }
 }
 
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
-        run(Command::new("runuser").args(["-u", "postgres", "--"]).arg(pg_bin("pg_ctl"))
-            .arg("-D").arg(self.dir.join("data")).args(["-m", "immediate", "-w", "stop"]));
+        run(Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(pg_bin("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "-w", "stop"]));
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -7,6 +7,5 @@ pub mod webhook;
 
 pub use client::{RetryPolicy, WherebyClient, WherebyError, WherebyMetrics};
 pub use types::{
-    CreateMeeting, Meeting, Recording, RecordingDestination, RecordingFileFormat,
-    RecordingProvider,
+    CreateMeeting, Meeting, Recording, RecordingDestination, RecordingFileFormat, RecordingProvider,
 };

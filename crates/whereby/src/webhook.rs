@@ -66,17 +66,20 @@ fn parse(header: &str) -> Result<Parsed<'_>, SignatureError> {
     let mut timestamp = None;
     let mut signatures = Vec::new();
     for part in header.split(',') {
-        let (key, value) = part
-            .split_once('=')
-            .ok_or(SignatureError::Malformed)?;
+        let (key, value) = part.split_once('=').ok_or(SignatureError::Malformed)?;
         let (key, value) = (key.trim(), value.trim());
         match key {
             "t" => {
-                if timestamp.is_some() || value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                if timestamp.is_some()
+                    || value.is_empty()
+                    || !value.bytes().all(|b| b.is_ascii_digit())
+                {
                     // Duplicate, empty, signed, fractional or non-numeric `t`.
                     return Err(SignatureError::Malformed);
                 }
-                let seconds = value.parse::<i64>().map_err(|_| SignatureError::Malformed)?;
+                let seconds = value
+                    .parse::<i64>()
+                    .map_err(|_| SignatureError::Malformed)?;
                 timestamp = Some((value, seconds));
             }
             "v1" => {
@@ -146,7 +149,13 @@ mod tests {
         );
         let header = format!("t=1606227791,v1={VECTOR_SIG}");
         assert_eq!(
-            verify(Some(&header), VECTOR_BODY.as_bytes(), &[b"test_secret"], 1_606_227_791, 300),
+            verify(
+                Some(&header),
+                VECTOR_BODY.as_bytes(),
+                &[b"test_secret"],
+                1_606_227_791,
+                300
+            ),
             Ok(())
         );
     }
@@ -155,10 +164,25 @@ mod tests {
     fn non_ascii_bodies_are_verified_over_their_raw_bytes() {
         let body = "{\"id\":\"e\",\"data\":{\"displayName\":\"Zoë\"}}";
         let header = sign("whsec-test-0123456789", 1_700_000_000, body.as_bytes());
-        assert!(verify(Some(&header), body.as_bytes(), &[b"whsec-test-0123456789"], 1_700_000_000, 60).is_ok());
+        assert!(
+            verify(
+                Some(&header),
+                body.as_bytes(),
+                &[b"whsec-test-0123456789"],
+                1_700_000_000,
+                60
+            )
+            .is_ok()
+        );
         let escaped = "{\"id\":\"e\",\"data\":{\"displayName\":\"Zo\\u00eb\"}}";
         assert_eq!(
-            verify(Some(&header), escaped.as_bytes(), &[b"whsec-test-0123456789"], 1_700_000_000, 60),
+            verify(
+                Some(&header),
+                escaped.as_bytes(),
+                &[b"whsec-test-0123456789"],
+                1_700_000_000,
+                60
+            ),
             Err(SignatureError::Mismatch)
         );
     }

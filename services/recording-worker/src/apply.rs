@@ -7,7 +7,10 @@ use db::{
     AsyncConnection, AsyncPgConnection, DbPool, QueryError,
     events::{self, ClientCount, InboxEntry, ParticipantEvent},
 };
-use domain::webhook::{ClientEventData, EventHeader, EventKind, MeetingRef, SessionEventData, is_person, people_in_room};
+use domain::webhook::{
+    ClientEventData, EventHeader, EventKind, MeetingRef, SessionEventData, is_person,
+    people_in_room,
+};
 use messaging::{SCHEMA_VERSION, WebhookEnvelope};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +74,10 @@ pub fn parse(body: &[u8]) -> Result<Event, String> {
     let envelope: WebhookEnvelope =
         serde_json::from_slice(body).map_err(|e| format!("not a webhook envelope: {e}"))?;
     if envelope.schema_version != SCHEMA_VERSION {
-        return Err(format!("unsupported schema version {}", envelope.schema_version));
+        return Err(format!(
+            "unsupported schema version {}",
+            envelope.schema_version
+        ));
     }
     let header: EventHeader = serde_json::from_value(envelope.event.clone())
         .ok()
@@ -88,16 +94,22 @@ enum Effect {
 }
 
 fn effect_of(event: &Event) -> Effect {
-    let data = event.envelope.event.get("data").cloned().unwrap_or_default();
+    let data = event
+        .envelope
+        .event
+        .get("data")
+        .cloned()
+        .unwrap_or_default();
     match EventKind::of(&event.header.event_type) {
         kind @ (EventKind::ClientJoined | EventKind::ClientLeft) => serde_json::from_value(data)
             .map(|d| Effect::Client(d, kind == EventKind::ClientJoined))
             .unwrap_or(Effect::None),
         kind @ (EventKind::SessionStarted | EventKind::SessionEnded) => {
             match serde_json::from_value::<SessionEventData>(data) {
-                Ok(SessionEventData { room_session_id: Some(session), .. }) => {
-                    Effect::Session(session, kind == EventKind::SessionStarted)
-                }
+                Ok(SessionEventData {
+                    room_session_id: Some(session),
+                    ..
+                }) => Effect::Session(session, kind == EventKind::SessionStarted),
                 Ok(_) => Effect::None,
                 Err(_) => Effect::None,
             }
@@ -108,7 +120,11 @@ fn effect_of(event: &Event) -> Effect {
 
 /// Handles one event. `retries_left` says whether an unknown meeting may still be
 /// waited for (`RetryLater`) or is final (`Unmatched`).
-pub async fn handle(pool: &DbPool, event: &Event, retries_left: bool) -> Result<Outcome, ApplyError> {
+pub async fn handle(
+    pool: &DbPool,
+    event: &Event,
+    retries_left: bool,
+) -> Result<Outcome, ApplyError> {
     let mut conn = pool
         .get()
         .await
@@ -123,7 +139,12 @@ pub async fn handle_on(
 ) -> Result<Outcome, ApplyError> {
     let effect = effect_of(event);
     let whereby_meeting_id = serde_json::from_value::<MeetingRef>(
-        event.envelope.event.get("data").cloned().unwrap_or_default(),
+        event
+            .envelope
+            .event
+            .get("data")
+            .cloned()
+            .unwrap_or_default(),
     )
     .ok()
     .and_then(|r| r.meeting_id);
@@ -190,8 +211,9 @@ async fn apply_effect(
             )
             .await?;
             if let Some(n) = d.num_clients {
-                let by_role = serde_json::to_value(d.num_clients_by_role_name.clone().unwrap_or_default())
-                    .unwrap_or_default();
+                let by_role =
+                    serde_json::to_value(d.num_clients_by_role_name.clone().unwrap_or_default())
+                        .unwrap_or_default();
                 let people = people_in_room(n, d.num_clients_by_role_name.as_ref());
                 events::set_client_count(
                     conn,
@@ -216,5 +238,7 @@ async fn apply_effect(
 
 /// Seconds from the event's creation to now, for the lag metric.
 pub fn lag(event: &Event) -> std::time::Duration {
-    (Utc::now() - event.header.created_at).to_std().unwrap_or_default()
+    (Utc::now() - event.header.created_at)
+        .to_std()
+        .unwrap_or_default()
 }

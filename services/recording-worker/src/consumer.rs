@@ -14,11 +14,15 @@ use std::{
 use db::DbPool;
 use futures_util::StreamExt;
 use messaging::{
-    HEADER_ATTEMPT, HEADER_REQUEST_ID, Publisher, Topology, backoff, connect, header_str, header_u32,
+    HEADER_ATTEMPT, HEADER_REQUEST_ID, Publisher, Topology, backoff, connect, header_str,
+    header_u32,
     lapin::{
         BasicProperties,
         message::Delivery,
-        options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions},
+        options::{
+            BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions,
+            BasicRejectOptions,
+        },
         types::{AMQPValue, FieldTable},
     },
 };
@@ -113,12 +117,18 @@ impl Consumer {
                     }
                 }
                 Some(Err(e)) => break Err(e.into()),
-                None => break Err(messaging::MessagingError::Connect("the consumer was cancelled by the broker".to_owned())),
+                None => {
+                    break Err(messaging::MessagingError::Connect(
+                        "the consumer was cancelled by the broker".to_owned(),
+                    ));
+                }
             }
         };
         // Deliveries prefetched but not processed go back to the queue when the
         // channel closes; they are redelivered and, being idempotent, harmless.
-        let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
+        let _ = channel
+            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+            .await;
         let _ = conn.close(200, "bye".into()).await;
         result
     }
@@ -128,7 +138,9 @@ impl Consumer {
     async fn process(&self, delivery: Delivery, shutdown: &CancellationToken) -> Finish {
         self.metrics.consumed.inc();
         let headers = delivery.properties.headers().as_ref();
-        let request_id = header_str(headers, HEADER_REQUEST_ID).unwrap_or("").to_owned();
+        let request_id = header_str(headers, HEADER_REQUEST_ID)
+            .unwrap_or("")
+            .to_owned();
         let attempt = header_u32(headers, HEADER_ATTEMPT).unwrap_or(0);
         let span = tracing::info_span!("event", request_id = %request_id, event_id = tracing::field::Empty);
         async {
@@ -206,7 +218,12 @@ impl Consumer {
 
     /// Publishes the delivery to the next retry queue (confirmed) before it is
     /// acked, so the event is in exactly one queue at every moment.
-    async fn schedule_retry(&self, delivery: &Delivery, attempt: u32, shutdown: &CancellationToken) -> Finish {
+    async fn schedule_retry(
+        &self,
+        delivery: &Delivery,
+        attempt: u32,
+        shutdown: &CancellationToken,
+    ) -> Finish {
         let delays = &self.topology.settings.retry_delays;
         let delay = delays[(attempt as usize).min(delays.len().saturating_sub(1))];
         let mut headers = delivery.properties.headers().clone().unwrap_or_default();

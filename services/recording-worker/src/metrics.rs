@@ -19,15 +19,32 @@ impl WorkerMetrics {
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
         let consumed = IntCounter::new("events_consumed_total", "Deliveries taken from the queue")?;
         let outcomes = IntCounterVec::new(
-            Opts::new("events_total", "Events handled, by outcome (applied, duplicate, stored, unmatched)"),
+            Opts::new(
+                "events_total",
+                "Events handled, by outcome (applied, duplicate, stored, unmatched)",
+            ),
             &["outcome"],
         )?;
-        let retried = IntCounter::new("events_retried_total", "Events sent to a delayed retry (meeting not known yet)")?;
-        let dead_lettered = IntCounter::new("events_dead_lettered_total", "Deliveries rejected to the dead-letter queue")?;
-        let database_waits = IntCounter::new("database_waits_total", "Times the worker paused because Postgres was unavailable")?;
+        let retried = IntCounter::new(
+            "events_retried_total",
+            "Events sent to a delayed retry (meeting not known yet)",
+        )?;
+        let dead_lettered = IntCounter::new(
+            "events_dead_lettered_total",
+            "Deliveries rejected to the dead-letter queue",
+        )?;
+        let database_waits = IntCounter::new(
+            "database_waits_total",
+            "Times the worker paused because Postgres was unavailable",
+        )?;
         let apply_lag = Histogram::with_opts(
-            HistogramOpts::new("apply_lag_seconds", "From the event's createdAt to its commit")
-                .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
+            HistogramOpts::new(
+                "apply_lag_seconds",
+                "From the event's createdAt to its commit",
+            )
+            .buckets(vec![
+                0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+            ]),
         )?;
         let connected = IntGauge::new("broker_connected", "1 while consuming from RabbitMQ")?;
         for c in [&consumed, &retried, &dead_lettered, &database_waits] {
@@ -36,7 +53,15 @@ impl WorkerMetrics {
         registry.register(Box::new(outcomes.clone()))?;
         registry.register(Box::new(apply_lag.clone()))?;
         registry.register(Box::new(connected.clone()))?;
-        Ok(Self { consumed, outcomes, retried, dead_lettered, database_waits, apply_lag, connected })
+        Ok(Self {
+            consumed,
+            outcomes,
+            retried,
+            dead_lettered,
+            database_waits,
+            apply_lag,
+            connected,
+        })
     }
 
     pub fn lag(&self, lag: Duration) {

@@ -41,7 +41,10 @@ impl Application {
         Self::build_with_listener(settings, listener).await
     }
 
-    pub async fn build_with_listener(settings: WorkerSettings, listener: TcpListener) -> anyhow::Result<Self> {
+    pub async fn build_with_listener(
+        settings: WorkerSettings,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
         let database_url = settings.database.database_url.expose_secret();
         if settings.database.database_migrate_on_start {
             db::migrate::run_pending(database_url).await?;
@@ -67,7 +70,13 @@ impl Application {
         });
         let amqp_url = settings.amqp.amqp_url.expose_secret().to_owned();
         let connect_timeout = Duration::from_secs(settings.amqp.amqp_connect_timeout_seconds);
-        let publisher = Publisher::new(&amqp_url, "recording-worker-retries", topology.clone(), connect_timeout, None);
+        let publisher = Publisher::new(
+            &amqp_url,
+            "recording-worker-retries",
+            topology.clone(),
+            connect_timeout,
+            None,
+        );
         let ready = Arc::new(AtomicBool::new(false));
         let consumer = Consumer {
             amqp_url,
@@ -128,8 +137,13 @@ impl Application {
         let publisher_task = self.consumer.publisher.spawn_supervisor(shutdown.clone());
         let consumer = tokio::spawn(self.consumer.run(shutdown.clone()));
         shutdown.cancelled().await;
-        if tokio::time::timeout(self.shutdown_grace, consumer).await.is_err() {
-            tracing::warn!("shutdown grace period over; unacknowledged deliveries will be redelivered");
+        if tokio::time::timeout(self.shutdown_grace, consumer)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "shutdown grace period over; unacknowledged deliveries will be redelivered"
+            );
         }
         let _ = publisher_task.await;
         server_handle.stop(true).await;

@@ -9,6 +9,9 @@ async fn main() -> anyhow::Result<()> {
         settings.log.log_format == settings::LogFormat::Json,
         &settings.log.log_level,
     );
-    Application::build(settings).await?.run_until_stopped().await?;
+    Application::build(settings)
+        .await?
+        .run_until_stopped()
+        .await?;
     Ok(())
 }

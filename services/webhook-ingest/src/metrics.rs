@@ -28,23 +28,36 @@ pub fn type_label(event_type: &str) -> &'static str {
         "transcription.failed",
         "assistant.requested",
     ];
-    KNOWN.iter().find(|k| **k == event_type).copied().unwrap_or("other")
+    KNOWN
+        .iter()
+        .find(|k| **k == event_type)
+        .copied()
+        .unwrap_or("other")
 }
 
 impl IngestMetrics {
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
         let received = IntCounter::new("webhooks_received_total", "Webhook requests received")?;
         let rejected = IntCounterVec::new(
-            Opts::new("webhooks_rejected_total", "Webhook requests refused, by reason"),
+            Opts::new(
+                "webhooks_rejected_total",
+                "Webhook requests refused, by reason",
+            ),
             &["reason"],
         )?;
         let enqueued = IntCounterVec::new(
-            Opts::new("webhooks_enqueued_total", "Webhooks confirmed by RabbitMQ, by event type"),
+            Opts::new(
+                "webhooks_enqueued_total",
+                "Webhooks confirmed by RabbitMQ, by event type",
+            ),
             &["type"],
         )?;
         let confirm_latency = Histogram::with_opts(
-            HistogramOpts::new("publish_confirm_seconds", "Publish to broker confirm")
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            HistogramOpts::new("publish_confirm_seconds", "Publish to broker confirm").buckets(
+                vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ],
+            ),
         )?;
         let broker_connected = IntGauge::new("broker_connected", "1 while connected to RabbitMQ")?;
         registry.register(Box::new(received.clone()))?;
@@ -52,7 +65,13 @@ impl IngestMetrics {
         registry.register(Box::new(enqueued.clone()))?;
         registry.register(Box::new(confirm_latency.clone()))?;
         registry.register(Box::new(broker_connected.clone()))?;
-        Ok(Self { received, rejected, enqueued, confirm_latency, broker_connected })
+        Ok(Self {
+            received,
+            rejected,
+            enqueued,
+            confirm_latency,
+            broker_connected,
+        })
     }
 
     pub fn reject(&self, reason: &str) {

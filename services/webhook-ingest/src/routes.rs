@@ -64,14 +64,29 @@ pub async fn receive(
         m.reject("too_large");
         return Err(too_large(state.body_limit));
     }
-    let body = read_body(&mut payload, state.body_limit).await.inspect_err(|e| {
-        m.reject(if e.status().as_u16() == 413 { "too_large" } else { "unreadable" });
-    })?;
+    let body = read_body(&mut payload, state.body_limit)
+        .await
+        .inspect_err(|e| {
+            m.reject(if e.status().as_u16() == 413 {
+                "too_large"
+            } else {
+                "unreadable"
+            });
+        })?;
 
     // The signature first, over the exact bytes received: nothing is parsed before.
-    let signature = req.headers().get(SIGNATURE_HEADER).map(|v| v.to_str().unwrap_or(""));
+    let signature = req
+        .headers()
+        .get(SIGNATURE_HEADER)
+        .map(|v| v.to_str().unwrap_or(""));
     let secrets: Vec<&[u8]> = state.secrets.iter().map(Vec::as_slice).collect();
-    if let Err(e) = webhook::verify(signature, &body, &secrets, Utc::now().timestamp(), state.tolerance_secs) {
+    if let Err(e) = webhook::verify(
+        signature,
+        &body,
+        &secrets,
+        Utc::now().timestamp(),
+        state.tolerance_secs,
+    ) {
         m.reject(e.reason());
         tracing::info!(reason = e.reason(), "rejected webhook signature");
         // Deliberately vague: no expected value, no hint which part failed.
@@ -87,7 +102,10 @@ pub async fn receive(
         .filter(EventHeader::is_valid)
         .ok_or_else(|| {
             m.reject("invalid_event");
-            ApiError::bad_request("invalid_event", "the event needs a string `id` and `type` and an RFC 3339 `createdAt`")
+            ApiError::bad_request(
+                "invalid_event",
+                "the event needs a string `id` and `type` and an RFC 3339 `createdAt`",
+            )
         })?;
 
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
@@ -102,9 +120,15 @@ pub async fn receive(
         ApiError::internal()
     })?;
     let mut headers = FieldTable::default();
-    headers.insert(HEADER_EVENT_TYPE.into(), AMQPValue::LongString(header.event_type.as_str().into()));
+    headers.insert(
+        HEADER_EVENT_TYPE.into(),
+        AMQPValue::LongString(header.event_type.as_str().into()),
+    );
     if let Some(id) = &request_id {
-        headers.insert(HEADER_REQUEST_ID.into(), AMQPValue::LongString(id.as_str().into()));
+        headers.insert(
+            HEADER_REQUEST_ID.into(),
+            AMQPValue::LongString(id.as_str().into()),
+        );
     }
     let properties = BasicProperties::default()
         .with_message_id(header.id.as_str().into())
@@ -114,14 +138,22 @@ pub async fn receive(
     let exchange = state.publisher.topology().events_exchange();
     state
         .publisher
-        .publish(&exchange, &routing_key_for(&header.event_type), &bytes, properties, state.publish_timeout)
+        .publish(
+            &exchange,
+            &routing_key_for(&header.event_type),
+            &bytes,
+            properties,
+            state.publish_timeout,
+        )
         .await
         .map_err(|e| {
             m.reject(&format!("publish_{}", e.reason()));
             tracing::warn!(event_id = %header.id, error = %e, "could not enqueue webhook");
             unavailable("the event could not be queued; retry")
         })?;
-    m.enqueued.with_label_values(&[type_label(&header.event_type)]).inc();
+    m.enqueued
+        .with_label_values(&[type_label(&header.event_type)])
+        .inc();
     tracing::info!(event_id = %header.id, event_type = %header.event_type, "enqueued webhook");
     Ok(HttpResponse::Ok().json(json!({"status": "ok"})))
 }
@@ -131,6 +163,7 @@ pub async fn health(state: web::Data<IngestState>) -> HttpResponse {
     if state.publisher.is_connected() {
         HttpResponse::Ok().json(json!({"status": "ok", "broker": "connected"}))
     } else {
-        HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable", "broker": "disconnected"}))
+        HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "unavailable", "broker": "disconnected"}))
     }
 }

@@ -26,7 +26,10 @@ impl Application {
         Self::build_with_listener(settings, listener).await
     }
 
-    pub async fn build_with_listener(settings: IngestSettings, listener: TcpListener) -> anyhow::Result<Self> {
+    pub async fn build_with_listener(
+        settings: IngestSettings,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
         let registry = Registry::new_custom(Some("ingest".to_owned()), None)?;
         let http_metrics = HttpMetrics::register(&registry)?;
         let metrics = IngestMetrics::register(&registry)?;
@@ -73,7 +76,13 @@ impl Application {
             server = server.workers(workers.max(1));
         }
         tracing::info!(port, "webhook-ingest listening");
-        Ok(Self { port, server: server.run(), publisher, shutdown, supervisor })
+        Ok(Self {
+            port,
+            server: server.run(),
+            publisher,
+            shutdown,
+            supervisor,
+        })
     }
 
     pub fn port(&self) -> u16 {

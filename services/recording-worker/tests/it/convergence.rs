@@ -12,22 +12,134 @@ fn scenario(meeting: &str) -> Vec<Value> {
     let t0 = Utc::now() - chrono::Duration::minutes(10);
     let at = |s: i64| t0 + chrono::Duration::seconds(s);
     let mut events = vec![
-        event("a1", "room.client.joined", at(1), client(meeting, "ada", "host", 1, json!({"host": 1}))),
-        event("b1", "room.client.joined", at(2), client(meeting, "bob", "visitor", 2, json!({"host": 1, "visitor": 1}))),
-        event("s1", "room.session.started", at(3), json!({"meetingId": meeting, "roomSessionId": "s-1"})),
-        event("r1", "room.client.joined", at(4), client(meeting, "rec", "recorder", 3, json!({"host": 1, "visitor": 1, "recorder": 1}))),
-        event("b2", "room.client.left", at(5), client(meeting, "bob", "visitor", 2, json!({"host": 1, "recorder": 1}))),
-        event("b3", "room.client.joined", at(6), client(meeting, "bob", "visitor", 3, json!({"host": 1, "visitor": 1, "recorder": 1}))),
-        event("c1", "room.client.joined", at(7), client(meeting, "cy", "visitor", 4, json!({"host": 1, "visitor": 2, "recorder": 1}))),
-        event("c2", "room.client.left", at(8), client(meeting, "cy", "visitor", 3, json!({"host": 1, "visitor": 1, "recorder": 1}))),
-        event("r2", "room.client.left", at(9), client(meeting, "rec", "recorder", 2, json!({"host": 1, "visitor": 1}))),
-        event("a2", "room.client.left", at(10), client(meeting, "ada", "host", 1, json!({"visitor": 1}))),
-        event("s2", "room.session.ended", at(11), json!({"meetingId": meeting, "roomSessionId": "s-1"})),
-        event("s3", "room.session.started", at(12), json!({"meetingId": meeting, "roomSessionId": "s-2"})),
+        event(
+            "a1",
+            "room.client.joined",
+            at(1),
+            client(meeting, "ada", "host", 1, json!({"host": 1})),
+        ),
+        event(
+            "b1",
+            "room.client.joined",
+            at(2),
+            client(
+                meeting,
+                "bob",
+                "visitor",
+                2,
+                json!({"host": 1, "visitor": 1}),
+            ),
+        ),
+        event(
+            "s1",
+            "room.session.started",
+            at(3),
+            json!({"meetingId": meeting, "roomSessionId": "s-1"}),
+        ),
+        event(
+            "r1",
+            "room.client.joined",
+            at(4),
+            client(
+                meeting,
+                "rec",
+                "recorder",
+                3,
+                json!({"host": 1, "visitor": 1, "recorder": 1}),
+            ),
+        ),
+        event(
+            "b2",
+            "room.client.left",
+            at(5),
+            client(
+                meeting,
+                "bob",
+                "visitor",
+                2,
+                json!({"host": 1, "recorder": 1}),
+            ),
+        ),
+        event(
+            "b3",
+            "room.client.joined",
+            at(6),
+            client(
+                meeting,
+                "bob",
+                "visitor",
+                3,
+                json!({"host": 1, "visitor": 1, "recorder": 1}),
+            ),
+        ),
+        event(
+            "c1",
+            "room.client.joined",
+            at(7),
+            client(
+                meeting,
+                "cy",
+                "visitor",
+                4,
+                json!({"host": 1, "visitor": 2, "recorder": 1}),
+            ),
+        ),
+        event(
+            "c2",
+            "room.client.left",
+            at(8),
+            client(
+                meeting,
+                "cy",
+                "visitor",
+                3,
+                json!({"host": 1, "visitor": 1, "recorder": 1}),
+            ),
+        ),
+        event(
+            "r2",
+            "room.client.left",
+            at(9),
+            client(
+                meeting,
+                "rec",
+                "recorder",
+                2,
+                json!({"host": 1, "visitor": 1}),
+            ),
+        ),
+        event(
+            "a2",
+            "room.client.left",
+            at(10),
+            client(meeting, "ada", "host", 1, json!({"visitor": 1})),
+        ),
+        event(
+            "s2",
+            "room.session.ended",
+            at(11),
+            json!({"meetingId": meeting, "roomSessionId": "s-1"}),
+        ),
+        event(
+            "s3",
+            "room.session.started",
+            at(12),
+            json!({"meetingId": meeting, "roomSessionId": "s-2"}),
+        ),
     ];
     // Two events with the same createdAt: the event id breaks the tie.
-    events.push(event("z9", "room.client.left", at(13), client(meeting, "bob", "visitor", 0, json!({}))));
-    events.push(event("z1", "room.client.joined", at(13), client(meeting, "bob", "visitor", 1, json!({"visitor": 1}))));
+    events.push(event(
+        "z9",
+        "room.client.left",
+        at(13),
+        client(meeting, "bob", "visitor", 0, json!({})),
+    ));
+    events.push(event(
+        "z1",
+        "room.client.joined",
+        at(13),
+        client(meeting, "bob", "visitor", 1, json!({"visitor": 1})),
+    ));
     events
 }
 
@@ -36,8 +148,13 @@ async fn apply_all(db_url: &str, events: &[Value]) {
     let mut conn = AsyncPgConnection::establish(db_url).await.expect("connect");
     for e in events {
         let parsed = apply::parse(&envelope_bytes(e)).expect("parse");
-        let outcome = apply::handle_on(&mut conn, &parsed, false).await.expect("apply");
-        assert!(matches!(outcome, Outcome::Applied | Outcome::Duplicate), "{outcome:?}");
+        let outcome = apply::handle_on(&mut conn, &parsed, false)
+            .await
+            .expect("apply");
+        assert!(
+            matches!(outcome, Outcome::Applied | Outcome::Duplicate),
+            "{outcome:?}"
+        );
     }
 }
 
@@ -48,11 +165,15 @@ async fn any_order_with_any_duplicates_converges_to_the_same_state() {
     let events = scenario("4242");
     apply_all(&db.url, &events).await;
     let expected = state(&db.url, meeting).await;
-    assert!(expected.contains("num_clients=0"), "the z9/z1 tie: z9 wins on id: {expected}");
+    assert!(
+        expected.contains("num_clients=0"),
+        "the z9/z1 tie: z9 wins on id: {expected}"
+    );
 
     let mut rng = fastrand::Rng::with_seed(0x5eed);
     for round in 0..40 {
-        db.execute("TRUNCATE webhook_events, meeting_participants, meeting_sessions").await;
+        db.execute("TRUNCATE webhook_events, meeting_participants, meeting_sessions")
+            .await;
         db.execute("UPDATE meetings SET num_clients = 0, num_clients_by_role = '{}', num_clients_as_of = NULL, num_clients_event_id = NULL").await;
         let mut shuffled = events.clone();
         for _ in 0..rng.usize(0..6) {
@@ -62,6 +183,11 @@ async fn any_order_with_any_duplicates_converges_to_the_same_state() {
         rng.shuffle(&mut shuffled);
         apply_all(&db.url, &shuffled).await;
         let got = state(&db.url, meeting).await;
-        assert_eq!(got, expected, "round {round}: order {:?}", shuffled.iter().map(|e| e["id"].clone()).collect::<Vec<_>>());
+        assert_eq!(
+            got,
+            expected,
+            "round {round}: order {:?}",
+            shuffled.iter().map(|e| e["id"].clone()).collect::<Vec<_>>()
+        );
     }
 }

@@ -18,7 +18,9 @@ async fn count(url: &str, sql: &str) -> Option<usize> {
 async fn postgres_down_pauses_the_worker_and_everything_is_applied_after() {
     let pg = PrivatePostgres::start();
     let admin = pg.url("postgres");
-    count(&admin, "CREATE DATABASE whereby").await.expect("create db");
+    count(&admin, "CREATE DATABASE whereby")
+        .await
+        .expect("create db");
     let url = pg.url("whereby");
     db::migrate::run_pending(&url).await.expect("migrate");
     count(&url, "INSERT INTO rooms (id, name, owner) VALUES ('00000000-0000-0000-0000-000000000001', 'r', 'a')").await.expect("room");
@@ -28,11 +30,27 @@ async fn postgres_down_pauses_the_worker_and_everything_is_applied_after() {
     let worker = spawn_worker(settings(&url, &broker)).await;
     let (publisher, _stop) = test_publisher(&broker).await;
     let t0 = Utc::now();
-    let send = |i: i64| event(&format!("pg{i}"), "room.client.joined", t0 + chrono::Duration::milliseconds(i), client("3001", &format!("p{i}"), "visitor", i + 1, json!({"visitor": i + 1})));
+    let send = |i: i64| {
+        event(
+            &format!("pg{i}"),
+            "room.client.joined",
+            t0 + chrono::Duration::milliseconds(i),
+            client(
+                "3001",
+                &format!("p{i}"),
+                "visitor",
+                i + 1,
+                json!({"visitor": i + 1}),
+            ),
+        )
+    };
     for i in 0..5 {
         publish(&publisher, &broker.topology, &send(i)).await;
     }
-    wait_until(Duration::from_secs(10), || async { count(&url, "SELECT 1 FROM webhook_events").await == Some(5) }).await;
+    wait_until(Duration::from_secs(10), || async {
+        count(&url, "SELECT 1 FROM webhook_events").await == Some(5)
+    })
+    .await;
 
     pg.stop_server();
     for i in 5..25 {
@@ -42,15 +60,36 @@ async fn postgres_down_pauses_the_worker_and_everything_is_applied_after() {
     // nothing acked (the rest stays queued).
     wait_until(Duration::from_secs(10), || async { !worker.ready().await }).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(broker.ready_count(&broker.topology.dead_letter_queue()).await, 0);
+    assert_eq!(
+        broker
+            .ready_count(&broker.topology.dead_letter_queue())
+            .await,
+        0
+    );
     assert!(broker.ready_count(&broker.topology.worker_queue()).await > 0);
 
     pg.start_server();
-    wait_until(Duration::from_secs(30), || async { count(&url, "SELECT 1 FROM webhook_events").await == Some(25) }).await;
-    assert_eq!(count(&url, "SELECT 1 FROM meeting_participants").await, Some(25));
-    assert_eq!(broker.ready_count(&broker.topology.dead_letter_queue()).await, 0);
+    wait_until(Duration::from_secs(30), || async {
+        count(&url, "SELECT 1 FROM webhook_events").await == Some(25)
+    })
+    .await;
+    assert_eq!(
+        count(&url, "SELECT 1 FROM meeting_participants").await,
+        Some(25)
+    );
+    assert_eq!(
+        broker
+            .ready_count(&broker.topology.dead_letter_queue())
+            .await,
+        0
+    );
     wait_until(Duration::from_secs(10), || async { worker.ready().await }).await;
-    assert!(worker.metrics().await.contains("recworker_database_waits_total"));
+    assert!(
+        worker
+            .metrics()
+            .await
+            .contains("recworker_database_waits_total")
+    );
     worker.stop().await;
 }
 
@@ -63,7 +102,20 @@ async fn a_broker_restart_is_survived_without_loss_or_double_effects() {
     let worker = spawn_worker(settings(&db.url, &broker)).await;
     let (publisher, _stop) = test_publisher(&broker).await;
     let t0 = Utc::now();
-    let send = |i: i64| event(&format!("br{i}"), "room.client.joined", t0 + chrono::Duration::milliseconds(i), client("2001", &format!("p{i}"), "visitor", i + 1, json!({"visitor": i + 1})));
+    let send = |i: i64| {
+        event(
+            &format!("br{i}"),
+            "room.client.joined",
+            t0 + chrono::Duration::milliseconds(i),
+            client(
+                "2001",
+                &format!("p{i}"),
+                "visitor",
+                i + 1,
+                json!({"visitor": i + 1}),
+            ),
+        )
+    };
     for i in 0..20 {
         publish(&publisher, &broker.topology, &send(i)).await;
     }
@@ -71,14 +123,25 @@ async fn a_broker_restart_is_survived_without_loss_or_double_effects() {
     wait_until(Duration::from_secs(10), || async { !worker.ready().await }).await;
     rabbit.start_app();
     // Both the worker and our publisher reconnect on their own.
-    wait_until(Duration::from_secs(30), || async { publisher.is_connected() }).await;
+    wait_until(Duration::from_secs(30), || async {
+        publisher.is_connected()
+    })
+    .await;
     for i in 20..40 {
         publish(&publisher, &broker.topology, &send(i)).await;
     }
-    wait_until(Duration::from_secs(30), || async { inbox_count(&db).await == 40 }).await;
+    wait_until(Duration::from_secs(30), || async {
+        inbox_count(&db).await == 40
+    })
+    .await;
     wait_until(Duration::from_secs(10), || async { worker.ready().await }).await;
     assert_eq!(db.count("SELECT 1 FROM meeting_participants").await, 40);
-    assert_eq!(broker.ready_count(&broker.topology.dead_letter_queue()).await, 0);
+    assert_eq!(
+        broker
+            .ready_count(&broker.topology.dead_letter_queue())
+            .await,
+        0
+    );
     worker.stop().await;
     drop(broker);
 }
@@ -91,17 +154,47 @@ async fn shutdown_finishes_the_event_in_hand_and_loses_nothing() {
     let (publisher, _stop) = test_publisher(&broker).await;
     let t0 = Utc::now();
     for i in 0..200i64 {
-        publish(&publisher, &broker.topology, &event(&format!("sd{i}"), "room.client.joined", t0 + chrono::Duration::milliseconds(i), client("1001", &format!("p{i}"), "visitor", i + 1, json!({"visitor": i + 1})))).await;
+        publish(
+            &publisher,
+            &broker.topology,
+            &event(
+                &format!("sd{i}"),
+                "room.client.joined",
+                t0 + chrono::Duration::milliseconds(i),
+                client(
+                    "1001",
+                    &format!("p{i}"),
+                    "visitor",
+                    i + 1,
+                    json!({"visitor": i + 1}),
+                ),
+            ),
+        )
+        .await;
     }
     let worker = spawn_worker(settings(&db.url, &broker)).await;
-    wait_until(Duration::from_secs(10), || async { inbox_count(&db).await > 10 }).await;
+    wait_until(Duration::from_secs(10), || async {
+        inbox_count(&db).await > 10
+    })
+    .await;
     worker.stop().await;
     let after_stop = inbox_count(&db).await;
     assert!(after_stop < 200, "stopped mid-stream ({after_stop})");
     let again = spawn_worker(settings(&db.url, &broker)).await;
-    wait_until(Duration::from_secs(30), || async { inbox_count(&db).await == 200 }).await;
+    wait_until(Duration::from_secs(30), || async {
+        inbox_count(&db).await == 200
+    })
+    .await;
     assert_eq!(db.count("SELECT 1 FROM meeting_participants").await, 200);
-    wait_until(Duration::from_secs(5), || async { broker.ready_count(&broker.topology.worker_queue()).await == 0 }).await;
-    assert_eq!(broker.ready_count(&broker.topology.dead_letter_queue()).await, 0);
+    wait_until(Duration::from_secs(5), || async {
+        broker.ready_count(&broker.topology.worker_queue()).await == 0
+    })
+    .await;
+    assert_eq!(
+        broker
+            .ready_count(&broker.topology.dead_letter_queue())
+            .await,
+        0
+    );
     again.stop().await;
 }

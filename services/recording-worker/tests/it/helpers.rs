@@ -1,15 +1,21 @@
-use std::{future::Future, net::TcpListener, sync::Arc, sync::atomic::AtomicU32, time::{Duration, Instant}};
+use std::{
+    future::Future,
+    net::TcpListener,
+    sync::Arc,
+    sync::atomic::AtomicU32,
+    time::{Duration, Instant},
+};
 
 use chrono::{DateTime, Utc};
 use messaging::{
     HEADER_EVENT_TYPE, HEADER_REQUEST_ID, Publisher, SCHEMA_VERSION, Topology, WebhookEnvelope,
-    lapin::{BasicProperties, types::{AMQPValue, FieldTable}},
+    lapin::{
+        BasicProperties,
+        types::{AMQPValue, FieldTable},
+    },
     routing_key_for,
 };
-use recording_worker::{
-    Application, WorkerSettings,
-    settings::WorkerSection,
-};
+use recording_worker::{Application, WorkerSettings, settings::WorkerSection};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use settings::{AmqpSettings, DatabaseSettings, LogFormat, LogSettings};
@@ -27,7 +33,11 @@ pub fn settings(db_url: &str, broker: &TestBroker) -> WorkerSettings {
         .collect::<Vec<_>>()
         .join(",");
     WorkerSettings {
-        worker: WorkerSection { worker_addr: "127.0.0.1:0".to_owned(), worker_prefetch: 16, worker_shutdown_seconds: 5 },
+        worker: WorkerSection {
+            worker_addr: "127.0.0.1:0".to_owned(),
+            worker_prefetch: 16,
+            worker_shutdown_seconds: 5,
+        },
         database: DatabaseSettings {
             database_url: SecretString::from(db_url.to_owned()),
             database_pool_size: 4,
@@ -42,7 +52,10 @@ pub fn settings(db_url: &str, broker: &TestBroker) -> WorkerSettings {
             amqp_delivery_limit: broker.topology.settings.delivery_limit,
             amqp_retry_delays_ms: delays,
         },
-        log: LogSettings { log_format: LogFormat::Pretty, log_level: "info".to_owned() },
+        log: LogSettings {
+            log_format: LogFormat::Pretty,
+            log_level: "info".to_owned(),
+        },
     }
 }
 
@@ -85,12 +98,19 @@ pub async fn spawn_worker_with_crashes(settings: WorkerSettings, crashes: u32) -
         telemetry::init(false, "info");
     }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let mut app = Application::build_with_listener(settings, listener).await.expect("build worker");
+    let mut app = Application::build_with_listener(settings, listener)
+        .await
+        .expect("build worker");
     let crashes = (crashes > 0).then(|| app.crash_after_commit(crashes));
     let port = app.port();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(app.run(shutdown.clone()));
-    RunningWorker { port, shutdown, task, crashes }
+    RunningWorker {
+        port,
+        shutdown,
+        task,
+        crashes,
+    }
 }
 
 /// A room and a meeting with this Whereby meeting id; returns our meeting id.
@@ -116,7 +136,13 @@ pub fn event(id: &str, kind: &str, created_at: DateTime<Utc>, data: Value) -> Va
     json!({"id": id, "apiVersion": "1.0", "createdAt": created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), "type": kind, "data": data})
 }
 
-pub fn client(meeting: &str, participant: &str, role: &str, num_clients: i64, by_role: Value) -> Value {
+pub fn client(
+    meeting: &str,
+    participant: &str,
+    role: &str,
+    num_clients: i64,
+    by_role: Value,
+) -> Value {
     json!({"meetingId": meeting, "roomName": "/r-x", "subdomain": "acme", "roomSessionId": "s-1",
            "participantId": participant, "displayName": format!("name of {participant}"), "roleName": role,
            "numClients": num_clients, "numClientsByRoleName": by_role, "isDialIn": false,
@@ -135,19 +161,40 @@ pub fn envelope_bytes(event: &Value) -> Vec<u8> {
 
 /// Publishes like webhook-ingest does.
 pub async fn publish(publisher: &Publisher, topology: &Topology, event: &Value) {
-    publish_raw(publisher, topology, event["type"].as_str().unwrap_or("x"), &envelope_bytes(event), event["id"].as_str().unwrap_or("")).await;
+    publish_raw(
+        publisher,
+        topology,
+        event["type"].as_str().unwrap_or("x"),
+        &envelope_bytes(event),
+        event["id"].as_str().unwrap_or(""),
+    )
+    .await;
 }
 
-pub async fn publish_raw(publisher: &Publisher, topology: &Topology, event_type: &str, body: &[u8], id: &str) {
+pub async fn publish_raw(
+    publisher: &Publisher,
+    topology: &Topology,
+    event_type: &str,
+    body: &[u8],
+    id: &str,
+) {
     let mut headers = FieldTable::default();
-    headers.insert(HEADER_EVENT_TYPE.into(), AMQPValue::LongString(event_type.into()));
-    headers.insert(HEADER_REQUEST_ID.into(), AMQPValue::LongString("req-test".into()));
+    headers.insert(
+        HEADER_EVENT_TYPE.into(),
+        AMQPValue::LongString(event_type.into()),
+    );
+    headers.insert(
+        HEADER_REQUEST_ID.into(),
+        AMQPValue::LongString("req-test".into()),
+    );
     publisher
         .publish(
             &topology.events_exchange(),
             &routing_key_for(event_type),
             body,
-            BasicProperties::default().with_message_id(id.into()).with_headers(headers),
+            BasicProperties::default()
+                .with_message_id(id.into())
+                .with_headers(headers),
             Duration::from_secs(5),
         )
         .await
@@ -155,10 +202,19 @@ pub async fn publish_raw(publisher: &Publisher, topology: &Topology, event_type:
 }
 
 pub async fn test_publisher(broker: &TestBroker) -> (Publisher, CancellationToken) {
-    let publisher = Publisher::new(&broker.url, "test-publisher", broker.topology.clone(), Duration::from_secs(5), None);
+    let publisher = Publisher::new(
+        &broker.url,
+        "test-publisher",
+        broker.topology.clone(),
+        Duration::from_secs(5),
+        None,
+    );
     let token = CancellationToken::new();
     publisher.spawn_supervisor(token.clone());
-    wait_until(Duration::from_secs(10), || async { publisher.is_connected() }).await;
+    wait_until(Duration::from_secs(10), || async {
+        publisher.is_connected()
+    })
+    .await;
     (publisher, token)
 }
 
@@ -169,7 +225,10 @@ where
 {
     let started = Instant::now();
     while !condition().await {
-        assert!(started.elapsed() < timeout, "condition not met within {timeout:?}");
+        assert!(
+            started.elapsed() < timeout,
+            "condition not met within {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -178,10 +237,20 @@ where
 pub async fn state(db_url: &str, meeting: Uuid) -> String {
     use diesel_async::{AsyncConnection, AsyncPgConnection};
     let mut conn = AsyncPgConnection::establish(db_url).await.expect("connect");
-    let participants = db::events::participants(&mut conn, meeting).await.expect("participants");
-    let sessions = db::events::sessions(&mut conn, meeting).await.expect("sessions");
-    let m = db::meetings::find(&mut conn, meeting).await.expect("meeting").expect("exists");
-    format!("{participants:?}\n{sessions:?}\nnum_clients={}", m.num_clients)
+    let participants = db::events::participants(&mut conn, meeting)
+        .await
+        .expect("participants");
+    let sessions = db::events::sessions(&mut conn, meeting)
+        .await
+        .expect("sessions");
+    let m = db::meetings::find(&mut conn, meeting)
+        .await
+        .expect("meeting")
+        .expect("exists");
+    format!(
+        "{participants:?}\n{sessions:?}\nnum_clients={}",
+        m.num_clients
+    )
 }
 
 pub async fn inbox_count(db: &test_support::TestDatabase) -> usize {

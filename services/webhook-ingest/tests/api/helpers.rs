@@ -1,0 +1,173 @@
+use std::{
+    net::TcpListener,
+    time::{Duration, Instant},
+};
+
+use actix_web::dev::ServerHandle;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use settings::{AmqpSettings, LogFormat, LogSettings};
+use test_support::TestBroker;
+use tokio_util::sync::CancellationToken;
+use webhook_ingest::{
+    Application, IngestSettings,
+    settings::{HttpSettings, WebhookSettings},
+};
+
+pub const SECRET: &str = "whsec-current-0123456789";
+pub const OLD_SECRET: &str = "whsec-previous-9876543210";
+
+pub struct TestIngest {
+    pub address: String,
+    pub http: reqwest::Client,
+    pub broker: TestBroker,
+    server: ServerHandle,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestIngest {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        drop(self.server.stop(false));
+    }
+}
+
+pub fn settings(broker: &TestBroker, secrets: &str) -> IngestSettings {
+    IngestSettings {
+        http: HttpSettings {
+            webhook_ingest_addr: "127.0.0.1:0".to_owned(),
+            webhook_ingest_workers: Some(2),
+            webhook_body_limit_bytes: 64 * 1024,
+            webhook_ingest_shutdown_seconds: 1,
+            webhook_max_in_flight: 256,
+        },
+        webhook: WebhookSettings {
+            whereby_webhook_secret: SecretString::from(secrets.to_owned()),
+            whereby_webhook_tolerance_seconds: 300,
+        },
+        amqp: AmqpSettings {
+            amqp_url: SecretString::from(broker.url.clone()),
+            amqp_prefix: broker.prefix().to_owned(),
+            amqp_publish_timeout_ms: 2000,
+            amqp_connect_timeout_seconds: 2,
+            amqp_delivery_limit: broker.topology.settings.delivery_limit,
+            amqp_retry_delays_ms: broker
+                .topology
+                .settings
+                .retry_delays
+                .iter()
+                .map(|d| d.as_millis().to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        },
+        log: LogSettings {
+            log_format: LogFormat::Pretty,
+            log_level: "info".to_owned(),
+        },
+    }
+}
+
+pub async fn spawn_ingest(broker: TestBroker) -> TestIngest {
+    let s = settings(&broker, &format!("{SECRET}, {OLD_SECRET}"));
+    spawn_with(broker, s, true).await
+}
+
+pub async fn spawn_with(
+    broker: TestBroker,
+    settings: IngestSettings,
+    wait_ready: bool,
+) -> TestIngest {
+    if std::env::var_os("TEST_LOG").is_some() {
+        telemetry::init(false, "info");
+    }
+    let app =
+        Application::build_with_listener(settings, TcpListener::bind("127.0.0.1:0").expect("bind"))
+            .await
+            .expect("build ingest");
+    let (port, server, shutdown, _publisher) = app.into_parts();
+    let handle = server.handle();
+    tokio::spawn(server);
+    let ingest = TestIngest {
+        address: format!("http://127.0.0.1:{port}"),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()
+            .expect("client"),
+        broker,
+        server: handle,
+        shutdown,
+    };
+    if wait_ready {
+        ingest.wait_ready(true, Duration::from_secs(15)).await;
+    }
+    ingest
+}
+
+impl TestIngest {
+    pub async fn is_ready(&self) -> bool {
+        self.http
+            .get(format!("{}/v1/whereby/health", self.address))
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false)
+    }
+
+    pub async fn wait_ready(&self, ready: bool, timeout: Duration) {
+        let started = Instant::now();
+        while self.is_ready().await != ready {
+            assert!(
+                started.elapsed() < timeout,
+                "readiness did not become {ready}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// POSTs raw bytes with an optional signature header; returns status and body.
+    pub async fn post(&self, body: &[u8], signature: Option<&str>) -> (u16, String) {
+        let mut req = self
+            .http
+            .post(format!("{}/v1/whereby", self.address))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(sig) = signature {
+            req = req.header("Whereby-Signature", sig);
+        }
+        let res = req.send().await.expect("post");
+        let status = res.status().as_u16();
+        (status, res.text().await.unwrap_or_default())
+    }
+
+    pub async fn queued(&self) -> u32 {
+        self.broker
+            .ready_count(&self.broker.topology.worker_queue())
+            .await
+    }
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+pub fn sample_event(id: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "id": id, "apiVersion": "1.0", "createdAt": "2030-01-01T09:05:12.481Z", "type": "room.client.joined",
+        "data": {"meetingId": "61490154", "roomName": "/standup-1", "subdomain": "acme", "roomSessionId": "s",
+                 "participantId": "p", "displayName": "Zoë", "roleName": "host", "numClients": 1,
+                 "numClientsByRoleName": {"host": 1}, "isDialIn": false, "metadata": null, "externalId": null}
+    }))
+    .expect("json")
+}
+
+pub fn signed(secret: &str, t: i64, body: &[u8]) -> String {
+    whereby::webhook::sign(secret, t, body)
+}
+
+pub fn v1_of(header: &str) -> String {
+    header.split("v1=").nth(1).unwrap_or("").to_owned()
+}
+
+pub fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or(Value::Null)
+}

@@ -1,0 +1,163 @@
+//! The signature matrix: every rejection is 401 (or 413/400) with nothing queued.
+
+use test_support::TestBroker;
+
+use crate::helpers::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_signature_is_refused_and_nothing_is_queued() {
+    let ingest = spawn_ingest(TestBroker::new().await).await;
+    let body = sample_event("evt-matrix");
+    let t = now();
+    let good = signed(SECRET, t, &body);
+    let good_v1 = v1_of(&good);
+    let wrong = signed("not-the-secret", t, &body);
+    let mut one_byte = body.clone();
+    let last = one_byte.len() - 2;
+    one_byte[last] ^= 0x01;
+    let pretty =
+        serde_json::to_vec_pretty(&json(std::str::from_utf8(&body).expect("utf-8"))).expect("json");
+
+    let cases: Vec<(&str, Vec<u8>, Option<String>)> = vec![
+        ("wrong secret", body.clone(), Some(wrong)),
+        ("one byte changed", one_byte, Some(good.clone())),
+        ("whitespace changed", pretty, Some(good.clone())),
+        ("stale", body.clone(), Some(signed(SECRET, t - 302, &body))),
+        ("future", body.clone(), Some(signed(SECRET, t + 302, &body))),
+        ("missing header", body.clone(), None),
+        ("empty header", body.clone(), Some(String::new())),
+        ("garbage header", body.clone(), Some("nonsense".to_owned())),
+        ("no v1", body.clone(), Some(format!("t={t}"))),
+        ("no t", body.clone(), Some(format!("v1={good_v1}"))),
+        (
+            "non-integer t",
+            body.clone(),
+            Some(format!("t={t}.5,v1={good_v1}")),
+        ),
+        (
+            "negative t",
+            body.clone(),
+            Some(format!("t=-{t},v1={good_v1}")),
+        ),
+        (
+            "duplicated t",
+            body.clone(),
+            Some(format!("t={t},t={t},v1={good_v1}")),
+        ),
+        (
+            "overflowing t",
+            body.clone(),
+            Some(format!("t=99999999999999999999999,v1={good_v1}")),
+        ),
+        (
+            "truncated v1",
+            body.clone(),
+            Some(format!("t={t},v1={}", &good_v1[..63])),
+        ),
+        (
+            "non-hex v1",
+            body.clone(),
+            Some(format!("t={t},v1={}", "zz".repeat(32))),
+        ),
+        (
+            "v1 of another timestamp",
+            body.clone(),
+            Some(format!("t={},v1={good_v1}", t - 1)),
+        ),
+    ];
+    for (case, body, header) in cases {
+        let (status, text) = ingest.post(&body, header.as_deref()).await;
+        assert_eq!(status, 401, "{case}: {text}");
+        assert!(
+            !text.contains(&good_v1) && !text.contains(SECRET),
+            "{case} leaks: {text}"
+        );
+        assert_eq!(json(&text)["error"]["code"], "unauthorized", "{case}");
+    }
+    assert_eq!(ingest.queued().await, 0, "a rejection must enqueue nothing");
+
+    // Oversized (declared and chunked alike) and non-JSON after a valid signature.
+    let huge = vec![b' '; 70 * 1024];
+    let (status, _) = ingest.post(&huge, Some(&signed(SECRET, t, &huge))).await;
+    assert_eq!(status, 413);
+    for (case, bad) in [
+        ("not json", b"not json at all".to_vec()),
+        (
+            "no id",
+            br#"{"type":"x","createdAt":"2030-01-01T00:00:00Z"}"#.to_vec(),
+        ),
+        (
+            "bad createdAt",
+            br#"{"id":"a","type":"x","createdAt":"yesterday"}"#.to_vec(),
+        ),
+        ("array", b"[]".to_vec()),
+    ] {
+        let (status, text) = ingest.post(&bad, Some(&signed(SECRET, t, &bad))).await;
+        assert_eq!(status, 400, "{case}: {text}");
+    }
+    assert_eq!(ingest.queued().await, 0);
+
+    let metrics = ingest
+        .http
+        .get(format!("{}/metrics", ingest.address))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("ingest_webhooks_rejected_total{reason=\"signature_mismatch\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("ingest_webhooks_rejected_total{reason=\"signature_stale\"} 2"));
+    assert!(metrics.contains("ingest_webhooks_rejected_total{reason=\"too_large\"} 1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn valid_signatures_are_accepted_including_rotation_and_several_v1_entries() {
+    let ingest = spawn_ingest(TestBroker::new().await).await;
+    let t = now();
+    let cases: Vec<(&str, Vec<u8>, String)> = {
+        let b1 = sample_event("ok-1");
+        let b2 = sample_event("ok-2");
+        let b3 = sample_event("ok-3");
+        let b4 = sample_event("ok-4");
+        let b5 = sample_event("ok-5");
+        let several = format!(
+            "t={t},v1={},v1={}",
+            v1_of(&signed("wrong", t, &b3)),
+            v1_of(&signed(SECRET, t, &b3))
+        );
+        vec![
+            ("current secret", b1.clone(), signed(SECRET, t, &b1)),
+            (
+                "previous secret during rotation",
+                b2.clone(),
+                signed(OLD_SECRET, t, &b2),
+            ),
+            ("several v1 entries, one matching", b3, several),
+            (
+                "inside the tolerance, past",
+                b4.clone(),
+                signed(SECRET, t - 290, &b4),
+            ),
+            (
+                "inside the tolerance, future, with spaces",
+                b5.clone(),
+                signed(SECRET, t + 290, &b5).replace(',', ", "),
+            ),
+        ]
+    };
+    for (case, body, header) in &cases {
+        let (status, text) = ingest.post(body, Some(header)).await;
+        assert_eq!(status, 200, "{case}: {text}");
+    }
+    // An unknown type is accepted too: a new Whereby event must not get us disabled.
+    let unknown = br#"{"id":"ok-6","apiVersion":"1.0","createdAt":"2030-01-01T00:00:00Z","type":"brand.new.type","data":{}}"#;
+    let (status, _) = ingest
+        .post(unknown, Some(&signed(SECRET, t, unknown)))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(ingest.queued().await, 6);
+}
