@@ -9,8 +9,14 @@
 //! deletes (204 for unknown ids too). Faults (429 with `Retry-After`, 5xx, delays)
 //! can be queued so a client's retry paths are exercised, and every API request is
 //! recorded for inspection. The control routes live under `/_stand-in/`.
+//!
+//! It also sends webhooks like Whereby (see [`webhooks`]): participants join and
+//! leave its meetings through `POST /_stand-in/meetings/{id}/join|leave`, and
+//! `POST /_stand-in/webhooks/replay` sends everything again, duplicated and
+//! shuffled on request.
 
 pub mod spec;
+pub mod webhooks;
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -33,6 +39,8 @@ pub struct StandInConfig {
     pub api_key: String,
     /// The organisation subdomain used in room URLs.
     pub subdomain: String,
+    /// Where webhooks go, signed with which secret; none: no webhooks.
+    pub webhooks: Option<webhooks::WebhookTarget>,
 }
 
 impl Default for StandInConfig {
@@ -40,6 +48,7 @@ impl Default for StandInConfig {
         Self {
             api_key: "stand-in-api-key".to_owned(),
             subdomain: "stand-in".to_owned(),
+            webhooks: None,
         }
     }
 }
@@ -84,6 +93,10 @@ struct StoredMeeting {
     host_room_url: String,
     viewer_room_url: String,
     request: Value,
+    #[serde(skip)]
+    clients: Vec<webhooks::Client>,
+    #[serde(skip)]
+    session: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -92,6 +105,8 @@ struct State {
     faults: Mutex<VecDeque<Fault>>,
     requests: Mutex<Vec<RecordedRequest>>,
     next_id: AtomicU64,
+    /// Every webhook body sent, for replays.
+    sent: Mutex<Vec<Vec<u8>>>,
 }
 
 /// Shared state plus config; cheap to clone.
@@ -157,7 +172,10 @@ impl StandIn {
             .route("/v1/meetings/{id}", web::delete().to(delete_meeting))
             .route("/_stand-in/faults", web::post().to(post_fault))
             .route("/_stand-in/faults", web::delete().to(delete_faults))
-            .route("/_stand-in/requests", web::get().to(get_requests));
+            .route("/_stand-in/requests", web::get().to(get_requests))
+            .route("/_stand-in/meetings/{id}/join", web::post().to(join))
+            .route("/_stand-in/meetings/{id}/leave", web::post().to(leave))
+            .route("/_stand-in/webhooks/replay", web::post().to(replay));
     }
 }
 
@@ -328,6 +346,8 @@ async fn create_meeting(s: web::Data<StandIn>, req: HttpRequest, body: web::Byte
         start_date: iso(now()),
         end_date: iso(end),
         request: value.clone(),
+        clients: Vec::new(),
+        session: None,
     };
     let fields: Vec<&str> = value
         .get("fields")
@@ -424,4 +444,181 @@ async fn delete_faults(s: web::Data<StandIn>) -> HttpResponse {
 
 async fn get_requests(s: web::Data<StandIn>) -> HttpResponse {
     HttpResponse::Ok().json(s.requests())
+}
+
+#[derive(Debug, Deserialize)]
+struct JoinRequest {
+    display_name: String,
+    #[serde(default)]
+    role_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LeaveRequest {
+    participant_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ReplayRequest {
+    /// Send every event twice.
+    #[serde(default)]
+    duplicates: bool,
+    /// In random order.
+    #[serde(default)]
+    shuffle: bool,
+}
+
+impl StandIn {
+    /// Builds the events of a join or leave under the state lock, then sends them
+    /// (in order) outside it.
+    async fn send_events(
+        &self,
+        events: Vec<Value>,
+    ) -> Result<Vec<webhooks::Delivery>, HttpResponse> {
+        let Some(target) = self.config.webhooks.clone() else {
+            return Err(error(
+                actix_web::http::StatusCode::CONFLICT,
+                "no webhook target configured",
+            ));
+        };
+        let http = reqwest::Client::new();
+        let mut deliveries = Vec::new();
+        for event in events {
+            // Compact JSON, as Whereby sends it.
+            let body = serde_json::to_vec(&event).unwrap_or_default();
+            lock(&self.state.sent).push(body.clone());
+            deliveries.push(webhooks::deliver(&http, &target, &body).await);
+        }
+        Ok(deliveries)
+    }
+}
+
+async fn join(
+    s: web::Data<StandIn>,
+    id: web::Path<String>,
+    body: web::Json<JoinRequest>,
+) -> HttpResponse {
+    let events = {
+        let mut meetings = lock(&s.state.meetings);
+        let Some(m) = id.parse::<u64>().ok().and_then(|id| meetings.get_mut(&id)) else {
+            return error(actix_web::http::StatusCode::NOT_FOUND, "Meeting not found");
+        };
+        let who = webhooks::Client {
+            participant_id: uuid::Uuid::new_v4().to_string(),
+            display_name: body.display_name.clone(),
+            role_name: body
+                .role_name
+                .clone()
+                .unwrap_or_else(|| "visitor".to_owned()),
+        };
+        m.clients.push(who.clone());
+        let people = m
+            .clients
+            .iter()
+            .filter(|c| c.role_name != "recorder")
+            .count();
+        let mut events = Vec::new();
+        if people >= 2 && m.session.is_none() {
+            let session = uuid::Uuid::new_v4().to_string();
+            m.session = Some(session.clone());
+            events.push(webhooks::envelope(
+                "room.session.started",
+                webhooks::session_data(&m.meeting_id, &m.room_name, &session),
+            ));
+        }
+        let data = webhooks::client_data(
+            &m.meeting_id,
+            &m.room_name,
+            m.session.as_deref(),
+            &who,
+            &m.clients,
+        );
+        events.insert(0, webhooks::envelope("room.client.joined", data));
+        (events, who.participant_id)
+    };
+    match s.send_events(events.0).await {
+        Ok(deliveries) => {
+            HttpResponse::Ok().json(json!({"participant_id": events.1, "deliveries": deliveries}))
+        }
+        Err(res) => res,
+    }
+}
+
+async fn leave(
+    s: web::Data<StandIn>,
+    id: web::Path<String>,
+    body: web::Json<LeaveRequest>,
+) -> HttpResponse {
+    let events = {
+        let mut meetings = lock(&s.state.meetings);
+        let Some(m) = id.parse::<u64>().ok().and_then(|id| meetings.get_mut(&id)) else {
+            return error(actix_web::http::StatusCode::NOT_FOUND, "Meeting not found");
+        };
+        let Some(pos) = m
+            .clients
+            .iter()
+            .position(|c| c.participant_id == body.participant_id)
+        else {
+            return error(
+                actix_web::http::StatusCode::NOT_FOUND,
+                "no such participant in the meeting",
+            );
+        };
+        let who = m.clients.remove(pos);
+        let data = webhooks::client_data(
+            &m.meeting_id,
+            &m.room_name,
+            m.session.as_deref(),
+            &who,
+            &m.clients,
+        );
+        let mut events = vec![webhooks::envelope("room.client.left", data)];
+        let people = m
+            .clients
+            .iter()
+            .filter(|c| c.role_name != "recorder")
+            .count();
+        if people < 2
+            && let Some(session) = m.session.take()
+        {
+            events.push(webhooks::envelope(
+                "room.session.ended",
+                webhooks::session_data(&m.meeting_id, &m.room_name, &session),
+            ));
+        }
+        events
+    };
+    match s.send_events(events).await {
+        Ok(deliveries) => HttpResponse::Ok().json(json!({"deliveries": deliveries})),
+        Err(res) => res,
+    }
+}
+
+async fn replay(s: web::Data<StandIn>, body: Option<web::Json<ReplayRequest>>) -> HttpResponse {
+    let options = body.map(web::Json::into_inner).unwrap_or_default();
+    let mut bodies = lock(&s.state.sent).clone();
+    if options.duplicates {
+        bodies.extend(bodies.clone());
+    }
+    if options.shuffle {
+        // Deterministic enough for a stand-in: sort by a random key.
+        let mut keyed: Vec<(u128, Vec<u8>)> = bodies
+            .into_iter()
+            .map(|b| (uuid::Uuid::new_v4().as_u128(), b))
+            .collect();
+        keyed.sort_by_key(|(k, _)| *k);
+        bodies = keyed.into_iter().map(|(_, b)| b).collect();
+    }
+    let Some(target) = s.config.webhooks.clone() else {
+        return error(
+            actix_web::http::StatusCode::CONFLICT,
+            "no webhook target configured",
+        );
+    };
+    let http = reqwest::Client::new();
+    let mut deliveries = Vec::new();
+    for body in bodies {
+        deliveries.push(webhooks::deliver(&http, &target, &body).await);
+    }
+    HttpResponse::Ok().json(json!({"deliveries": deliveries}))
 }

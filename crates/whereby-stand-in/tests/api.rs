@@ -9,6 +9,7 @@ async fn start() -> (StandInServer, reqwest::Client) {
     let server = StandInServer::spawn(StandInConfig {
         api_key: KEY.to_owned(),
         subdomain: "acme".to_owned(),
+        webhooks: None,
     })
     .expect("start");
     (server, reqwest::Client::new())

@@ -14,9 +14,9 @@ use crate::routes::{self, meetings, rooms};
     info(title = "room-api", description = "Rooms with recording settings, and Whereby meetings created on demand."),
     paths(rooms::create_room, rooms::list_rooms, rooms::get_room, rooms::get_room_by_name, rooms::update_room, rooms::delete_room,
           meetings::create_meeting_for_room, meetings::list_active_meetings, meetings::get_meeting, meetings::join_meeting,
-          meetings::deactivate_meeting),
+          meetings::deactivate_meeting, meetings::list_participants, meetings::list_sessions),
     components(schemas(routes::RoomView, routes::MeetingView, rooms::CreateRoom, rooms::UpdateRoom,
-                       rooms::RoomPage)),
+                       rooms::RoomPage, meetings::ParticipantView, meetings::SessionView)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -165,3 +165,96 @@ pub async fn deactivate_meeting(
     tracing::info!(meeting = %meeting.id, "deactivated meeting");
     Ok(HttpResponse::Ok().json(MeetingView::for_caller(meeting, caller.id())?))
 }
+
+/// A participant of a meeting, as Whereby's webhooks last reported them.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ParticipantView {
+    pub participant_id: String,
+    pub display_name: Option<String>,
+    pub role_name: Option<String>,
+    pub external_id: Option<String>,
+    /// False for recorders and streamers: tracked, but not people in the room.
+    pub is_person: bool,
+    /// `joined` or `left`.
+    pub state: String,
+    pub room_session_id: Option<String>,
+    pub first_joined_at: Option<chrono::DateTime<Utc>>,
+    pub last_left_at: Option<chrono::DateTime<Utc>>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SessionView {
+    pub room_session_id: String,
+    pub started_at: Option<chrono::DateTime<Utc>>,
+    pub ended_at: Option<chrono::DateTime<Utc>>,
+}
+
+/// The meeting, if the caller owns it (404 when they cannot see it, 403 when they
+/// can but are not its owner).
+async fn owned_meeting(
+    conn: &mut db::AsyncPgConnection,
+    id: &str,
+    caller: &Caller,
+) -> Result<meetings::MeetingRow, ApiError> {
+    let meeting = visible_meeting(conn, id, caller).await?;
+    if meeting.owner != caller.id() {
+        return Err(ApiError::forbidden(
+            "only the room's owner may see who took part",
+        ));
+    }
+    Ok(meeting)
+}
+
+#[utoipa::path(get, path = "/v1/meetings/{id}/participants", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = [ParticipantView]), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn list_participants(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await.map_err(errors::pool)?;
+    let meeting = owned_meeting(&mut conn, &id, &caller).await?;
+    let rows = db::events::participants(&mut conn, meeting.id)
+        .await
+        .map_err(errors::query)?;
+    let views: Vec<ParticipantView> = rows
+        .into_iter()
+        .map(|p| ParticipantView {
+            participant_id: p.participant_id,
+            display_name: p.display_name,
+            role_name: p.role_name,
+            external_id: p.external_id,
+            is_person: p.is_person,
+            state: p.state,
+            room_session_id: p.room_session_id,
+            first_joined_at: p.first_joined_at,
+            last_left_at: p.last_left_at,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+#[utoipa::path(get, path = "/v1/meetings/{id}/sessions", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = [SessionView]), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn list_sessions(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await.map_err(errors::pool)?;
+    let meeting = owned_meeting(&mut conn, &id, &caller).await?;
+    let rows = db::events::sessions(&mut conn, meeting.id)
+        .await
+        .map_err(errors::query)?;
+    let views: Vec<SessionView> = rows
+        .into_iter()
+        .map(|s| SessionView {
+            room_session_id: s.room_session_id,
+            started_at: s.started_at,
+            ended_at: s.ended_at,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
+}

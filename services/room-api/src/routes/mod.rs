@@ -42,6 +42,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .route("/meetings/{id}", web::get().to(meetings::get_meeting))
                 .route(
+                    "/meetings/{id}/participants",
+                    web::get().to(meetings::list_participants),
+                )
+                .route(
+                    "/meetings/{id}/sessions",
+                    web::get().to(meetings::list_sessions),
+                )
+                .route(
                     "/meetings/{id}/deactivate",
                     web::patch().to(meetings::deactivate_meeting),
                 ),

@@ -92,6 +92,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut RoomApiSettings)) -> Tes
     let whereby = StandInServer::spawn(StandInConfig {
         api_key: WHEREBY_KEY.to_owned(),
         subdomain: "acme".to_owned(),
+        webhooks: None,
     })
     .expect("start Whereby stand-in");
     let mut settings = base_settings(&db.url, &whereby.api_url);

@@ -398,3 +398,66 @@ async fn operational_endpoints_report_state() {
     let unknown = app.request(Method::GET, "/v2/nothing", None, None).await;
     assert_eq!(error_code(unknown, 404).await["code"], "not_found");
 }
+
+#[tokio::test]
+async fn the_owner_sees_participants_and_sessions_others_do_not() {
+    let app = spawn_app().await;
+    app.create_room("alice", json!({"name": "shared", "is_shared": true}))
+        .await;
+    let (_, meeting) = app.meeting("shared", "alice").await;
+    let id = meeting["id"].as_str().expect("id");
+    // What recording-worker writes from Whereby's webhooks.
+    app.db
+        .execute(&format!(
+            "INSERT INTO meeting_participants (meeting_id, participant_id, display_name, role_name, is_person, state, \
+             state_as_of, state_event_id, first_joined_at) VALUES ('{id}', 'p1', 'Ada', 'host', true, 'joined', now(), 'e1', now())"
+        ))
+        .await;
+    app.db
+        .execute(&format!("INSERT INTO meeting_sessions (meeting_id, room_session_id, started_at) VALUES ('{id}', 's1', now())"))
+        .await;
+    app.db
+        .execute(&format!(
+            "UPDATE meetings SET num_clients = 1 WHERE id = '{id}'"
+        ))
+        .await;
+
+    let participants: Value = app
+        .get(&format!("/v1/meetings/{id}/participants"), "alice")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(participants[0]["display_name"], "Ada");
+    assert_eq!(participants[0]["state"], "joined");
+    let sessions: Value = app
+        .get(&format!("/v1/meetings/{id}/sessions"), "alice")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(sessions[0]["room_session_id"], "s1");
+    let m: Value = app
+        .get(&format!("/v1/meetings/{id}"), "alice")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(m["num_clients"], 1);
+
+    for path in [
+        format!("/v1/meetings/{id}/participants"),
+        format!("/v1/meetings/{id}/sessions"),
+    ] {
+        error_code(app.get(&path, "bob").await, 403).await;
+    }
+    app.create_room("alice", json!({"name": "private"})).await;
+    let (_, private) = app.meeting("private", "alice").await;
+    let pid = private["id"].as_str().expect("id");
+    error_code(
+        app.get(&format!("/v1/meetings/{pid}/participants"), "bob")
+            .await,
+        404,
+    )
+    .await;
+}

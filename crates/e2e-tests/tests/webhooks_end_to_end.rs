@@ -1,0 +1,310 @@
+//! A participant joins and leaves a meeting through signed webhooks, end to end:
+//! the Whereby stand-in sends them, webhook-ingest verifies and enqueues them,
+//! recording-worker applies them, and room-api shows the result. Then every
+//! webhook is delivered again, duplicated and shuffled, and nothing changes.
+
+use std::{
+    net::TcpListener,
+    time::{Duration, Instant},
+};
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use settings::{
+    AmqpSettings, AuthSettings, DatabaseSettings, LogFormat, LogSettings, RecordingStorageSettings,
+    WherebySettings,
+};
+use test_support::{TestBroker, TestDatabase};
+use tokio_util::sync::CancellationToken;
+use whereby_stand_in::{StandInConfig, StandInServer, webhooks::WebhookTarget};
+
+const WEBHOOK_SECRET: &str = "e2e-webhook-secret";
+const JWT_SECRET: &str = "e2e-jwt-secret-that-is-long-enough-012345";
+const API_KEY: &str = "e2e-whereby-key";
+
+fn log() -> LogSettings {
+    LogSettings {
+        log_format: LogFormat::Pretty,
+        log_level: "info".to_owned(),
+    }
+}
+
+fn database(url: &str) -> DatabaseSettings {
+    DatabaseSettings {
+        database_url: SecretString::from(url.to_owned()),
+        database_pool_size: 4,
+        database_timeout_seconds: 5,
+        database_migrate_on_start: false,
+    }
+}
+
+fn amqp(broker: &TestBroker) -> AmqpSettings {
+    AmqpSettings {
+        amqp_url: SecretString::from(broker.url.clone()),
+        amqp_prefix: broker.prefix().to_owned(),
+        amqp_publish_timeout_ms: 5000,
+        amqp_connect_timeout_seconds: 5,
+        amqp_delivery_limit: broker.topology.settings.delivery_limit,
+        amqp_retry_delays_ms: "200,400,600".to_owned(),
+    }
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let started = Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < timeout,
+            "{what}: not within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_joins_and_leaves_through_signed_webhooks() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        telemetry::init(false, "info");
+    }
+    let db = TestDatabase::new().await;
+    let broker = TestBroker::new().await;
+    let shutdown = CancellationToken::new();
+
+    // webhook-ingest
+    let ingest = webhook_ingest::Application::build_with_listener(
+        webhook_ingest::IngestSettings {
+            http: webhook_ingest::settings::HttpSettings {
+                webhook_ingest_addr: "127.0.0.1:0".to_owned(),
+                webhook_ingest_workers: Some(1),
+                webhook_body_limit_bytes: 65536,
+                webhook_ingest_shutdown_seconds: 1,
+                webhook_max_in_flight: 64,
+            },
+            webhook: webhook_ingest::settings::WebhookSettings {
+                whereby_webhook_secret: SecretString::from(WEBHOOK_SECRET.to_owned()),
+                whereby_webhook_tolerance_seconds: 300,
+            },
+            amqp: amqp(&broker),
+            log: log(),
+        },
+        TcpListener::bind("127.0.0.1:0").expect("bind"),
+    )
+    .await
+    .expect("ingest");
+    let ingest_url = format!("http://127.0.0.1:{}/v1/whereby", ingest.port());
+    let (_, ingest_server, ingest_token, publisher) = ingest.into_parts();
+    tokio::spawn(ingest_server);
+    wait_for("ingest connected", Duration::from_secs(10), async || {
+        publisher.is_connected()
+    })
+    .await;
+
+    // recording-worker
+    let worker = recording_worker::Application::build_with_listener(
+        recording_worker::WorkerSettings {
+            worker: recording_worker::settings::WorkerSection {
+                worker_addr: "127.0.0.1:0".to_owned(),
+                worker_prefetch: 8,
+                worker_shutdown_seconds: 2,
+            },
+            database: database(&db.url),
+            amqp: amqp(&broker),
+            log: log(),
+        },
+        TcpListener::bind("127.0.0.1:0").expect("bind"),
+    )
+    .await
+    .expect("worker");
+    let worker_task = tokio::spawn(worker.run(shutdown.clone()));
+
+    // The Whereby stand-in, sending its webhooks to ingest.
+    let whereby = StandInServer::spawn(StandInConfig {
+        api_key: API_KEY.to_owned(),
+        subdomain: "acme".to_owned(),
+        webhooks: Some(WebhookTarget {
+            url: ingest_url,
+            secret: WEBHOOK_SECRET.to_owned(),
+        }),
+    })
+    .expect("stand-in");
+
+    // room-api
+    let room_api = room_api::Application::build_with_listener(
+        room_api::RoomApiSettings {
+            http: room_api::settings::HttpSettings {
+                room_api_addr: "127.0.0.1:0".to_owned(),
+                room_api_workers: Some(1),
+                room_api_body_limit_bytes: 16384,
+                room_api_shutdown_seconds: 1,
+            },
+            database: database(&db.url),
+            whereby: WherebySettings {
+                whereby_api_key: SecretString::from(API_KEY.to_owned()),
+                whereby_api_url: whereby.api_url.clone(),
+                whereby_timeout_seconds: 5,
+                whereby_max_attempts: 2,
+                whereby_max_retry_after_seconds: 1,
+            },
+            storage: RecordingStorageSettings {
+                recording_storage_aws_bucket_name: "bucket".to_owned(),
+                aws_whereby_access_key_id: "id".to_owned(),
+                aws_whereby_access_key_secret: SecretString::from("secret".to_owned()),
+            },
+            auth: AuthSettings {
+                auth_jwt_secret: Some(SecretString::from(JWT_SECRET.to_owned())),
+                auth_jwt_public_key: None,
+                auth_jwt_audience: None,
+                auth_jwt_issuer: None,
+            },
+            meetings: room_api::settings::MeetingSettings {
+                meeting_duration_hours: 8,
+            },
+            log: log(),
+        },
+        TcpListener::bind("127.0.0.1:0").expect("bind"),
+    )
+    .await
+    .expect("room-api");
+    let api = format!("http://127.0.0.1:{}", room_api.port());
+    let (_, api_server) = room_api.into_parts();
+    tokio::spawn(api_server);
+
+    let http = reqwest::Client::new();
+    let token = room_api::auth::dev_token(
+        &AuthSettings {
+            auth_jwt_secret: Some(SecretString::from(JWT_SECRET.to_owned())),
+            auth_jwt_public_key: None,
+            auth_jwt_audience: None,
+            auth_jwt_issuer: None,
+        },
+        "alice",
+        1,
+    )
+    .expect("token");
+    let res = http
+        .post(format!("{api}/v1/rooms"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "standup"}))
+        .send()
+        .await
+        .expect("room");
+    assert_eq!(res.status().as_u16(), 201);
+    let meeting: Value = http
+        .post(format!("{api}/v1/rooms/standup/meeting"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("meeting")
+        .json()
+        .await
+        .expect("json");
+    let id = meeting["id"].as_str().expect("id").to_owned();
+    let whereby_id = meeting["whereby_meeting_id"]
+        .as_str()
+        .expect("whereby id")
+        .to_owned();
+
+    let control = format!("http://127.0.0.1:{}/_stand-in", whereby.port);
+    let join = |name: &'static str| {
+        let http = http.clone();
+        let url = format!("{control}/meetings/{whereby_id}/join");
+        async move {
+            http.post(url)
+                .json(&json!({"display_name": name}))
+                .send()
+                .await
+                .expect("join")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    let ada = join("Ada").await;
+    let bob = join("Bob").await;
+    for delivery in ada["deliveries"]
+        .as_array()
+        .into_iter()
+        .chain(bob["deliveries"].as_array())
+        .flatten()
+    {
+        assert_eq!(delivery["status"], 200, "{delivery}");
+    }
+    let left: Value = http
+        .post(format!("{control}/meetings/{whereby_id}/leave"))
+        .json(&json!({"participant_id": bob["participant_id"]}))
+        .send()
+        .await
+        .expect("leave")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        left["deliveries"].as_array().map(Vec::len),
+        Some(2),
+        "left + session ended"
+    );
+
+    let get = async |path: &str| -> Value {
+        http.get(format!("{api}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json")
+    };
+    wait_for("sessions applied", Duration::from_secs(15), async || {
+        get(&format!("/v1/meetings/{id}/sessions")).await[0]["ended_at"].is_string()
+    })
+    .await;
+    let check = async || {
+        let meeting = get(&format!("/v1/meetings/{id}")).await;
+        assert_eq!(meeting["num_clients"], 1, "{meeting}");
+        let participants = get(&format!("/v1/meetings/{id}/participants")).await;
+        let states: Vec<(String, String)> = participants
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|p| {
+                (
+                    p["display_name"].as_str().unwrap_or("").to_owned(),
+                    p["state"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("Ada".to_owned(), "joined".to_owned()),
+                ("Bob".to_owned(), "left".to_owned())
+            ]
+        );
+        let sessions = get(&format!("/v1/meetings/{id}/sessions")).await;
+        assert_eq!(sessions.as_array().map(Vec::len), Some(1));
+    };
+    check().await;
+    assert_eq!(db.count("SELECT 1 FROM webhook_events").await, 5);
+
+    // Whereby delivering everything again, twice and out of order: nothing changes.
+    let replay: Value = http
+        .post(format!("{control}/webhooks/replay"))
+        .json(&json!({"duplicates": true, "shuffle": true}))
+        .send()
+        .await
+        .expect("replay")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(replay["deliveries"].as_array().map(Vec::len), Some(10));
+    wait_for("replays consumed", Duration::from_secs(15), async || {
+        broker.ready_count(&broker.topology.worker_queue()).await == 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    check().await;
+    assert_eq!(db.count("SELECT 1 FROM webhook_events").await, 5);
+
+    shutdown.cancel();
+    ingest_token.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), worker_task).await;
+}
