@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: the whole system on this machine. Starts PostgreSQL and RabbitMQ if
-# they are down, the Whereby stand-in (unless WHEREBY_API_URL points elsewhere),
-# applies migrations, starts room-api, and prints a copy-paste example.
+# they are down, the Whereby stand-in (unless WHEREBY_API_URL points elsewhere; it
+# also sends signed webhooks to webhook-ingest), applies migrations, starts
+# room-api, webhook-ingest and recording-worker, and prints a copy-paste example.
 # Settings come from the environment, then ./.env, then the defaults below.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -10,6 +11,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/whereby-target}"
 
 if [ -f .env ]; then set -a; . ./.env; set +a; fi
 ROOM_API_PORT="${ROOM_API_PORT:-8080}"
+INGEST_PORT="${WEBHOOK_INGEST_PORT:-8081}"
+WORKER_PORT="${WORKER_PORT:-8082}"
 STAND_IN_PORT="${WHEREBY_STAND_IN_PORT:-8090}"
 use_stand_in=0
 if [ -z "${WHEREBY_API_URL:-}" ]; then
@@ -24,6 +27,11 @@ export AUTH_JWT_SECRET="${AUTH_JWT_SECRET:-local-development-secret-change-me-01
 export RECORDING_STORAGE_AWS_BUCKET_NAME="${RECORDING_STORAGE_AWS_BUCKET_NAME:-local-recordings}"
 export AWS_WHEREBY_ACCESS_KEY_ID="${AWS_WHEREBY_ACCESS_KEY_ID:-local-access-key-id}"
 export AWS_WHEREBY_ACCESS_KEY_SECRET="${AWS_WHEREBY_ACCESS_KEY_SECRET:-local-access-key-secret}"
+export WHEREBY_WEBHOOK_SECRET="${WHEREBY_WEBHOOK_SECRET:-local-webhook-secret}"
+export WEBHOOK_INGEST_ADDR="${WEBHOOK_INGEST_ADDR:-127.0.0.1:${INGEST_PORT}}"
+export WORKER_ADDR="${WORKER_ADDR:-127.0.0.1:${WORKER_PORT}}"
+export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
+export WHEREBY_STAND_IN_WEBHOOK_URL="${WHEREBY_STAND_IN_WEBHOOK_URL:-http://127.0.0.1:${INGEST_PORT}/v1/whereby}"
 
 ensure_postgres
 ensure_rabbitmq
@@ -33,7 +41,7 @@ if ! psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname
 fi
 
 echo "building (first build takes a few minutes on 2 cores)"
-cargo build --quiet --bin room-api --bin whereby-stand-in
+cargo build --quiet --bin room-api --bin webhook-ingest --bin recording-worker --bin whereby-stand-in
 bin="$CARGO_TARGET_DIR/debug"
 mkdir -p .run
 pids=()
@@ -46,15 +54,23 @@ if [ "$use_stand_in" = 1 ]; then
   wait_for_port "$STAND_IN_PORT" 15 "the Whereby stand-in"
 fi
 "$bin/room-api" migrate
-if port_open "$ROOM_API_PORT"; then echo "error: port $ROOM_API_PORT is taken (set ROOM_API_PORT)" >&2; exit 1; fi
+for p in "$ROOM_API_PORT:ROOM_API_PORT" "$INGEST_PORT:WEBHOOK_INGEST_PORT" "$WORKER_PORT:WORKER_PORT"; do
+  if port_open "${p%%:*}"; then echo "error: port ${p%%:*} is taken (set ${p##*:})" >&2; exit 1; fi
+done
 "$bin/room-api" >.run/room-api.log 2>&1 & pids+=($!)
+"$bin/webhook-ingest" >.run/webhook-ingest.log 2>&1 & pids+=($!)
+"$bin/recording-worker" >.run/recording-worker.log 2>&1 & pids+=($!)
 wait_for_port "$ROOM_API_PORT" 30 room-api
+wait_for_port "$INGEST_PORT" 30 webhook-ingest
+wait_for_port "$WORKER_PORT" 30 recording-worker
 token="$("$bin/room-api" dev-token alice)"
 api="http://127.0.0.1:${ROOM_API_PORT}"
 
 cat <<MSG
 
   room-api          $api   (log: .run/room-api.log)
+  webhook-ingest    http://127.0.0.1:${INGEST_PORT}/v1/whereby   (log: .run/webhook-ingest.log)
+  recording-worker  http://127.0.0.1:${WORKER_PORT}/metrics   (log: .run/recording-worker.log)
   Whereby API       $WHEREBY_API_URL$([ "$use_stand_in" = 1 ] && echo "   (local stand-in; log: .run/whereby-stand-in.log)")
   PostgreSQL        $DATABASE_URL
   RabbitMQ          amqp://127.0.0.1:5672
@@ -63,11 +79,30 @@ Try it (a development token for user "alice", valid 24 h):
 
   TOKEN=$token
 
+  # a room, and a Whereby meeting for it
+  ROOM=standup-\$(date +%s)
   curl -s -X POST $api/v1/rooms -H "Authorization: Bearer \$TOKEN" \\
        -H 'Content-Type: application/json' \\
-       -d '{"name":"standup","recording_type":"cloud","recording_trigger":"automatic-2nd-participant"}'
+       -d "{\\"name\\":\\"\$ROOM\\",\\"recording_type\\":\\"cloud\\",\\"recording_trigger\\":\\"automatic-2nd-participant\\"}"
+  MEETING=\$(curl -s -X POST $api/v1/rooms/\$ROOM/meeting -H "Authorization: Bearer \$TOKEN")
+  echo "\$MEETING"
+  ID=\$(echo "\$MEETING" | sed 's/.*"id":"\\([^"]*\\)".*"room_id".*/\\1/')
+  WHEREBY_ID=\$(echo "\$MEETING" | sed 's/.*"whereby_meeting_id":"\\([^"]*\\)".*/\\1/')
+MSG
+if [ "$use_stand_in" = 1 ]; then cat <<MSG
 
-  curl -s -X POST $api/v1/rooms/standup/meeting -H "Authorization: Bearer \$TOKEN"
+  # Ada and Bob join through signed webhooks (the stand-in plays Whereby), Bob leaves
+  curl -s -X POST http://127.0.0.1:${STAND_IN_PORT}/_stand-in/meetings/\$WHEREBY_ID/join -H 'Content-Type: application/json' -d '{"display_name":"Ada"}'
+  BOB=\$(curl -s -X POST http://127.0.0.1:${STAND_IN_PORT}/_stand-in/meetings/\$WHEREBY_ID/join -H 'Content-Type: application/json' -d '{"display_name":"Bob"}' | sed 's/.*"participant_id":"\\([^"]*\\)".*/\\1/')
+  curl -s -X POST http://127.0.0.1:${STAND_IN_PORT}/_stand-in/meetings/\$WHEREBY_ID/leave -H 'Content-Type: application/json' -d "{\\"participant_id\\":\\"\$BOB\\"}"
+
+  # what the worker recorded
+  curl -s $api/v1/meetings/\$ID -H "Authorization: Bearer \$TOKEN"
+  curl -s $api/v1/meetings/\$ID/participants -H "Authorization: Bearer \$TOKEN"
+  curl -s $api/v1/meetings/\$ID/sessions -H "Authorization: Bearer \$TOKEN"
+MSG
+fi
+cat <<MSG
 
   curl -s $api/v1/openapi.json | head -c 300
 

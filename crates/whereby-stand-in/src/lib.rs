@@ -123,8 +123,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl StandIn {
     pub fn new(config: StandInConfig) -> Self {
+        // Numeric ids like Whereby's, starting from the clock so that a restarted
+        // stand-in never hands out an id an earlier run already gave.
+        let first_id = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(1000);
         let state = State {
-            next_id: AtomicU64::new(1000),
+            next_id: AtomicU64::new(first_id),
             ..State::default()
         };
         Self {
