@@ -129,6 +129,24 @@ impl PrivateRabbit {
         );
     }
 
+    /// SIGSTOP / SIGCONT to the node's Erlang VM: a broker that hangs without
+    /// closing anything.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = std::fs::read_to_string(self.dir.join("pid")).expect("node pid file");
+        assert!(
+            run(Command::new("kill").arg(sig).arg(pid.trim())),
+            "kill {sig}"
+        );
+    }
+
     pub fn close_all_connections(&self) {
         assert!(self.ctl(&["close_all_connections", "test fault"]));
     }

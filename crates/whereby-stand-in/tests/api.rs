@@ -208,3 +208,65 @@ async fn queued_faults_answer_in_whereby_shape_then_clear() {
         .expect("json");
     assert_eq!(log.as_array().expect("log").len(), 4);
 }
+
+/// A receiver that answers a fixed status and counts requests.
+async fn receiver(status: u16) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = HttpServer::new(move || {
+        let counter = counter.clone();
+        App::new().default_service(web::to(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status"))
+                    .finish()
+            }
+        }))
+    })
+    .workers(1)
+    .listen(listener)
+    .expect("listen")
+    .run();
+    tokio::spawn(server);
+    (format!("http://127.0.0.1:{port}/hook"), hits)
+}
+
+#[tokio::test]
+async fn webhooks_are_retried_only_on_5xx_and_at_most_twice() {
+    for (status, attempts) in [(503u16, 3usize), (500, 3), (401, 1), (200, 1)] {
+        let (url, hits) = receiver(status).await;
+        let target = whereby_stand_in::webhooks::WebhookTarget {
+            url,
+            secret: "s".to_owned(),
+        };
+        let body = serde_json::to_vec(&whereby_stand_in::webhooks::envelope(
+            "room.session.started",
+            json!({"meetingId": "1"}),
+        ))
+        .expect("json");
+        let delivery =
+            whereby_stand_in::webhooks::deliver(&reqwest::Client::new(), &target, &body).await;
+        assert_eq!(delivery.status, Some(status));
+        assert_eq!(delivery.attempts as usize, attempts, "status {status}");
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), attempts);
+    }
+}
+
+#[tokio::test]
+async fn sent_webhooks_are_compact_and_verifiably_signed() {
+    let body = serde_json::to_vec(&whereby_stand_in::webhooks::envelope(
+        "room.client.joined",
+        json!({"displayName": "Zoë"}),
+    ))
+    .expect("json");
+    assert!(
+        !body.contains(&b' ') || !std::str::from_utf8(&body).expect("utf-8").contains(": "),
+        "compact"
+    );
+    let t = chrono::Utc::now().timestamp();
+    let header = whereby::webhook::sign("secret", t, &body);
+    assert!(whereby::webhook::verify(Some(&header), &body, &[b"secret"], t, 300).is_ok());
+}

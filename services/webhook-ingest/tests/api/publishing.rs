@@ -133,3 +133,37 @@ async fn a_broker_outage_answers_503_then_recovers_and_loses_nothing_accepted() 
         "every 200 is in the queue, across the restart"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_broker_gives_503_within_the_publish_timeout() {
+    let rabbit = PrivateRabbit::start();
+    let ingest = spawn_ingest(TestBroker::on(&rabbit.url()).await).await;
+    rabbit.pause();
+    let body = sample_event("evt-paused");
+    let started = std::time::Instant::now();
+    let (status, _) = ingest
+        .post(&body, Some(&signed(SECRET, now(), &body)))
+        .await;
+    let waited = started.elapsed();
+    rabbit.resume();
+    assert_eq!(status, 503);
+    assert!(
+        waited >= Duration::from_millis(1900) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    // Once the broker answers again, webhooks go through; the one that got 503 is
+    // retried by Whereby.
+    ingest.wait_ready(true, Duration::from_secs(30)).await;
+    let mut delivered = false;
+    for _ in 0..50 {
+        let (status, _) = ingest
+            .post(&body, Some(&signed(SECRET, now(), &body)))
+            .await;
+        if status == 200 {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(delivered, "ingest recovered after the pause");
+}
