@@ -262,9 +262,14 @@ async fn sent_webhooks_are_compact_and_verifiably_signed() {
         json!({"displayName": "Zoë"}),
     ))
     .expect("json");
+    let text = std::str::from_utf8(&body).expect("utf-8");
     assert!(
-        !body.contains(&b' ') || !std::str::from_utf8(&body).expect("utf-8").contains(": "),
-        "compact"
+        !text.contains(": ") && !text.contains(", ") && !text.contains('\n'),
+        "compact JSON: {text}"
+    );
+    assert!(
+        text.contains("Zoë"),
+        "non-ASCII sent as UTF-8, not escaped: {text}"
     );
     let t = chrono::Utc::now().timestamp();
     let header = whereby::webhook::sign("secret", t, &body);
