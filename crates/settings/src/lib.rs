@@ -206,6 +206,26 @@ impl AmqpSettings {
     }
 }
 
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+
+/// How we reach S3 and SQS. The standard AWS variables keep their meaning:
+/// `AWS_ENDPOINT_URL` (an emulator locally), `AWS_REGION`, and credentials from the
+/// usual provider chain (environment, profile, web identity on Kubernetes) unless
+/// both keys are given here.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AwsSettings {
+    #[serde(default)]
+    pub aws_endpoint_url: Option<String>,
+    #[serde(default = "default_region")]
+    pub aws_region: String,
+    #[serde(default)]
+    pub aws_access_key_id: Option<String>,
+    #[serde(default)]
+    pub aws_secret_access_key: Option<SecretString>,
+}
+
 fn default_log_level() -> String {
     "info".to_owned()
 }
