@@ -69,6 +69,29 @@ diesel::table! {
 }
 
 diesel::table! {
+    recordings (id) {
+        id -> Uuid,
+        bucket -> Text,
+        object_key -> Text,
+        meeting_id -> Nullable<Uuid>,
+        room_name -> Nullable<Text>,
+        recorded_at -> Nullable<Timestamptz>,
+        format -> Nullable<Text>,
+        size_bytes -> Nullable<Int8>,
+        content_type -> Nullable<Text>,
+        etag -> Nullable<Text>,
+        whereby_recording_id -> Nullable<Text>,
+        status -> Text,
+        unmatched_reason -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        queued_at -> Nullable<Timestamptz>,
+        done_at -> Nullable<Timestamptz>,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     rooms (id) {
         id -> Uuid,
         name -> Text,
@@ -88,11 +111,13 @@ diesel::joinable!(meetings -> rooms (room_id));
 diesel::joinable!(meeting_participants -> meetings (meeting_id));
 diesel::joinable!(meeting_sessions -> meetings (meeting_id));
 diesel::joinable!(webhook_events -> meetings (meeting_id));
+diesel::joinable!(recordings -> meetings (meeting_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     meetings,
     meeting_participants,
     meeting_sessions,
+    recordings,
     rooms,
     webhook_events,
 );
