@@ -42,7 +42,9 @@ impl RecordingRow {
 
     /// Ready for the pipeline: matched, seen in S3, not yet handed off.
     pub fn ready_for_hand_off(&self) -> bool {
-        self.status == RecordingStatus::Uploaded.as_str() && self.meeting_id.is_some() && self.size_bytes.is_some()
+        self.status == RecordingStatus::Uploaded.as_str()
+            && self.meeting_id.is_some()
+            && self.size_bytes.is_some()
     }
 }
 
@@ -60,7 +62,9 @@ pub async fn meeting_for_recording(
         .order((
             diesel::dsl::sql::<diesel::sql_types::Bool>("")
                 .bind::<Timestamptz, _>(recorded_at)
-                .sql(" BETWEEN start_date - interval '1 hour' AND end_date + interval '1 hour' DESC"),
+                .sql(
+                    " BETWEEN start_date - interval '1 hour' AND end_date + interval '1 hour' DESC",
+                ),
             meetings::start_date.desc(),
         ))
         .first(conn)
@@ -88,8 +92,19 @@ pub struct Sighting<'a> {
 /// A later sighting that finds the meeting turns `unmatched` into `uploaded`; the
 /// status otherwise never goes back.
 pub async fn upsert(conn: &mut AsyncPgConnection, s: &Sighting<'_>) -> QueryResult<RecordingRow> {
-    let status = if s.meeting_id.is_some() { "uploaded" } else { "unmatched" };
-    let reason = if s.meeting_id.is_some() { None } else { Some(s.unmatched_reason.unwrap_or("no meeting with this room name")) };
+    let status = if s.meeting_id.is_some() {
+        "uploaded"
+    } else {
+        "unmatched"
+    };
+    let reason = if s.meeting_id.is_some() {
+        None
+    } else {
+        Some(
+            s.unmatched_reason
+                .unwrap_or("no meeting with this room name"),
+        )
+    };
     diesel::sql_query(
         "INSERT INTO recordings AS r (id, bucket, object_key, meeting_id, room_name, recorded_at, format, \
          size_bytes, content_type, etag, whereby_recording_id, status, unmatched_reason) \
@@ -129,15 +144,19 @@ pub async fn upsert(conn: &mut AsyncPgConnection, s: &Sighting<'_>) -> QueryResu
 
 /// `uploaded` → `queued` once the hand-off is confirmed. Returns whether it moved.
 pub async fn mark_queued(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
-    diesel::update(recordings::table.find(id).filter(recordings::status.eq("uploaded")))
-        .set((
-            recordings::status.eq("queued"),
-            recordings::queued_at.eq(Utc::now()),
-            recordings::updated_at.eq(Utc::now()),
-        ))
-        .execute(conn)
-        .await
-        .map(|n| n == 1)
+    diesel::update(
+        recordings::table
+            .find(id)
+            .filter(recordings::status.eq("uploaded")),
+    )
+    .set((
+        recordings::status.eq("queued"),
+        recordings::queued_at.eq(Utc::now()),
+        recordings::updated_at.eq(Utc::now()),
+    ))
+    .execute(conn)
+    .await
+    .map(|n| n == 1)
 }
 
 pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<RecordingRow>> {
@@ -149,7 +168,11 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<
         .optional()
 }
 
-pub async fn find_by_key(conn: &mut AsyncPgConnection, bucket: &str, key: &str) -> QueryResult<Option<RecordingRow>> {
+pub async fn find_by_key(
+    conn: &mut AsyncPgConnection,
+    bucket: &str,
+    key: &str,
+) -> QueryResult<Option<RecordingRow>> {
     recordings::table
         .filter(recordings::bucket.eq(bucket))
         .filter(recordings::object_key.eq(key))
@@ -159,7 +182,10 @@ pub async fn find_by_key(conn: &mut AsyncPgConnection, bucket: &str, key: &str) 
         .optional()
 }
 
-pub async fn for_meeting(conn: &mut AsyncPgConnection, meeting_id: Uuid) -> QueryResult<Vec<RecordingRow>> {
+pub async fn for_meeting(
+    conn: &mut AsyncPgConnection,
+    meeting_id: Uuid,
+) -> QueryResult<Vec<RecordingRow>> {
     recordings::table
         .filter(recordings::meeting_id.eq(meeting_id))
         .select(RecordingRow::as_select())
@@ -168,7 +194,12 @@ pub async fn for_meeting(conn: &mut AsyncPgConnection, meeting_id: Uuid) -> Quer
         .await
 }
 
-pub async fn with_status(conn: &mut AsyncPgConnection, status: RecordingStatus, limit: i64, offset: i64) -> QueryResult<(Vec<RecordingRow>, i64)> {
+pub async fn with_status(
+    conn: &mut AsyncPgConnection,
+    status: RecordingStatus,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<RecordingRow>, i64)> {
     let total = recordings::table
         .filter(recordings::status.eq(status.as_str()))
         .count()
@@ -188,7 +219,9 @@ pub async fn with_status(conn: &mut AsyncPgConnection, status: RecordingStatus, 
 pub enum PipelineUpdate {
     NotFound,
     /// The move would go backwards (or from a status the pipeline does not own).
-    Refused { current: String },
+    Refused {
+        current: String,
+    },
     Updated(RecordingRow),
 }
 
@@ -211,10 +244,16 @@ pub async fn set_pipeline_status(
     };
     let from = row.status().unwrap_or(RecordingStatus::Unmatched);
     if !from.pipeline_may_move_to(to) {
-        return Ok(PipelineUpdate::Refused { current: row.status });
+        return Ok(PipelineUpdate::Refused {
+            current: row.status,
+        });
     }
     let now = Utc::now();
-    let done_at = if to == RecordingStatus::Done { row.done_at.or(Some(now)) } else { row.done_at };
+    let done_at = if to == RecordingStatus::Done {
+        row.done_at.or(Some(now))
+    } else {
+        row.done_at
+    };
     diesel::update(recordings::table.find(id))
         .set((
             recordings::status.eq(to.as_str()),
@@ -229,7 +268,11 @@ pub async fn set_pipeline_status(
 
 /// Recordings the pipeline finished more than `older_than` ago: the only ones
 /// retention may delete.
-pub async fn expired(conn: &mut AsyncPgConnection, done_before: DateTime<Utc>, limit: i64) -> QueryResult<Vec<RecordingRow>> {
+pub async fn expired(
+    conn: &mut AsyncPgConnection,
+    done_before: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<RecordingRow>> {
     recordings::table
         .filter(recordings::status.eq("done"))
         .filter(recordings::done_at.lt(done_before))
@@ -241,15 +284,19 @@ pub async fn expired(conn: &mut AsyncPgConnection, done_before: DateTime<Utc>, l
 }
 
 pub async fn mark_deleted(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
-    diesel::update(recordings::table.find(id).filter(recordings::status.eq("done")))
-        .set((
-            recordings::status.eq("deleted"),
-            recordings::deleted_at.eq(Utc::now()),
-            recordings::updated_at.eq(Utc::now()),
-        ))
-        .execute(conn)
-        .await
-        .map(|n| n == 1)
+    diesel::update(
+        recordings::table
+            .find(id)
+            .filter(recordings::status.eq("done")),
+    )
+    .set((
+        recordings::status.eq("deleted"),
+        recordings::deleted_at.eq(Utc::now()),
+        recordings::updated_at.eq(Utc::now()),
+    ))
+    .execute(conn)
+    .await
+    .map(|n| n == 1)
 }
 
 /// The context the hand-off message carries.
@@ -260,10 +307,17 @@ pub struct HandOffContext {
     pub owner: String,
 }
 
-pub async fn hand_off_context(conn: &mut AsyncPgConnection, meeting_id: Uuid) -> QueryResult<Option<HandOffContext>> {
+pub async fn hand_off_context(
+    conn: &mut AsyncPgConnection,
+    meeting_id: Uuid,
+) -> QueryResult<Option<HandOffContext>> {
     meetings::table
         .find(meeting_id)
-        .select((meetings::whereby_meeting_id, meetings::room_id, meetings::owner))
+        .select((
+            meetings::whereby_meeting_id,
+            meetings::room_id,
+            meetings::owner,
+        ))
         .first(conn)
         .await
         .optional()

@@ -27,7 +27,11 @@ impl RecordingLocation {
         let folder = folder.trim_matches('/');
         Some(Self {
             bucket: bucket.to_owned(),
-            prefix: if folder.is_empty() { String::new() } else { format!("{folder}/") },
+            prefix: if folder.is_empty() {
+                String::new()
+            } else {
+                format!("{folder}/")
+            },
         })
     }
 
@@ -188,26 +192,46 @@ mod tests {
 
     #[test]
     fn whereby_names_parse() {
-        let n = parse_recording_key("standup-3012fcc7-cfd1-4d56-863d-4cda96a2b51a-2030-01-01T09:05:30Z.mp4").expect("parse");
+        let n = parse_recording_key(
+            "standup-3012fcc7-cfd1-4d56-863d-4cda96a2b51a-2030-01-01T09:05:30Z.mp4",
+        )
+        .expect("parse");
         assert_eq!(n.room_name, "/standup-3012fcc7-cfd1-4d56-863d-4cda96a2b51a");
         assert_eq!(n.recorded_at.to_rfc3339(), "2030-01-01T09:05:30+00:00");
         assert_eq!(n.format, "mp4");
-        let n = parse_recording_key("recordings/2026/speaker1-session2-0b1f-2023-10-31T13:09:35Z.MKV").expect("sub-folder");
+        let n =
+            parse_recording_key("recordings/2026/speaker1-session2-0b1f-2023-10-31T13:09:35Z.MKV")
+                .expect("sub-folder");
         assert_eq!(n.room_name, "/speaker1-session2-0b1f");
         assert_eq!(n.format, "mkv");
     }
 
     #[test]
     fn other_names_are_explained() {
-        assert_eq!(parse_recording_key("notes.txt"), Err(NameProblem::NotARecording));
-        for bad in ["video.mp4", "room2030-01-01T09:05:30Z.mp4", "room-2030-13-01T09:05:30Z.mp4", "-2030-01-01T09:05:30Z.mp4", "room-2030-01-01T09:05:30.000Z.mp4"] {
-            assert!(matches!(parse_recording_key(bad), Err(NameProblem::Unparseable(_))), "{bad}");
+        assert_eq!(
+            parse_recording_key("notes.txt"),
+            Err(NameProblem::NotARecording)
+        );
+        for bad in [
+            "video.mp4",
+            "room2030-01-01T09:05:30Z.mp4",
+            "room-2030-13-01T09:05:30Z.mp4",
+            "-2030-01-01T09:05:30Z.mp4",
+            "room-2030-01-01T09:05:30.000Z.mp4",
+        ] {
+            assert!(
+                matches!(parse_recording_key(bad), Err(NameProblem::Unparseable(_))),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn event_keys_are_form_decoded() {
-        assert_eq!(decode_event_key("room-2030-01-01T09%3A05%3A30Z.mp4"), "room-2030-01-01T09:05:30Z.mp4");
+        assert_eq!(
+            decode_event_key("room-2030-01-01T09%3A05%3A30Z.mp4"),
+            "room-2030-01-01T09:05:30Z.mp4"
+        );
         assert_eq!(decode_event_key("my+folder/a%2Bb.mp4"), "my folder/a+b.mp4");
         assert_eq!(decode_event_key("100%"), "100%");
         assert_eq!(decode_event_key("bad%zzescape"), "bad%zzescape");
@@ -216,7 +240,13 @@ mod tests {
 
     #[test]
     fn bucket_settings_split_into_bucket_and_prefix() {
-        assert_eq!(RecordingLocation::parse("b"), Some(RecordingLocation { bucket: "b".into(), prefix: String::new() }));
+        assert_eq!(
+            RecordingLocation::parse("b"),
+            Some(RecordingLocation {
+                bucket: "b".into(),
+                prefix: String::new()
+            })
+        );
         let l = RecordingLocation::parse("b/rec/2026/").expect("parse");
         assert_eq!((l.bucket.as_str(), l.prefix.as_str()), ("b", "rec/2026/"));
         assert_eq!(l.key_for("x.mp4"), "rec/2026/x.mp4");

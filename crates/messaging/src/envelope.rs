@@ -41,3 +41,27 @@ pub fn header_u32(headers: Option<&FieldTable>, name: &str) -> Option<u32> {
         _ => None,
     }
 }
+
+/// The hand-off to the processing pipeline (routing key `recording.ready`): one
+/// recording in our bucket, matched to its meeting. Delivered at least once;
+/// consumers deduplicate on `recording_id` (also the AMQP `message_id`). Ids are
+/// UUIDs as strings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordingReady {
+    pub schema_version: u32,
+    pub recording_id: String,
+    pub bucket: String,
+    pub key: String,
+    pub size_bytes: i64,
+    #[serde(default)]
+    pub content_type: Option<String>,
+    pub meeting_id: String,
+    pub whereby_meeting_id: String,
+    #[serde(default)]
+    pub room_id: Option<String>,
+    /// Whereby's room name, with its leading `/`.
+    pub room_name: String,
+    /// The room owner's user id.
+    pub owner: String,
+    pub recorded_at: DateTime<Utc>,
+}

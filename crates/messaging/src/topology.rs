@@ -118,6 +118,26 @@ impl Topology {
         self.name("whereby.events.dead")
     }
 
+    /// Topic exchange for the recordings handed to the processing pipeline.
+    pub fn recordings_exchange(&self) -> String {
+        self.name("recordings")
+    }
+
+    pub const RECORDING_READY_ROUTING_KEY: &'static str = "recording.ready";
+
+    /// The pipeline's queue (the other team consumes it), bound to `recording.#`.
+    pub fn pipeline_queue(&self) -> String {
+        self.name("recordings.pipeline")
+    }
+
+    pub fn recordings_dead_letter_exchange(&self) -> String {
+        self.name("recordings.dlx")
+    }
+
+    pub fn recordings_dead_letter_queue(&self) -> String {
+        self.name("recordings.dead")
+    }
+
     /// Declares everything; idempotent, so every process does it on (re)connect.
     pub async fn declare(&self, channel: &Channel) -> Result<(), lapin::Error> {
         let durable = ExchangeDeclareOptions {
@@ -190,6 +210,8 @@ impl Topology {
             )
             .await?;
 
+        self.declare_recordings(channel, durable).await?;
+
         // One retry queue per delay: a fixed per-queue TTL, so no message waits
         // behind a longer one, then back to the events exchange.
         for delay in &self.settings.retry_delays {
@@ -218,6 +240,66 @@ impl Topology {
         Ok(())
     }
 
+    /// The hand-off to the pipeline: the same guarantees as the worker queue.
+    async fn declare_recordings(
+        &self,
+        channel: &Channel,
+        durable: ExchangeDeclareOptions,
+    ) -> Result<(), lapin::Error> {
+        let exchange = self.recordings_exchange();
+        let dlx = self.recordings_dead_letter_exchange();
+        channel
+            .exchange_declare(
+                exchange.as_str().into(),
+                ExchangeKind::Topic,
+                durable,
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .exchange_declare(
+                dlx.as_str().into(),
+                ExchangeKind::Fanout,
+                durable,
+                FieldTable::default(),
+            )
+            .await?;
+        let mut dead_args = FieldTable::default();
+        dead_args.insert("x-queue-type".into(), string("quorum"));
+        let dead = self.recordings_dead_letter_queue();
+        self.queue(channel, &dead, dead_args).await?;
+        channel
+            .queue_bind(
+                dead.as_str().into(),
+                dlx.as_str().into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let mut args = FieldTable::default();
+        args.insert("x-queue-type".into(), string("quorum"));
+        args.insert(
+            "x-delivery-limit".into(),
+            long(u64::from(self.settings.delivery_limit)),
+        );
+        args.insert("x-dead-letter-exchange".into(), string(&dlx));
+        args.insert("x-dead-letter-strategy".into(), string("at-least-once"));
+        args.insert("x-overflow".into(), string("reject-publish"));
+        args.insert("x-max-length".into(), long(self.settings.max_length));
+        let queue = self.pipeline_queue();
+        self.queue(channel, &queue, args).await?;
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                exchange.as_str().into(),
+                "recording.#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+    }
+
     async fn queue(
         &self,
         channel: &Channel,
@@ -232,7 +314,12 @@ impl Topology {
 
     /// Deletes everything `declare` made (tests clean up their prefixed topology).
     pub async fn delete(&self, channel: &Channel) -> Result<(), lapin::Error> {
-        let mut queues = vec![self.worker_queue(), self.dead_letter_queue()];
+        let mut queues = vec![
+            self.worker_queue(),
+            self.dead_letter_queue(),
+            self.pipeline_queue(),
+            self.recordings_dead_letter_queue(),
+        ];
         queues.extend(
             self.settings
                 .retry_delays

@@ -7,11 +7,7 @@ pub mod notification;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, timeout::TimeoutConfig};
-use aws_sdk_s3::{
-    config::Credentials,
-    presigning::PresigningConfig,
-    primitives::ByteStream,
-};
+use aws_sdk_s3::{config::Credentials, presigning::PresigningConfig, primitives::ByteStream};
 use secrecy::ExposeSecret;
 use settings::AwsSettings;
 
@@ -34,8 +30,15 @@ pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
     if let Some(url) = &settings.aws_endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    if let (Some(id), Some(secret)) = (&settings.aws_access_key_id, &settings.aws_secret_access_key) {
-        loader = loader.credentials_provider(Credentials::new(id, secret.expose_secret(), None, None, "settings"));
+    if let (Some(id), Some(secret)) = (&settings.aws_access_key_id, &settings.aws_secret_access_key)
+    {
+        loader = loader.credentials_provider(Credentials::new(
+            id,
+            secret.expose_secret(),
+            None,
+            None,
+            "settings",
+        ));
     }
     loader.load().await
 }
@@ -78,14 +81,20 @@ pub struct ObjectInfo {
     pub etag: Option<String>,
 }
 
-pub async fn head_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<ObjectInfo, StorageError> {
+pub async fn head_object(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<ObjectInfo, StorageError> {
     match s3.head_object().bucket(bucket).key(key).send().await {
         Ok(out) => Ok(ObjectInfo {
             size: out.content_length().unwrap_or(0),
             content_type: out.content_type().map(str::to_owned),
             etag: out.e_tag().map(|e| e.trim_matches('"').to_owned()),
         }),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Err(StorageError::NotFound),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
+            Err(StorageError::NotFound)
+        }
         Err(e) => Err(call_error(e)),
     }
 }
@@ -106,7 +115,11 @@ pub async fn list_page(
         .send()
         .await
         .map_err(call_error)?;
-    let keys = out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
+    let keys = out
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
     let next = if out.is_truncated().unwrap_or(false) {
         out.next_continuation_token().map(str::to_owned)
     } else {
@@ -115,11 +128,27 @@ pub async fn list_page(
     Ok((keys, next))
 }
 
-pub async fn delete_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<(), StorageError> {
-    s3.delete_object().bucket(bucket).key(key).send().await.map(drop).map_err(call_error)
+pub async fn delete_object(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<(), StorageError> {
+    s3.delete_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map(drop)
+        .map_err(call_error)
 }
 
-pub async fn put_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), StorageError> {
+pub async fn put_object(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    body: Vec<u8>,
+    content_type: &str,
+) -> Result<(), StorageError> {
     s3.put_object()
         .bucket(bucket)
         .key(key)
@@ -132,7 +161,12 @@ pub async fn put_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: 
 }
 
 /// A time-limited GET URL for an object.
-pub async fn presigned_get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, valid_for: Duration) -> Result<String, StorageError> {
+pub async fn presigned_get(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    valid_for: Duration,
+) -> Result<String, StorageError> {
     let config = PresigningConfig::expires_in(valid_for).map_err(call_error)?;
     s3.get_object()
         .bucket(bucket)
@@ -166,7 +200,9 @@ pub async fn receive(
         .max_number_of_messages(10)
         .wait_time_seconds(wait_secs)
         .visibility_timeout(i32::try_from(visibility.as_secs()).unwrap_or(300))
-        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+        .message_system_attribute_names(
+            aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+        )
         .send()
         .await
         .map_err(call_error)?;
@@ -179,14 +215,20 @@ pub async fn receive(
             message_id: m.message_id().unwrap_or_default().to_owned(),
             receive_count: m
                 .attributes()
-                .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount))
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+                })
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(1),
         })
         .collect())
 }
 
-pub async fn delete_message(sqs: &aws_sdk_sqs::Client, queue_url: &str, receipt_handle: &str) -> Result<(), StorageError> {
+pub async fn delete_message(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    receipt_handle: &str,
+) -> Result<(), StorageError> {
     sqs.delete_message()
         .queue_url(queue_url)
         .receipt_handle(receipt_handle)
@@ -196,7 +238,12 @@ pub async fn delete_message(sqs: &aws_sdk_sqs::Client, queue_url: &str, receipt_
         .map_err(call_error)
 }
 
-pub async fn extend_visibility(sqs: &aws_sdk_sqs::Client, queue_url: &str, receipt_handle: &str, visibility: Duration) -> Result<(), StorageError> {
+pub async fn extend_visibility(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    receipt_handle: &str,
+    visibility: Duration,
+) -> Result<(), StorageError> {
     sqs.change_message_visibility()
         .queue_url(queue_url)
         .receipt_handle(receipt_handle)

@@ -12,7 +12,10 @@ pub enum Notification {
     Test,
     /// Objects created (other event types are left out), plus how many records
     /// could not be read.
-    Created { objects: Vec<CreatedObject>, unreadable: usize },
+    Created {
+        objects: Vec<CreatedObject>,
+        unreadable: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,13 +65,17 @@ struct Object {
 pub fn parse(body: &str) -> Result<Notification, String> {
     let envelope: Envelope = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
     if envelope.sns_type.as_deref() == Some("Notification") {
-        let inner = envelope.sns_message.ok_or("an SNS notification without a Message")?;
+        let inner = envelope
+            .sns_message
+            .ok_or("an SNS notification without a Message")?;
         return parse(&inner);
     }
     if envelope.event.as_deref() == Some("s3:TestEvent") {
         return Ok(Notification::Test);
     }
-    let records = envelope.records.ok_or("neither Records nor an S3 test event")?;
+    let records = envelope
+        .records
+        .ok_or("neither Records nor an S3 test event")?;
     let mut objects = Vec::new();
     let mut unreadable = 0;
     for value in records {
@@ -82,7 +89,10 @@ pub fn parse(body: &str) -> Result<Notification, String> {
             Err(_) => unreadable += 1,
         }
     }
-    Ok(Notification::Created { objects, unreadable })
+    Ok(Notification::Created {
+        objects,
+        unreadable,
+    })
 }
 
 #[cfg(test)]
@@ -97,11 +107,22 @@ mod tests {
 
     #[test]
     fn plain_notifications_with_encoded_keys() {
-        let body = format!(r#"{{"Records":[{}]}}"#, record("ObjectCreated:Put", "b", "rec%2F2026/room-2030-01-01T09%3A05%3A30Z.mp4"));
+        let body = format!(
+            r#"{{"Records":[{}]}}"#,
+            record(
+                "ObjectCreated:Put",
+                "b",
+                "rec%2F2026/room-2030-01-01T09%3A05%3A30Z.mp4"
+            )
+        );
         assert_eq!(
             parse(&body),
             Ok(Notification::Created {
-                objects: vec![CreatedObject { bucket: "b".into(), key: "rec/2026/room-2030-01-01T09:05:30Z.mp4".into(), event_name: "ObjectCreated:Put".into() }],
+                objects: vec![CreatedObject {
+                    bucket: "b".into(),
+                    key: "rec/2026/room-2030-01-01T09:05:30Z.mp4".into(),
+                    event_name: "ObjectCreated:Put".into()
+                }],
                 unreadable: 0
             })
         );
@@ -109,9 +130,14 @@ mod tests {
 
     #[test]
     fn sns_wrapped_notifications() {
-        let inner = format!(r#"{{"Records":[{}]}}"#, record("ObjectCreated:CompleteMultipartUpload", "b", "a+b%2Bc.mp4"));
+        let inner = format!(
+            r#"{{"Records":[{}]}}"#,
+            record("ObjectCreated:CompleteMultipartUpload", "b", "a+b%2Bc.mp4")
+        );
         let body = serde_json::json!({"Type": "Notification", "MessageId": "m", "TopicArn": "arn", "Message": inner}).to_string();
-        let Ok(Notification::Created { objects, .. }) = parse(&body) else { panic!("parse") };
+        let Ok(Notification::Created { objects, .. }) = parse(&body) else {
+            panic!("parse")
+        };
         assert_eq!(objects[0].key, "a b+c.mp4");
     }
 
@@ -125,8 +151,17 @@ mod tests {
             record("ObjectCreated:Copy", "b", "y.mp4"),
             record("ObjectCreated:Post", "b", "z.mp4"),
         );
-        let Ok(Notification::Created { objects, unreadable }) = parse(&body) else { panic!("parse") };
-        assert_eq!(objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), ["y.mp4", "z.mp4"]);
+        let Ok(Notification::Created {
+            objects,
+            unreadable,
+        }) = parse(&body)
+        else {
+            panic!("parse")
+        };
+        assert_eq!(
+            objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(),
+            ["y.mp4", "z.mp4"]
+        );
         assert_eq!(unreadable, 1);
         assert!(parse("not json").is_err());
         assert!(parse(r#"{"Hello":1}"#).is_err());
