@@ -53,3 +53,35 @@ pub fn is_unavailable(err: &QueryError) -> bool {
     ) || matches!(err, QueryError::DatabaseError(DatabaseErrorKind::Unknown, info)
         if info.message().contains("connection") || info.message().contains("timeout"))
 }
+
+/// Runs `job` only if no other process holds the advisory lock `key` (several
+/// worker replicas schedule the same jobs; one runs each at a time). `None` means
+/// another process had it.
+pub async fn with_advisory_lock<T, F, Fut>(
+    conn: &mut AsyncPgConnection,
+    key: i64,
+    job: F,
+) -> Result<Option<T>, QueryError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    #[derive(diesel::QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        locked: bool,
+    }
+    let got: Locked = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
+        .bind::<diesel::sql_types::BigInt, _>(key)
+        .get_result(conn)
+        .await?;
+    if !got.locked {
+        return Ok(None);
+    }
+    let result = job().await;
+    diesel::sql_query("SELECT pg_advisory_unlock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(key)
+        .execute(conn)
+        .await?;
+    Ok(Some(result))
+}

@@ -141,3 +141,33 @@ pub async fn deactivate_all_for_room(
     .get_results(conn)
     .await
 }
+
+/// Active meetings to end: past their end date, or empty (no one in the room, no
+/// session running) for longer than `grace` after their last session ended.
+pub async fn due_for_cleanup(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    grace: chrono::Duration,
+) -> QueryResult<Vec<MeetingRow>> {
+    use crate::schema::meeting_sessions;
+    let ended_before = now - grace;
+    let running = meeting_sessions::table
+        .filter(meeting_sessions::meeting_id.eq(meetings::id))
+        .filter(meeting_sessions::ended_at.is_null());
+    let ended_long_ago = meeting_sessions::table
+        .filter(meeting_sessions::meeting_id.eq(meetings::id))
+        .filter(meeting_sessions::ended_at.lt(ended_before));
+    meetings::table
+        .filter(meetings::is_active.eq(true))
+        .filter(
+            meetings::end_date.lt(now).or(meetings::num_clients
+                .eq(0)
+                .and(diesel::dsl::exists(ended_long_ago))
+                .and(diesel::dsl::not(diesel::dsl::exists(running)))),
+        )
+        .select(MeetingRow::as_select())
+        .order(meetings::end_date.asc())
+        .limit(500)
+        .load(conn)
+        .await
+}

@@ -40,6 +40,8 @@ pub enum EventKind {
     ClientLeft,
     SessionStarted,
     SessionEnded,
+    /// A cloud recording was uploaded: converges with the S3 notification.
+    RecordingFinished,
     /// Known or not, stored in the inbox without effects (for now).
     Other,
 }
@@ -51,13 +53,17 @@ impl EventKind {
             "room.client.left" => Self::ClientLeft,
             "room.session.started" => Self::SessionStarted,
             "room.session.ended" => Self::SessionEnded,
+            "recording.finished" => Self::RecordingFinished,
             _ => Self::Other,
         }
     }
 
-    /// Whether the event's effects need its meeting to be known.
+    /// Whether the event's effects need its meeting to be known (`data.meetingId`).
     pub fn needs_meeting(self) -> bool {
-        !matches!(self, Self::Other)
+        matches!(
+            self,
+            Self::ClientJoined | Self::ClientLeft | Self::SessionStarted | Self::SessionEnded
+        )
     }
 }
 
@@ -89,6 +95,16 @@ pub struct SessionEventData {
     pub meeting_id: String,
     #[serde(default)]
     pub room_session_id: Option<String>,
+}
+
+/// `data` of `recording.finished`. `roomName` is documented but was missing from
+/// real payloads; the file name says it all.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingFinishedData {
+    pub filename: String,
+    #[serde(default)]
+    pub recording_id: Option<String>,
 }
 
 /// The meeting an event concerns, when its `data` names one.
@@ -148,6 +164,10 @@ mod tests {
             assert!(h.is_valid());
         }
         assert_eq!(EventKind::of("room.client.joined"), EventKind::ClientJoined);
-        assert_eq!(EventKind::of("recording.finished"), EventKind::Other);
+        assert_eq!(
+            EventKind::of("recording.finished"),
+            EventKind::RecordingFinished
+        );
+        assert_eq!(EventKind::of("transcription.finished"), EventKind::Other);
     }
 }

@@ -6,9 +6,11 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`). Also: a RabbitMQ topology per test
 //! (`broker`) and private server instances for fault tests (`private`).
 
+pub mod aws;
 pub mod broker;
 pub mod private;
 
+pub use aws::TestAws;
 pub use broker::TestBroker;
 pub use private::{PrivatePostgres, PrivateRabbit};
 

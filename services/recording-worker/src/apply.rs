@@ -7,9 +7,12 @@ use db::{
     AsyncConnection, AsyncPgConnection, DbPool, QueryError,
     events::{self, ClientCount, InboxEntry, ParticipantEvent},
 };
-use domain::webhook::{
-    ClientEventData, EventHeader, EventKind, MeetingRef, SessionEventData, is_person,
-    people_in_room,
+use domain::{
+    recording::{RecordingLocation, parse_recording_key},
+    webhook::{
+        ClientEventData, EventHeader, EventKind, MeetingRef, RecordingFinishedData,
+        SessionEventData, is_person, people_in_room,
+    },
 };
 use messaging::{SCHEMA_VERSION, WebhookEnvelope};
 
@@ -90,10 +93,22 @@ pub fn parse(body: &[u8]) -> Result<Event, String> {
 enum Effect {
     Client(ClientEventData, bool),
     Session(String, bool),
+    /// `recording.finished`: the object key in our bucket and Whereby's id.
+    Recording {
+        key: String,
+        bucket: String,
+        whereby_recording_id: Option<String>,
+    },
     None,
 }
 
-fn effect_of(event: &Event) -> Effect {
+impl Effect {
+    fn needs_meeting(&self) -> bool {
+        matches!(self, Self::Client(..) | Self::Session(..))
+    }
+}
+
+fn effect_of(event: &Event, location: Option<&RecordingLocation>) -> Effect {
     let data = event
         .envelope
         .event
@@ -101,6 +116,19 @@ fn effect_of(event: &Event) -> Effect {
         .cloned()
         .unwrap_or_default();
     match EventKind::of(&event.header.event_type) {
+        EventKind::RecordingFinished => {
+            match (
+                serde_json::from_value::<RecordingFinishedData>(data),
+                location,
+            ) {
+                (Ok(d), Some(location)) => Effect::Recording {
+                    key: location.key_for(&d.filename),
+                    bucket: location.bucket.clone(),
+                    whereby_recording_id: d.recording_id,
+                },
+                _ => Effect::None,
+            }
+        }
         kind @ (EventKind::ClientJoined | EventKind::ClientLeft) => serde_json::from_value(data)
             .map(|d| Effect::Client(d, kind == EventKind::ClientJoined))
             .unwrap_or(Effect::None),
@@ -119,25 +147,28 @@ fn effect_of(event: &Event) -> Effect {
 }
 
 /// Handles one event. `retries_left` says whether an unknown meeting may still be
-/// waited for (`RetryLater`) or is final (`Unmatched`).
+/// waited for (`RetryLater`) or is final (`Unmatched`); `location` is where
+/// recordings land (for `recording.finished`).
 pub async fn handle(
     pool: &DbPool,
     event: &Event,
     retries_left: bool,
+    location: Option<&RecordingLocation>,
 ) -> Result<Outcome, ApplyError> {
     let mut conn = pool
         .get()
         .await
         .map_err(|e| ApplyError::Unavailable(e.to_string()))?;
-    handle_on(&mut conn, event, retries_left).await
+    handle_on(&mut conn, event, retries_left, location).await
 }
 
 pub async fn handle_on(
     conn: &mut AsyncPgConnection,
     event: &Event,
     retries_left: bool,
+    location: Option<&RecordingLocation>,
 ) -> Result<Outcome, ApplyError> {
-    let effect = effect_of(event);
+    let effect = effect_of(event, location);
     let whereby_meeting_id = serde_json::from_value::<MeetingRef>(
         event
             .envelope
@@ -152,14 +183,14 @@ pub async fn handle_on(
         Some(id) => events::meeting_for(conn, id).await?,
         None => None,
     };
-    let has_effect = !matches!(effect, Effect::None);
-    if has_effect && meeting_id.is_none() && retries_left {
+    if effect.needs_meeting() && meeting_id.is_none() && retries_left {
         return Ok(Outcome::RetryLater);
     }
-    let outcome = match (has_effect, meeting_id) {
-        (true, Some(_)) => Outcome::Applied,
-        (true, None) => Outcome::Unmatched,
-        (false, _) => Outcome::Stored,
+    let outcome = match (&effect, meeting_id) {
+        (Effect::None, _) => Outcome::Stored,
+        (Effect::Recording { .. }, _) => Outcome::Applied,
+        (_, Some(_)) => Outcome::Applied,
+        (_, None) => Outcome::Unmatched,
     };
     let header = &event.header;
     let entry = InboxEntry {
@@ -177,8 +208,21 @@ pub async fn handle_on(
         if !events::record(conn, &entry).await? {
             return Ok(Outcome::Duplicate);
         }
-        if let (Outcome::Applied, Some(meeting_id)) = (&outcome, meeting_id) {
-            apply_effect(conn, meeting_id, header, &effect).await?;
+        match (&effect, meeting_id) {
+            (
+                Effect::Recording {
+                    key,
+                    bucket,
+                    whereby_recording_id,
+                },
+                _,
+            ) => {
+                record_recording(conn, bucket, key, whereby_recording_id.as_deref()).await?;
+            }
+            (_, Some(meeting_id)) if outcome == Outcome::Applied => {
+                apply_effect(conn, meeting_id, header, &effect).await?;
+            }
+            _ => {}
         }
         Ok(outcome.clone())
     })
@@ -231,9 +275,47 @@ async fn apply_effect(
         Effect::Session(session, started) => {
             events::apply_session(conn, meeting_id, session, *started, header.created_at).await?;
         }
-        Effect::None => {}
+        Effect::Recording { .. } | Effect::None => {}
     }
     Ok(())
+}
+
+/// `recording.finished` names the file the S3 notification will (or did) announce:
+/// both land on the same row. The hand-off waits for the S3 side, which knows the
+/// object is there and how big it is.
+async fn record_recording(
+    conn: &mut AsyncPgConnection,
+    bucket: &str,
+    key: &str,
+    whereby_recording_id: Option<&str>,
+) -> Result<(), QueryError> {
+    let parsed = parse_recording_key(key);
+    let (name, problem) = match &parsed {
+        Ok(n) => (Some(n), None),
+        Err(p) => (None, Some(p.to_string())),
+    };
+    let meeting_id = match name {
+        Some(n) => db::recordings::meeting_for_recording(conn, &n.room_name, n.recorded_at).await?,
+        None => None,
+    };
+    db::recordings::upsert(
+        conn,
+        &db::recordings::Sighting {
+            bucket,
+            object_key: key,
+            meeting_id,
+            room_name: name.map(|n| n.room_name.as_str()),
+            recorded_at: name.map(|n| n.recorded_at),
+            format: name.map(|n| n.format.as_str()),
+            size_bytes: None,
+            content_type: None,
+            etag: None,
+            whereby_recording_id,
+            unmatched_reason: problem.as_deref(),
+        },
+    )
+    .await
+    .map(drop)
 }
 
 /// Seconds from the event's creation to now, for the lag metric.

@@ -51,6 +51,8 @@ pub struct Consumer {
     /// dropping the connection instead of acking (what a crash between commit and
     /// ack looks like to the broker). Always `None` outside tests.
     pub crash_after_commit: Option<Arc<std::sync::atomic::AtomicU32>>,
+    /// Where recordings land, for `recording.finished`.
+    pub location: Option<domain::recording::RecordingLocation>,
 }
 
 enum Finish {
@@ -157,7 +159,7 @@ impl Consumer {
             let retries_left = (attempt as usize) < self.topology.settings.retry_delays.len();
             let mut waits = 0;
             let outcome = loop {
-                match apply::handle(&self.pool, &event, retries_left).await {
+                match apply::handle(&self.pool, &event, retries_left, self.location.as_ref()).await {
                     Ok(outcome) => break outcome,
                     Err(ApplyError::Unavailable(e)) => {
                         waits += 1;

@@ -11,6 +11,12 @@ pub struct WorkerMetrics {
     pub retried: IntCounter,
     pub dead_lettered: IntCounter,
     pub database_waits: IntCounter,
+    /// Recordings by what happened: unmatched, queued (handed off).
+    pub recordings: IntCounterVec,
+    /// SQS messages by outcome: received, deleted, left (for a later try), unreadable.
+    pub sqs: IntCounterVec,
+    /// Scheduled job runs by job and outcome.
+    pub jobs: IntCounterVec,
     apply_lag: Histogram,
     connected: IntGauge,
 }
@@ -47,6 +53,30 @@ impl WorkerMetrics {
             ]),
         )?;
         let connected = IntGauge::new("broker_connected", "1 while consuming from RabbitMQ")?;
+        let recordings = IntCounterVec::new(
+            Opts::new(
+                "recordings_total",
+                "Recordings registered, by outcome (unmatched, queued)",
+            ),
+            &["outcome"],
+        )?;
+        let sqs = IntCounterVec::new(
+            Opts::new(
+                "sqs_messages_total",
+                "SQS messages, by outcome (received, deleted, left, unreadable)",
+            ),
+            &["outcome"],
+        )?;
+        let jobs = IntCounterVec::new(
+            Opts::new(
+                "job_runs_total",
+                "Scheduled job runs, by job and outcome (ok, failed, skipped)",
+            ),
+            &["job", "outcome"],
+        )?;
+        for v in [&recordings, &sqs, &jobs] {
+            registry.register(Box::new(v.clone()))?;
+        }
         for c in [&consumed, &retried, &dead_lettered, &database_waits] {
             registry.register(Box::new(c.clone()))?;
         }
@@ -59,6 +89,9 @@ impl WorkerMetrics {
             retried,
             dead_lettered,
             database_waits,
+            recordings,
+            sqs,
+            jobs,
             apply_lag,
             connected,
         })

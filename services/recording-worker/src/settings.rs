@@ -1,12 +1,20 @@
 use serde::Deserialize;
-use settings::{AmqpSettings, DatabaseSettings, LogSettings, SettingsError, Source};
+use settings::{
+    AmqpSettings, AwsSettings, DatabaseSettings, LogSettings, SettingsError, Source,
+    WherebySettings,
+};
 
 /// Everything recording-worker reads; see docs/configuration.md.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     pub worker: WorkerSection,
+    pub recordings: RecordingSettings,
+    pub jobs: JobSettings,
     pub database: DatabaseSettings,
     pub amqp: AmqpSettings,
+    pub aws: AwsSettings,
+    /// For deleting ended meetings at Whereby.
+    pub whereby: WherebySettings,
     pub log: LogSettings,
 }
 
@@ -15,8 +23,12 @@ impl WorkerSettings {
         let source = Source::load()?;
         Ok(Self {
             worker: source.section()?,
+            recordings: source.section()?,
+            jobs: source.section()?,
             database: source.section()?,
             amqp: source.section()?,
+            aws: source.section()?,
+            whereby: source.section()?,
             log: source.section()?,
         })
     }
@@ -43,4 +55,63 @@ pub struct WorkerSection {
     /// `WORKER_SHUTDOWN_SECONDS`: on SIGTERM, time to finish what is in hand.
     #[serde(default = "default_shutdown")]
     pub worker_shutdown_seconds: u64,
+}
+
+const fn default_polling() -> u64 {
+    60
+}
+const fn default_visibility() -> u64 {
+    120
+}
+
+/// The recording half: where recordings land and how uploads are announced.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecordingSettings {
+    /// `RECORDING_STORAGE_AWS_BUCKET_NAME`: `bucket` or `bucket/sub/folder`, as given
+    /// to Whereby. Needed to match `recording.finished` webhooks and for the scan.
+    #[serde(default)]
+    pub recording_storage_aws_bucket_name: Option<String>,
+    /// `AWS_PROCESS_RECORDING_QUEUE_URL`: the SQS queue S3 notifies; unset, no polling.
+    #[serde(default)]
+    pub aws_process_recording_queue_url: Option<String>,
+    /// `SQS_POLLING_TIMEOUT_SECONDS`: how long one poll waits for messages. SQS
+    /// allows at most 20 s per receive, so longer values mean back-to-back 20 s
+    /// long polls (the poller never sleeps between them).
+    #[serde(default = "default_polling")]
+    pub sqs_polling_timeout_seconds: u64,
+    /// `SQS_VISIBILITY_TIMEOUT_SECONDS`: how long a received message stays hidden;
+    /// extended while a message is still being handled.
+    #[serde(default = "default_visibility")]
+    pub sqs_visibility_timeout_seconds: u64,
+    /// `RECORDING_RETENTION_DAYS`:
+    /// delete from S3 what the pipeline finished this many days ago (unset: never).
+    #[serde(default)]
+    pub recording_retention_days: Option<u32>,
+}
+
+const fn default_scan_interval() -> u64 {
+    3600
+}
+const fn default_retention_interval() -> u64 {
+    3600
+}
+const fn default_cleanup_interval() -> u64 {
+    300
+}
+const fn default_grace() -> u64 {
+    900
+}
+
+/// The scheduled jobs' intervals; 0 turns a job off.
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobSettings {
+    #[serde(default = "default_scan_interval")]
+    pub job_scan_interval_seconds: u64,
+    #[serde(default = "default_retention_interval")]
+    pub job_retention_interval_seconds: u64,
+    #[serde(default = "default_cleanup_interval")]
+    pub job_meeting_cleanup_interval_seconds: u64,
+    /// A meeting whose session ended with nobody left is ended after this long.
+    #[serde(default = "default_grace")]
+    pub meeting_empty_grace_seconds: u64,
 }

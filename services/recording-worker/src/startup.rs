@@ -15,12 +15,18 @@ use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 use web_common::HttpMetrics;
 
-use crate::{WorkerSettings, consumer::Consumer, metrics::WorkerMetrics};
+use crate::{
+    WorkerSettings, consumer::Consumer, intake::Intake, jobs::Jobs, metrics::WorkerMetrics,
+    sqs::SqsPoller,
+};
 
 pub struct Application {
     port: u16,
     server: Server,
     consumer: Consumer,
+    poller: Option<SqsPoller>,
+    jobs: Jobs,
+    job_intervals: [(&'static str, Duration); 3],
     shutdown_grace: Duration,
 }
 
@@ -70,14 +76,86 @@ impl Application {
         });
         let amqp_url = settings.amqp.amqp_url.expose_secret().to_owned();
         let connect_timeout = Duration::from_secs(settings.amqp.amqp_connect_timeout_seconds);
+        // Delayed retries and the recording hand-off, on a connection of their own.
         let publisher = Publisher::new(
             &amqp_url,
-            "recording-worker-retries",
+            "recording-worker-publisher",
             topology.clone(),
             connect_timeout,
             None,
         );
         let ready = Arc::new(AtomicBool::new(false));
+        let publish_timeout = Duration::from_millis(settings.amqp.amqp_publish_timeout_ms);
+        let location = match &settings.recordings.recording_storage_aws_bucket_name {
+            Some(setting) => Some(
+                domain::recording::RecordingLocation::parse(setting)
+                    .context("RECORDING_STORAGE_AWS_BUCKET_NAME is empty")?,
+            ),
+            None => None,
+        };
+        let aws = storage::sdk_config(&settings.aws).await;
+        let intake = Intake {
+            pool: pool.clone(),
+            s3: storage::s3_client(&aws),
+            publisher: publisher.clone(),
+            publish_timeout,
+            metrics: metrics.clone(),
+        };
+        let poller = settings
+            .recordings
+            .aws_process_recording_queue_url
+            .clone()
+            .map(|queue_url| SqsPoller {
+                intake: intake.clone(),
+                sqs: storage::sqs_client(&aws),
+                queue_url,
+                wait: Duration::from_secs(
+                    settings.recordings.sqs_polling_timeout_seconds.clamp(1, 20),
+                ),
+                visibility: Duration::from_secs(
+                    settings.recordings.sqs_visibility_timeout_seconds.max(2),
+                ),
+            });
+        if poller.is_none() {
+            tracing::warn!(
+                "AWS_PROCESS_RECORDING_QUEUE_URL is not set: no recordings are taken from SQS"
+            );
+        }
+        let w = &settings.whereby;
+        let whereby = whereby::WherebyClient::new(
+            &w.whereby_api_url,
+            w.whereby_api_key.clone(),
+            Duration::from_secs(w.whereby_timeout_seconds),
+            whereby::RetryPolicy {
+                max_attempts: w.whereby_max_attempts.max(1),
+                max_retry_after: Duration::from_secs(w.whereby_max_retry_after_seconds),
+                ..whereby::RetryPolicy::default()
+            },
+            Some(whereby::WherebyMetrics::register(&registry)?),
+        )?;
+        let jobs = Jobs {
+            pool: pool.clone(),
+            intake,
+            whereby,
+            location: location.clone(),
+            retention_days: settings.recordings.recording_retention_days,
+            meeting_grace: Duration::from_secs(settings.jobs.meeting_empty_grace_seconds),
+            metrics: metrics.clone(),
+        };
+        let job_intervals = [
+            (
+                "scan",
+                Duration::from_secs(settings.jobs.job_scan_interval_seconds),
+            ),
+            (
+                "retention",
+                Duration::from_secs(settings.jobs.job_retention_interval_seconds),
+            ),
+            (
+                "meeting_cleanup",
+                Duration::from_secs(settings.jobs.job_meeting_cleanup_interval_seconds),
+            ),
+        ];
         let consumer = Consumer {
             amqp_url,
             topology,
@@ -86,8 +164,9 @@ impl Application {
             publisher,
             metrics,
             ready: ready.clone(),
-            publish_timeout: Duration::from_millis(settings.amqp.amqp_publish_timeout_ms),
+            publish_timeout,
             crash_after_commit: None,
+            location,
         };
 
         let port = listener.local_addr()?.port();
@@ -114,12 +193,20 @@ impl Application {
             port,
             server,
             consumer,
+            poller,
+            jobs,
+            job_intervals,
             shutdown_grace: Duration::from_secs(settings.worker.worker_shutdown_seconds),
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The scheduled jobs, to run one on demand (operators, tests).
+    pub fn jobs(&self) -> Jobs {
+        self.jobs.clone()
     }
 
     /// Test fault injection (see `Consumer::crash_after_commit`).
@@ -136,14 +223,29 @@ impl Application {
         let server = tokio::spawn(self.server);
         let publisher_task = self.consumer.publisher.spawn_supervisor(shutdown.clone());
         let consumer = tokio::spawn(self.consumer.run(shutdown.clone()));
+        let poller = self.poller.map(|p| tokio::spawn(p.run(shutdown.clone())));
+        let jobs: Vec<_> = self
+            .job_intervals
+            .into_iter()
+            .map(|(name, every)| {
+                tokio::spawn(self.jobs.clone().schedule(name, every, shutdown.clone()))
+            })
+            .collect();
         shutdown.cancelled().await;
-        if tokio::time::timeout(self.shutdown_grace, consumer)
+        let drained = async {
+            let _ = consumer.await;
+            if let Some(p) = poller {
+                let _ = p.await;
+            }
+            for j in jobs {
+                let _ = j.await;
+            }
+        };
+        if tokio::time::timeout(self.shutdown_grace, drained)
             .await
             .is_err()
         {
-            tracing::warn!(
-                "shutdown grace period over; unacknowledged deliveries will be redelivered"
-            );
+            tracing::warn!("shutdown grace period over; unfinished work will be redelivered");
         }
         let _ = publisher_task.await;
         server_handle.stop(true).await;

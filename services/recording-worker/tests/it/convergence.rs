@@ -148,7 +148,7 @@ async fn apply_all(db_url: &str, events: &[Value]) {
     let mut conn = AsyncPgConnection::establish(db_url).await.expect("connect");
     for e in events {
         let parsed = apply::parse(&envelope_bytes(e)).expect("parse");
-        let outcome = apply::handle_on(&mut conn, &parsed, false)
+        let outcome = apply::handle_on(&mut conn, &parsed, false, None)
             .await
             .expect("apply");
         assert!(

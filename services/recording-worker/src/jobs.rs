@@ -1,0 +1,184 @@
+//! Scheduled jobs: the catch-up scan, retention and meeting clean-up. Every replica
+//! schedules them; a Postgres advisory lock lets one run each job at a time.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use db::DbPool;
+use domain::recording::{RecordingLocation, is_recording_key};
+use tokio_util::sync::CancellationToken;
+use whereby::WherebyClient;
+
+use crate::{intake::Intake, metrics::WorkerMetrics};
+
+const SCAN_LOCK: i64 = 0x5245_435f_5343_414e;
+const RETENTION_LOCK: i64 = 0x5245_435f_5245_5445;
+const CLEANUP_LOCK: i64 = 0x5245_435f_434c_4e55;
+
+#[derive(Clone)]
+pub struct Jobs {
+    pub pool: DbPool,
+    pub intake: Intake,
+    pub whereby: WherebyClient,
+    pub location: Option<RecordingLocation>,
+    pub retention_days: Option<u32>,
+    pub meeting_grace: Duration,
+    pub metrics: WorkerMetrics,
+}
+
+/// What one job run did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub examined: usize,
+    pub changed: usize,
+    pub failed: usize,
+}
+
+impl Jobs {
+    /// Runs `job` every `every` until shutdown (0 = never), under its lock.
+    pub async fn schedule(self, name: &'static str, every: Duration, shutdown: CancellationToken) {
+        if every.is_zero() {
+            return;
+        }
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = ticker.tick() => {}
+            }
+            let outcome = match self.run_locked(name).await {
+                Ok(Some(report)) => {
+                    tracing::info!(job = name, ?report, "job finished");
+                    if report.failed > 0 { "failed" } else { "ok" }
+                }
+                Ok(None) => "skipped",
+                Err(e) => {
+                    tracing::warn!(job = name, error = %e, "job could not run");
+                    "failed"
+                }
+            };
+            self.metrics.jobs.with_label_values(&[name, outcome]).inc();
+        }
+    }
+
+    /// One run of a job by name, if no other replica is running it.
+    pub async fn run_locked(&self, name: &str) -> Result<Option<Report>, String> {
+        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+        let key = match name {
+            "scan" => SCAN_LOCK,
+            "retention" => RETENTION_LOCK,
+            _ => CLEANUP_LOCK,
+        };
+        db::with_advisory_lock(&mut conn, key, || async {
+            match name {
+                "scan" => self.scan().await,
+                "retention" => self.retention().await,
+                _ => self.cleanup_meetings().await,
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .transpose()
+    }
+
+    /// Registers every recording in the bucket that has no row, or whose hand-off
+    /// never happened (a lost notification). Never makes a second row.
+    pub async fn scan(&self) -> Result<Report, String> {
+        let Some(location) = &self.location else {
+            return Ok(Report::default());
+        };
+        let mut report = Report::default();
+        let mut token = None;
+        loop {
+            let (keys, next) =
+                storage::list_page(&self.intake.s3, &location.bucket, &location.prefix, token)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            for key in keys.iter().filter(|k| is_recording_key(k)) {
+                report.examined += 1;
+                let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+                let existing = db::recordings::find_by_key(&mut conn, &location.bucket, key)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                drop(conn);
+                if existing.is_some_and(|r| r.status != "uploaded") {
+                    continue;
+                }
+                match self.intake.register(&location.bucket, key).await {
+                    Ok(_) => report.changed += 1,
+                    Err(e) => {
+                        report.failed += 1;
+                        tracing::warn!(%key, error = %e, "scan could not register a recording");
+                    }
+                }
+            }
+            match next {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        Ok(report)
+    }
+
+    /// Deletes from S3 the recordings the pipeline finished more than the retention
+    /// period ago, and marks them deleted. Nothing else is ever deleted.
+    pub async fn retention(&self) -> Result<Report, String> {
+        let Some(days) = self.retention_days else {
+            return Ok(Report::default());
+        };
+        let cutoff = Utc::now() - chrono::Duration::days(i64::from(days));
+        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+        let expired = db::recordings::expired(&mut conn, cutoff, 500)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut report = Report {
+            examined: expired.len(),
+            ..Report::default()
+        };
+        for r in expired {
+            match storage::delete_object(&self.intake.s3, &r.bucket, &r.object_key).await {
+                Ok(()) => {
+                    db::recordings::mark_deleted(&mut conn, r.id)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    report.changed += 1;
+                    tracing::info!(recording = %r.id, key = %r.object_key, "retention deleted a recording");
+                }
+                Err(e) => {
+                    report.failed += 1;
+                    tracing::warn!(recording = %r.id, error = %e, "retention could not delete a recording");
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Ends meetings past their end date, and empty meetings whose session ended
+    /// longer ago than the grace period: at Whereby first, then here. A Whereby
+    /// failure leaves the meeting for the next run.
+    pub async fn cleanup_meetings(&self) -> Result<Report, String> {
+        let grace = chrono::Duration::from_std(self.meeting_grace)
+            .unwrap_or_else(|_| chrono::Duration::minutes(15));
+        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+        let due = db::meetings::due_for_cleanup(&mut conn, Utc::now(), grace)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut report = Report {
+            examined: due.len(),
+            ..Report::default()
+        };
+        for m in due {
+            if let Err(e) = self.whereby.delete_meeting(&m.whereby_meeting_id).await {
+                report.failed += 1;
+                tracing::warn!(meeting = %m.id, error = %e, "could not delete the meeting at Whereby; will retry");
+                continue;
+            }
+            db::meetings::deactivate(&mut conn, &[m.id])
+                .await
+                .map_err(|e| e.to_string())?;
+            report.changed += 1;
+            tracing::info!(meeting = %m.id, "ended meeting");
+        }
+        Ok(report)
+    }
+}
