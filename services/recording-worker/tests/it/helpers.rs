@@ -15,10 +15,14 @@ use messaging::{
     },
     routing_key_for,
 };
-use recording_worker::{Application, WorkerSettings, settings::WorkerSection};
+use recording_worker::{
+    Application, WorkerSettings,
+    jobs::Jobs,
+    settings::{JobSettings, RecordingSettings, WorkerSection},
+};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use settings::{AmqpSettings, DatabaseSettings, LogFormat, LogSettings};
+use settings::{AmqpSettings, DatabaseSettings, LogFormat, LogSettings, WherebySettings};
 use test_support::TestBroker;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -52,6 +56,29 @@ pub fn settings(db_url: &str, broker: &TestBroker) -> WorkerSettings {
             amqp_delivery_limit: broker.topology.settings.delivery_limit,
             amqp_retry_delays_ms: delays,
         },
+        recordings: RecordingSettings {
+            recording_storage_aws_bucket_name: None,
+            aws_process_recording_queue_url: None,
+            sqs_polling_timeout_seconds: 1,
+            sqs_visibility_timeout_seconds: 2,
+            recording_retention_days: None,
+        },
+        // Jobs are run by hand in the tests.
+        jobs: JobSettings {
+            job_scan_interval_seconds: 0,
+            job_retention_interval_seconds: 0,
+            job_meeting_cleanup_interval_seconds: 0,
+            meeting_empty_grace_seconds: 60,
+        },
+        aws: test_support::aws::aws_settings(),
+        whereby: WherebySettings {
+            whereby_api_key: SecretString::from("worker-test-key".to_owned()),
+            // Nothing listens here unless a test points it at a stand-in.
+            whereby_api_url: "http://127.0.0.1:9/v1".to_owned(),
+            whereby_timeout_seconds: 2,
+            whereby_max_attempts: 1,
+            whereby_max_retry_after_seconds: 1,
+        },
         log: LogSettings {
             log_format: LogFormat::Pretty,
             log_level: "info".to_owned(),
@@ -59,8 +86,16 @@ pub fn settings(db_url: &str, broker: &TestBroker) -> WorkerSettings {
     }
 }
 
+/// The settings with S3/SQS pointed at a test bucket and queue.
+pub fn with_aws(mut settings: WorkerSettings, aws: &test_support::TestAws) -> WorkerSettings {
+    settings.recordings.recording_storage_aws_bucket_name = Some(aws.bucket.clone());
+    settings.recordings.aws_process_recording_queue_url = Some(aws.queue_url.clone());
+    settings
+}
+
 pub struct RunningWorker {
     pub port: u16,
+    pub jobs: Jobs,
     pub shutdown: CancellationToken,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
     pub crashes: Option<Arc<AtomicU32>>,
@@ -103,10 +138,12 @@ pub async fn spawn_worker_with_crashes(settings: WorkerSettings, crashes: u32) -
         .expect("build worker");
     let crashes = (crashes > 0).then(|| app.crash_after_commit(crashes));
     let port = app.port();
+    let jobs = app.jobs();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(app.run(shutdown.clone()));
     RunningWorker {
         port,
+        jobs,
         shutdown,
         task,
         crashes,

@@ -5,3 +5,5 @@ mod convergence;
 mod faults;
 mod flow;
 mod helpers;
+mod jobs;
+mod recordings;
