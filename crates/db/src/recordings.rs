@@ -222,7 +222,7 @@ pub enum PipelineUpdate {
     Refused {
         current: String,
     },
-    Updated(RecordingRow),
+    Updated(Box<RecordingRow>),
 }
 
 /// What the pipeline reports. Locks the row so concurrent reports apply one after
@@ -263,7 +263,7 @@ pub async fn set_pipeline_status(
         .returning(RecordingRow::as_returning())
         .get_result(conn)
         .await
-        .map(PipelineUpdate::Updated)
+        .map(|row| PipelineUpdate::Updated(Box::new(row)))
 }
 
 /// Recordings the pipeline finished more than `older_than` ago: the only ones

@@ -38,6 +38,16 @@ fn database(url: &str) -> DatabaseSettings {
     }
 }
 
+fn whereby_settings(url: &str) -> WherebySettings {
+    WherebySettings {
+        whereby_api_key: SecretString::from(API_KEY.to_owned()),
+        whereby_api_url: url.to_owned(),
+        whereby_timeout_seconds: 5,
+        whereby_max_attempts: 2,
+        whereby_max_retry_after_seconds: 1,
+    }
+}
+
 fn amqp(broker: &TestBroker) -> AmqpSettings {
     AmqpSettings {
         amqp_url: SecretString::from(broker.url.clone()),
@@ -106,8 +116,23 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
                 worker_prefetch: 8,
                 worker_shutdown_seconds: 2,
             },
+            recordings: recording_worker::settings::RecordingSettings {
+                recording_storage_aws_bucket_name: None,
+                aws_process_recording_queue_url: None,
+                sqs_polling_timeout_seconds: 1,
+                sqs_visibility_timeout_seconds: 5,
+                recording_retention_days: None,
+            },
+            jobs: recording_worker::settings::JobSettings {
+                job_scan_interval_seconds: 0,
+                job_retention_interval_seconds: 0,
+                job_meeting_cleanup_interval_seconds: 0,
+                meeting_empty_grace_seconds: 600,
+            },
             database: database(&db.url),
             amqp: amqp(&broker),
+            aws: test_support::aws::aws_settings(),
+            whereby: whereby_settings("http://127.0.0.1:9/v1"),
             log: log(),
         },
         TcpListener::bind("127.0.0.1:0").expect("bind"),
@@ -137,13 +162,7 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
                 room_api_shutdown_seconds: 1,
             },
             database: database(&db.url),
-            whereby: WherebySettings {
-                whereby_api_key: SecretString::from(API_KEY.to_owned()),
-                whereby_api_url: whereby.api_url.clone(),
-                whereby_timeout_seconds: 5,
-                whereby_max_attempts: 2,
-                whereby_max_retry_after_seconds: 1,
-            },
+            whereby: whereby_settings(&whereby.api_url),
             storage: RecordingStorageSettings {
                 recording_storage_aws_bucket_name: "bucket".to_owned(),
                 aws_whereby_access_key_id: "id".to_owned(),
@@ -158,6 +177,12 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
             meetings: room_api::settings::MeetingSettings {
                 meeting_duration_hours: 8,
             },
+            access: room_api::settings::AccessSettings {
+                auth_service_subjects: String::new(),
+                auth_operator_subjects: String::new(),
+                recording_download_url_seconds: 60,
+            },
+            aws: test_support::aws::aws_settings(),
             log: log(),
         },
         TcpListener::bind("127.0.0.1:0").expect("bind"),

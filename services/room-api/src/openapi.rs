@@ -7,16 +7,19 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use crate::routes::{self, meetings, rooms};
+use crate::routes::{self, meetings, recordings, rooms};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "room-api", description = "Rooms with recording settings, and Whereby meetings created on demand."),
     paths(rooms::create_room, rooms::list_rooms, rooms::get_room, rooms::get_room_by_name, rooms::update_room, rooms::delete_room,
           meetings::create_meeting_for_room, meetings::list_active_meetings, meetings::get_meeting, meetings::join_meeting,
-          meetings::deactivate_meeting, meetings::list_participants, meetings::list_sessions),
+          meetings::deactivate_meeting, meetings::list_participants, meetings::list_sessions,
+          recordings::list_meeting_recordings, recordings::get_recording, recordings::list_recordings,
+          recordings::report_status),
     components(schemas(routes::RoomView, routes::MeetingView, rooms::CreateRoom, rooms::UpdateRoom,
-                       rooms::RoomPage, meetings::ParticipantView, meetings::SessionView)),
+                       rooms::RoomPage, meetings::ParticipantView, meetings::SessionView,
+                       recordings::RecordingView, recordings::RecordingPage, recordings::StatusReport)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

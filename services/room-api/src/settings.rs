@@ -2,8 +2,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use settings::{
-    AuthSettings, DatabaseSettings, LogSettings, RecordingStorageSettings, SettingsError, Source,
-    WherebySettings,
+    AuthSettings, AwsSettings, DatabaseSettings, LogSettings, RecordingStorageSettings,
+    SettingsError, Source, WherebySettings,
 };
 
 /// Everything room-api reads; see docs/configuration.md.
@@ -15,6 +15,8 @@ pub struct RoomApiSettings {
     pub storage: RecordingStorageSettings,
     pub auth: AuthSettings,
     pub meetings: MeetingSettings,
+    pub access: AccessSettings,
+    pub aws: AwsSettings,
     pub log: LogSettings,
 }
 
@@ -31,6 +33,8 @@ impl RoomApiSettings {
             storage: source.section()?,
             auth: source.section()?,
             meetings: source.section()?,
+            access: source.section()?,
+            aws: source.section()?,
             log: source.section()?,
         })
     }
@@ -76,5 +80,43 @@ pub struct MeetingSettings {
 impl MeetingSettings {
     pub fn duration(&self) -> Duration {
         Duration::from_secs(self.meeting_duration_hours.saturating_mul(3600))
+    }
+}
+
+const fn default_download_url_seconds() -> u64 {
+    900
+}
+
+/// Who may do what beyond their own rooms, by token `sub`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccessSettings {
+    /// `AUTH_SERVICE_SUBJECTS`: callers allowed on the internal routes (the
+    /// processing pipeline reporting recording status), comma-separated.
+    #[serde(default)]
+    pub auth_service_subjects: String,
+    /// `AUTH_OPERATOR_SUBJECTS`: callers allowed to list recordings by status
+    /// (unmatched ones, say), comma-separated.
+    #[serde(default)]
+    pub auth_operator_subjects: String,
+    /// `RECORDING_DOWNLOAD_URL_SECONDS`: how long a presigned download URL works.
+    #[serde(default = "default_download_url_seconds")]
+    pub recording_download_url_seconds: u64,
+}
+
+impl AccessSettings {
+    fn list(raw: &str) -> Vec<String> {
+        raw.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    pub fn service_subjects(&self) -> Vec<String> {
+        Self::list(&self.auth_service_subjects)
+    }
+
+    pub fn operator_subjects(&self) -> Vec<String> {
+        Self::list(&self.auth_operator_subjects)
     }
 }

@@ -25,6 +25,11 @@ pub struct AppState {
     pub recording_destination: RecordingDestination,
     pub meeting_duration: Duration,
     pub verifier: SharedVerifier,
+    /// For presigned recording download URLs.
+    pub s3: storage::aws_sdk_s3::Client,
+    pub download_url_valid_for: Duration,
+    pub service_subjects: Vec<String>,
+    pub operator_subjects: Vec<String>,
 }
 
 pub struct Application {
@@ -89,6 +94,15 @@ impl Application {
             },
             meeting_duration: settings.meetings.duration(),
             verifier,
+            s3: storage::s3_client(&storage::sdk_config(&settings.aws).await),
+            download_url_valid_for: Duration::from_secs(
+                settings
+                    .access
+                    .recording_download_url_seconds
+                    .clamp(1, 7 * 24 * 3600),
+            ),
+            service_subjects: settings.access.service_subjects(),
+            operator_subjects: settings.access.operator_subjects(),
         });
 
         let port = listener.local_addr()?.port();

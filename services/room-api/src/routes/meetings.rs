@@ -191,7 +191,7 @@ pub struct SessionView {
 
 /// The meeting, if the caller owns it (404 when they cannot see it, 403 when they
 /// can but are not its owner).
-async fn owned_meeting(
+pub(super) async fn owned_meeting(
     conn: &mut db::AsyncPgConnection,
     id: &str,
     caller: &Caller,

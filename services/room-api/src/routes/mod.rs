@@ -2,6 +2,7 @@
 
 mod health;
 pub mod meetings;
+pub mod recordings;
 pub mod rooms;
 
 use actix_web::web;
@@ -48,6 +49,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/meetings/{id}/sessions",
                     web::get().to(meetings::list_sessions),
+                )
+                .route(
+                    "/meetings/{id}/recordings",
+                    web::get().to(recordings::list_meeting_recordings),
+                )
+                .route("/recordings", web::get().to(recordings::list_recordings))
+                .route("/recordings/{id}", web::get().to(recordings::get_recording))
+                .route(
+                    "/internal/recordings/{id}/status",
+                    web::post().to(recordings::report_status),
                 )
                 .route(
                     "/meetings/{id}/deactivate",

@@ -4,7 +4,7 @@ use actix_web::dev::ServerHandle;
 use reqwest::{Method, Response};
 use room_api::{
     Application, RoomApiSettings,
-    settings::{HttpSettings, MeetingSettings},
+    settings::{AccessSettings, HttpSettings, MeetingSettings},
 };
 use secrecy::SecretString;
 use serde_json::Value;
@@ -72,6 +72,12 @@ pub fn base_settings(db_url: &str, whereby_url: &str) -> RoomApiSettings {
         meetings: MeetingSettings {
             meeting_duration_hours: 8,
         },
+        access: AccessSettings {
+            auth_service_subjects: "svc-pipeline".to_owned(),
+            auth_operator_subjects: "ops-1, ops-2".to_owned(),
+            recording_download_url_seconds: 300,
+        },
+        aws: test_support::aws::aws_settings(),
         log: LogSettings {
             log_format: LogFormat::Pretty,
             log_level: "info".to_owned(),

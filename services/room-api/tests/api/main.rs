@@ -4,5 +4,6 @@
 mod auth;
 mod helpers;
 mod meetings;
+mod recordings;
 mod rooms;
 mod whereby_failures;
