@@ -1,7 +1,9 @@
 //! A participant joins and leaves a meeting through signed webhooks, end to end:
 //! the Whereby stand-in sends them, webhook-ingest verifies and enqueues them,
 //! recording-worker applies them, and room-api shows the result. Then every
-//! webhook is delivered again, duplicated and shuffled, and nothing changes.
+//! webhook is delivered again, duplicated and shuffled, and nothing changes. The
+//! cloud recording of the session is uploaded to the bucket (moto), announced on
+//! SQS and by the recording.finished webhook, and handed to the pipeline once.
 
 use std::{
     net::TcpListener,
@@ -14,7 +16,7 @@ use settings::{
     AmqpSettings, AuthSettings, DatabaseSettings, LogFormat, LogSettings, RecordingStorageSettings,
     WherebySettings,
 };
-use test_support::{TestBroker, TestDatabase};
+use test_support::{TestAws, TestBroker, TestDatabase};
 use tokio_util::sync::CancellationToken;
 use whereby_stand_in::{StandInConfig, StandInServer, webhooks::WebhookTarget};
 
@@ -77,6 +79,7 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
     }
     let db = TestDatabase::new().await;
     let broker = TestBroker::new().await;
+    let aws = TestAws::new().await;
     let shutdown = CancellationToken::new();
 
     // webhook-ingest
@@ -117,8 +120,8 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
                 worker_shutdown_seconds: 2,
             },
             recordings: recording_worker::settings::RecordingSettings {
-                recording_storage_aws_bucket_name: None,
-                aws_process_recording_queue_url: None,
+                recording_storage_aws_bucket_name: Some(aws.bucket.clone()),
+                aws_process_recording_queue_url: Some(aws.queue_url.clone()),
                 sqs_polling_timeout_seconds: 1,
                 sqs_visibility_timeout_seconds: 5,
                 recording_retention_days: None,
@@ -149,6 +152,7 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
             url: ingest_url,
             secret: WEBHOOK_SECRET.to_owned(),
         }),
+        s3_endpoint: Some(test_support::aws::endpoint()),
     })
     .expect("stand-in");
 
@@ -164,9 +168,9 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
             database: database(&db.url),
             whereby: whereby_settings(&whereby.api_url),
             storage: RecordingStorageSettings {
-                recording_storage_aws_bucket_name: "bucket".to_owned(),
-                aws_whereby_access_key_id: "id".to_owned(),
-                aws_whereby_access_key_secret: SecretString::from("secret".to_owned()),
+                recording_storage_aws_bucket_name: aws.bucket.clone(),
+                aws_whereby_access_key_id: "test".to_owned(),
+                aws_whereby_access_key_secret: SecretString::from("test".to_owned()),
             },
             auth: AuthSettings {
                 auth_jwt_secret: Some(SecretString::from(JWT_SECRET.to_owned())),
@@ -264,9 +268,10 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
         .expect("json");
     assert_eq!(
         left["deliveries"].as_array().map(Vec::len),
-        Some(2),
-        "left + session ended"
+        Some(3),
+        "left, session ended, recording finished: {left}"
     );
+    assert!(left["recording_key"].is_string(), "{left}");
 
     let get = async |path: &str| -> Value {
         http.get(format!("{api}{path}"))
@@ -306,9 +311,31 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
         );
         let sessions = get(&format!("/v1/meetings/{id}/sessions")).await;
         assert_eq!(sessions.as_array().map(Vec::len), Some(1));
+        let recordings = get(&format!("/v1/meetings/{id}/recordings")).await;
+        assert_eq!(recordings.as_array().map(Vec::len), Some(1), "{recordings}");
+        assert_eq!(recordings[0]["status"], "queued", "{recordings}");
+        assert!(
+            recordings[0]["whereby_recording_id"].is_string(),
+            "{recordings}"
+        );
     };
+    // The upload's S3 notification and the recording.finished webhook both arrive.
+    wait_for(
+        "recording handed off",
+        Duration::from_secs(30),
+        async || {
+            let r = get(&format!("/v1/meetings/{id}/recordings")).await;
+            r[0]["status"] == "queued" && r[0]["whereby_recording_id"].is_string()
+        },
+    )
+    .await;
     check().await;
-    assert_eq!(db.count("SELECT 1 FROM webhook_events").await, 5);
+    assert_eq!(db.count("SELECT 1 FROM webhook_events").await, 6);
+    assert_eq!(
+        broker.ready_count(&broker.topology.pipeline_queue()).await,
+        1,
+        "one recording.ready for the pipeline"
+    );
 
     // Whereby delivering everything again, twice and out of order: nothing changes.
     let replay: Value = http
@@ -320,14 +347,19 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
         .json()
         .await
         .expect("json");
-    assert_eq!(replay["deliveries"].as_array().map(Vec::len), Some(10));
+    assert_eq!(replay["deliveries"].as_array().map(Vec::len), Some(12));
     wait_for("replays consumed", Duration::from_secs(15), async || {
         broker.ready_count(&broker.topology.worker_queue()).await == 0
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     check().await;
-    assert_eq!(db.count("SELECT 1 FROM webhook_events").await, 5);
+    assert_eq!(db.count("SELECT 1 FROM webhook_events").await, 6);
+    assert_eq!(db.count("SELECT 1 FROM recordings").await, 1);
+    assert_eq!(
+        broker.ready_count(&broker.topology.pipeline_queue()).await,
+        1
+    );
 
     shutdown.cancel();
     ingest_token.cancel();

@@ -15,6 +15,7 @@
 //! `POST /_stand-in/webhooks/replay` sends everything again, duplicated and
 //! shuffled on request.
 
+pub mod recordings;
 pub mod spec;
 pub mod webhooks;
 
@@ -41,6 +42,9 @@ pub struct StandInConfig {
     pub subdomain: String,
     /// Where webhooks go, signed with which secret; none: no webhooks.
     pub webhooks: Option<webhooks::WebhookTarget>,
+    /// The S3 endpoint cloud recordings are uploaded to (an emulator locally),
+    /// with the credentials each meeting request carries; none: no uploads.
+    pub s3_endpoint: Option<String>,
 }
 
 impl Default for StandInConfig {
@@ -49,6 +53,7 @@ impl Default for StandInConfig {
             api_key: "stand-in-api-key".to_owned(),
             subdomain: "stand-in".to_owned(),
             webhooks: None,
+            s3_endpoint: None,
         }
     }
 }
@@ -97,6 +102,8 @@ struct StoredMeeting {
     clients: Vec<webhooks::Client>,
     #[serde(skip)]
     session: Option<String>,
+    #[serde(skip)]
+    session_started: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Default)]
@@ -351,6 +358,7 @@ async fn create_meeting(s: web::Data<StandIn>, req: HttpRequest, body: web::Byte
         request: value.clone(),
         clients: Vec::new(),
         session: None,
+        session_started: None,
     };
     let fields: Vec<&str> = value
         .get("fields")
@@ -524,6 +532,7 @@ async fn join(
         if people >= 2 && m.session.is_none() {
             let session = uuid::Uuid::new_v4().to_string();
             m.session = Some(session.clone());
+            m.session_started = Some(now());
             events.push(webhooks::envelope(
                 "room.session.started",
                 webhooks::session_data(&m.meeting_id, &m.room_name, &session),
@@ -581,6 +590,7 @@ async fn leave(
             .iter()
             .filter(|c| c.role_name != "recorder")
             .count();
+        let mut recording = None;
         if people < 2
             && let Some(session) = m.session.take()
         {
@@ -588,13 +598,35 @@ async fn leave(
                 "room.session.ended",
                 webhooks::session_data(&m.meeting_id, &m.room_name, &session),
             ));
+            recording = recordings::job_for(&m.request, &m.room_name, m.session_started.take());
         }
-        events
+        (events, recording)
     };
-    match s.send_events(events).await {
-        Ok(deliveries) => HttpResponse::Ok().json(json!({"deliveries": deliveries})),
-        Err(res) => res,
+    let (events, recording) = events;
+    let mut deliveries = match s.send_events(events).await {
+        Ok(deliveries) => deliveries,
+        Err(res) => return res,
+    };
+    // A cloud-recorded session that ended: the recorder uploads the file, then
+    // Whereby announces it.
+    let mut uploaded = None;
+    if let (Some(job), Some(endpoint)) = (recording, s.config.s3_endpoint.clone()) {
+        match recordings::upload(&endpoint, &job).await {
+            Ok((key, file_name)) => {
+                let finished = webhooks::envelope(
+                    "recording.finished",
+                    json!({"recordingId": uuid::Uuid::new_v4().to_string(), "roomName": job.room_name,
+                           "filename": file_name, "status": "completed"}),
+                );
+                if let Ok(more) = s.send_events(vec![finished]).await {
+                    deliveries.extend(more);
+                }
+                uploaded = Some(key);
+            }
+            Err(e) => tracing::warn!(error = %e, "recording upload failed"),
+        }
     }
+    HttpResponse::Ok().json(json!({"deliveries": deliveries, "recording_key": uploaded}))
 }
 
 async fn replay(s: web::Data<StandIn>, body: Option<web::Json<ReplayRequest>>) -> HttpResponse {

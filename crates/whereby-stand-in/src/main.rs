@@ -1,7 +1,8 @@
 //! `whereby-stand-in`: runs the local Whereby API stand-in.
 //! Settings: `WHEREBY_STAND_IN_ADDR` (default 127.0.0.1:8090), `WHEREBY_API_KEY`
 //! (the bearer token it accepts), `WHEREBY_STAND_IN_SUBDOMAIN`, and for webhooks
-//! `WHEREBY_STAND_IN_WEBHOOK_URL` with `WHEREBY_WEBHOOK_SECRET` (its first entry).
+//! `WHEREBY_STAND_IN_WEBHOOK_URL` with `WHEREBY_WEBHOOK_SECRET` (its first entry),
+//! and for cloud recordings the S3 endpoint `AWS_ENDPOINT_URL`.
 
 use std::net::TcpListener;
 
@@ -18,6 +19,7 @@ async fn main() -> anyhow::Result<()> {
     let config = StandInConfig {
         api_key: std::env::var("WHEREBY_API_KEY").unwrap_or(defaults.api_key),
         subdomain: std::env::var("WHEREBY_STAND_IN_SUBDOMAIN").unwrap_or(defaults.subdomain),
+        s3_endpoint: std::env::var("AWS_ENDPOINT_URL").ok(),
         webhooks: std::env::var("WHEREBY_STAND_IN_WEBHOOK_URL")
             .ok()
             .map(|url| WebhookTarget {

@@ -10,6 +10,7 @@ async fn start() -> (StandInServer, reqwest::Client) {
         api_key: KEY.to_owned(),
         subdomain: "acme".to_owned(),
         webhooks: None,
+        s3_endpoint: None,
     })
     .expect("start");
     (server, reqwest::Client::new())

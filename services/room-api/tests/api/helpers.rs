@@ -99,6 +99,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut RoomApiSettings)) -> Tes
         api_key: WHEREBY_KEY.to_owned(),
         subdomain: "acme".to_owned(),
         webhooks: None,
+        s3_endpoint: None,
     })
     .expect("start Whereby stand-in");
     let mut settings = base_settings(&db.url, &whereby.api_url);
