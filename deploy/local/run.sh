@@ -32,9 +32,25 @@ export WEBHOOK_INGEST_ADDR="${WEBHOOK_INGEST_ADDR:-127.0.0.1:${INGEST_PORT}}"
 export WORKER_ADDR="${WORKER_ADDR:-127.0.0.1:${WORKER_PORT}}"
 export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 export WHEREBY_STAND_IN_WEBHOOK_URL="${WHEREBY_STAND_IN_WEBHOOK_URL:-http://127.0.0.1:${INGEST_PORT}/v1/whereby}"
+export AUTH_SERVICE_SUBJECTS="${AUTH_SERVICE_SUBJECTS:-svc-pipeline}"
+export AUTH_OPERATOR_SUBJECTS="${AUTH_OPERATOR_SUBJECTS:-ops}"
+# S3 and SQS: the local emulator unless AWS_ENDPOINT_URL points elsewhere.
+use_moto=0
+if [ -z "${AWS_ENDPOINT_URL:-}" ]; then
+  use_moto=1
+  export AWS_ENDPOINT_URL="http://127.0.0.1:${MOTO_PORT:-5000}"
+  export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+  export AWS_WHEREBY_ACCESS_KEY_ID=test AWS_WHEREBY_ACCESS_KEY_SECRET=test
+fi
+export AWS_REGION="${AWS_REGION:-us-east-1}"
 
 ensure_postgres
 ensure_rabbitmq
+if [ "$use_moto" = 1 ]; then
+  ensure_moto
+  AWS_PROCESS_RECORDING_QUEUE_URL="$(python3 deploy/local/aws-setup.py "$RECORDING_STORAGE_AWS_BUCKET_NAME" local-recordings-uploaded)"
+  export AWS_PROCESS_RECORDING_QUEUE_URL
+fi
 db_name="${DATABASE_URL##*/}"; db_name="${db_name%%\?*}"
 if ! psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='${db_name}'" | grep -q 1; then
   psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE \"${db_name}\""
@@ -74,6 +90,7 @@ cat <<MSG
   Whereby API       $WHEREBY_API_URL$([ "$use_stand_in" = 1 ] && echo "   (local stand-in; log: .run/whereby-stand-in.log)")
   PostgreSQL        $DATABASE_URL
   RabbitMQ          amqp://127.0.0.1:5672
+  S3 / SQS          $AWS_ENDPOINT_URL   (bucket $RECORDING_STORAGE_AWS_BUCKET_NAME, queue ${AWS_PROCESS_RECORDING_QUEUE_URL:-none})
 
 Try it (a development token for user "alice", valid 24 h):
 
@@ -95,11 +112,17 @@ if [ "$use_stand_in" = 1 ]; then cat <<MSG
   curl -s -X POST http://127.0.0.1:${STAND_IN_PORT}/_stand-in/meetings/\$WHEREBY_ID/join -H 'Content-Type: application/json' -d '{"display_name":"Ada"}'
   BOB=\$(curl -s -X POST http://127.0.0.1:${STAND_IN_PORT}/_stand-in/meetings/\$WHEREBY_ID/join -H 'Content-Type: application/json' -d '{"display_name":"Bob"}' | sed 's/.*"participant_id":"\\([^"]*\\)".*/\\1/')
   curl -s -X POST http://127.0.0.1:${STAND_IN_PORT}/_stand-in/meetings/\$WHEREBY_ID/leave -H 'Content-Type: application/json' -d "{\\"participant_id\\":\\"\$BOB\\"}"
+  # (the session ended: the stand-in uploads the cloud recording to the bucket)
+  sleep 3
 
   # what the worker recorded
   curl -s $api/v1/meetings/\$ID -H "Authorization: Bearer \$TOKEN"
   curl -s $api/v1/meetings/\$ID/participants -H "Authorization: Bearer \$TOKEN"
   curl -s $api/v1/meetings/\$ID/sessions -H "Authorization: Bearer \$TOKEN"
+  curl -s $api/v1/meetings/\$ID/recordings -H "Authorization: Bearer \$TOKEN"
+
+  # the hand-off to the transcription pipeline (queue recordings.pipeline)
+  rabbitmqctl list_queues name messages | grep recordings
 MSG
 fi
 cat <<MSG

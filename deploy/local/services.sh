@@ -24,3 +24,18 @@ ensure_rabbitmq() {
   rabbitmq-server -detached
   wait_for_port 5672 90 RabbitMQ
 }
+
+# The S3/SQS emulator (moto): installed from PyPI when missing, state in memory.
+MOTO_PORT="${MOTO_PORT:-5000}"
+ensure_moto() {
+  if port_open "$MOTO_PORT"; then return 0; fi
+  if ! command -v moto_server >/dev/null 2>&1; then
+    echo "installing the S3/SQS emulator (moto)"
+    python3 -m pip install --quiet 'moto[server]'
+    hash -r
+  fi
+  echo "starting the S3/SQS emulator on 127.0.0.1:$MOTO_PORT"
+  mkdir -p "${RUN_DIR:-.run}"
+  nohup moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"${RUN_DIR:-.run}/moto.log" 2>&1 &
+  wait_for_port "$MOTO_PORT" 60 "the S3/SQS emulator"
+}

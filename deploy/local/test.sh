@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# `make test`: every test of the workspace against the real PostgreSQL (started if
-# down). Uses cargo-nextest when installed (a process per test), else cargo test.
+# `make test`: every test of the workspace against the real PostgreSQL, RabbitMQ and
+# S3/SQS emulator (each started if down). Uses cargo-nextest when installed (a process per test), else cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . deploy/local/services.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/whereby-target}"
 ensure_postgres
 ensure_rabbitmq
+RUN_DIR="${TMPDIR:-/tmp}" ensure_moto
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else
