@@ -68,3 +68,27 @@ async fn run_pending_here(database_url: &str) -> Result<Vec<String>, MigrateErro
     }
     Ok(applied)
 }
+
+/// Versions of the embedded migrations not yet applied to the database.
+pub async fn pending(database_url: &str) -> Result<Vec<String>, MigrateError> {
+    let url = database_url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| MigrateError::Runtime(e.to_string()))?
+            .block_on(async {
+                let conn = AsyncPgConnection::establish(&url)
+                    .await
+                    .map_err(MigrateError::Connect)?;
+                let mut harness = AsyncMigrationHarness::new(conn);
+                harness
+                    .pending_migrations(MIGRATIONS)
+                    .map(|ms| ms.iter().map(|m| m.name().version().to_string()).collect())
+                    .map_err(|e| MigrateError::Migration(e.to_string()))
+            })
+    })
+    .await
+    .map_err(|e| MigrateError::Runtime(e.to_string()))?
+}

@@ -58,6 +58,12 @@ impl Source {
         Ok(Self(config))
     }
 
+    /// One raw value by its key (the variable's name in lower case), if set and
+    /// not empty.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.0.get_string(key).ok().filter(|v| !v.trim().is_empty())
+    }
+
     /// Reads one section. Missing keys take the section's defaults; a missing key
     /// without a default, or a value of the wrong type, is an error naming the key.
     pub fn section<T: DeserializeOwned>(&self) -> Result<T, SettingsError> {

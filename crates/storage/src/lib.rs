@@ -253,3 +253,61 @@ pub async fn extend_visibility(
         .map(drop)
         .map_err(call_error)
 }
+
+/// A queue's backlog and its dead-letter queue's (`None` without a redrive policy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueDepths {
+    pub waiting: usize,
+    pub dead_letter: Option<usize>,
+}
+
+pub async fn queue_depths(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+) -> Result<QueueDepths, StorageError> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::RedrivePolicy)
+        .send()
+        .await
+        .map_err(call_error)?;
+    let get = |a: &aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput, n: A| {
+        a.attributes().and_then(|m| m.get(&n).cloned())
+    };
+    let waiting = get(&attrs, A::ApproximateNumberOfMessages)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let dead_arn = get(&attrs, A::RedrivePolicy)
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
+        .and_then(|p| p["deadLetterTargetArn"].as_str().map(str::to_owned));
+    let Some(arn) = dead_arn else {
+        return Ok(QueueDepths {
+            waiting,
+            dead_letter: None,
+        });
+    };
+    let name = arn.rsplit(':').next().unwrap_or_default();
+    let dlq_url = sqs
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(call_error)?;
+    let dlq = sqs
+        .get_queue_attributes()
+        .queue_url(dlq_url.queue_url().unwrap_or_default())
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .map_err(call_error)?;
+    let dead = get(&dlq, A::ApproximateNumberOfMessages)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Ok(QueueDepths {
+        waiting,
+        dead_letter: Some(dead),
+    })
+}

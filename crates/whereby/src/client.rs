@@ -174,6 +174,13 @@ impl WherebyClient {
         parse(res).await
     }
 
+    /// `GET /meetings?limit=1`: the cheapest authenticated call, to check the key.
+    pub async fn check_access(&self) -> Result<(), WherebyError> {
+        self.call::<()>("list_meetings", Method::GET, "/meetings?limit=1", None)
+            .await
+            .map(drop)
+    }
+
     /// `DELETE /meetings/{id}`: idempotent at Whereby (204 for unknown ids too).
     pub async fn delete_meeting(&self, meeting_id: &str) -> Result<(), WherebyError> {
         let path = format!("/meetings/{}", encode(meeting_id));

@@ -40,6 +40,29 @@ async fn readyz(ready: web::Data<Ready>) -> HttpResponse {
     }
 }
 
+/// `POST /admin/jobs/{scan|retention|meeting_cleanup}`: runs a job now (operators,
+/// through `whereby-ops`). On the health port, which the ingress never exposes.
+async fn run_job(jobs: web::Data<Jobs>, name: web::Path<String>) -> HttpResponse {
+    if !matches!(name.as_str(), "scan" | "retention" | "meeting_cleanup") {
+        return HttpResponse::NotFound()
+            .json(serde_json::json!({"error": {"code": "not_found", "message": "no such job"}}));
+    }
+    match jobs.run_locked(&name).await {
+        Ok(Some(r)) => HttpResponse::Ok().json(serde_json::json!({
+            "job": name.as_str(), "ran": true, "examined": r.examined, "changed": r.changed, "failed": r.failed
+        })),
+        Ok(None) => HttpResponse::Conflict().json(serde_json::json!({
+            "error": {"code": "busy", "message": "another replica is running this job"}
+        })),
+        Err(e) => {
+            tracing::warn!(job = name.as_str(), error = %e, "job failed");
+            HttpResponse::ServiceUnavailable().json(serde_json::json!({
+                "error": {"code": "unavailable", "message": "the job could not run; see the worker's log"}
+            }))
+        }
+    }
+}
+
 impl Application {
     pub async fn build(settings: WorkerSettings) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.worker.worker_addr)
@@ -173,15 +196,18 @@ impl Application {
         let registry = web::Data::new(registry);
         let http_metrics = web::Data::new(http_metrics);
         let ready = web::Data::new(Ready(ready));
+        let jobs_data = web::Data::new(jobs.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(web_common::request_context))
                 .app_data(registry.clone())
                 .app_data(http_metrics.clone())
                 .app_data(ready.clone())
+                .app_data(jobs_data.clone())
                 .route("/healthz", web::get().to(web_common::healthz))
                 .route("/readyz", web::get().to(readyz))
                 .route("/metrics", web::get().to(web_common::metrics))
+                .route("/admin/jobs/{name}", web::post().to(run_job))
                 .default_service(web::to(web_common::not_found))
         })
         .workers(1)

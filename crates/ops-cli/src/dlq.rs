@@ -1,0 +1,210 @@
+//! The webhook dead-letter queue (`whereby.events.dead`): list what is there and why,
+//! and put messages back for the worker once the cause is fixed.
+
+use std::time::Duration;
+
+use messaging::{
+    HEADER_ATTEMPT, Topology, TopologySettings, connect,
+    lapin::{
+        BasicProperties, Channel, Connection,
+        options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions},
+        types::{AMQPValue, FieldTable},
+    },
+};
+use secrecy::ExposeSecret;
+use settings::{AmqpSettings, Source};
+
+use crate::{
+    Options,
+    output::{Check, Report},
+};
+
+async fn open(source: &Source) -> Result<(Connection, Channel, Topology), Check> {
+    let a = source
+        .section::<AmqpSettings>()
+        .map_err(|e| Check::fail("rabbitmq", e.to_string(), "set AMQP_URL"))?;
+    let conn = connect(
+        a.amqp_url.expose_secret(),
+        "whereby-ops",
+        Duration::from_secs(5),
+    )
+    .await
+    .map_err(|e| Check::fail("rabbitmq", e.to_string(), "check AMQP_URL"))?;
+    let channel = conn
+        .create_channel()
+        .await
+        .map_err(|e| Check::fail("rabbitmq", e.to_string(), "see the broker's log"))?;
+    let topology = Topology::new(TopologySettings {
+        prefix: a.amqp_prefix,
+        ..TopologySettings::default()
+    });
+    Ok((conn, channel, topology))
+}
+
+/// Why the broker dead-lettered it, from `x-death` (rejected, delivery_limit, …).
+fn death_reason(properties: &BasicProperties) -> String {
+    let Some(headers) = properties.headers() else {
+        return "unknown".to_owned();
+    };
+    let Some(AMQPValue::FieldArray(deaths)) = headers.inner().get("x-death") else {
+        return "unknown".to_owned();
+    };
+    deaths
+        .as_slice()
+        .first()
+        .and_then(|d| match d {
+            AMQPValue::FieldTable(t) => match t.inner().get("reason") {
+                Some(AMQPValue::LongString(s)) => {
+                    Some(String::from_utf8_lossy(s.as_bytes()).into_owned())
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+pub async fn list(source: &Source, o: &Options) -> Report {
+    let mut report = Report::new("dlq list");
+    let (conn, channel, topology) = match open(source).await {
+        Ok(x) => x,
+        Err(check) => {
+            report.push(check);
+            return report;
+        }
+    };
+    let queue = topology.dead_letter_queue();
+    let limit = o.limit.unwrap_or(100);
+    // Taken without acking and left unacked: they return to the queue, in order,
+    // when the channel closes.
+    while report.items.len() < limit {
+        match channel
+            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
+            .await
+        {
+            Ok(Some(m)) => {
+                let body = String::from_utf8_lossy(&m.delivery.data);
+                let preview: String = body.chars().take(300).collect();
+                report.items.push(serde_json::json!({
+                    "message_id": m.delivery.properties.message_id().as_ref().map(|s| s.as_str().to_owned()),
+                    "routing_key": m.delivery.routing_key.as_str(),
+                    "reason": death_reason(&m.delivery.properties),
+                    "bytes": m.delivery.data.len(),
+                    "body": preview,
+                }));
+            }
+            Ok(None) => break,
+            Err(e) => {
+                report.push(Check::fail(
+                    "dlq",
+                    e.to_string(),
+                    "check that the topology exists (`whereby-ops doctor`)",
+                ));
+                break;
+            }
+        }
+    }
+    let _ = conn.close(200, "bye".into()).await;
+    report.push(Check::ok(
+        &format!("queue {queue}"),
+        format!("{} message(s) shown", report.items.len()),
+    ));
+    report
+}
+
+pub async fn replay(source: &Source, o: &Options) -> Report {
+    let mut report = Report::new("dlq replay");
+    let (conn, channel, topology) = match open(source).await {
+        Ok(x) => x,
+        Err(check) => {
+            report.push(check);
+            return report;
+        }
+    };
+    if let Err(e) = channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+    {
+        report.push(Check::fail(
+            "rabbitmq",
+            e.to_string(),
+            "see the broker's log",
+        ));
+        return report;
+    }
+    let queue = topology.dead_letter_queue();
+    let limit = o.limit.unwrap_or(usize::MAX);
+    let mut replayed = 0;
+    while replayed < limit {
+        let m = match channel
+            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
+            .await
+        {
+            Ok(Some(m)) => m,
+            Ok(None) => break,
+            Err(e) => {
+                report.push(Check::fail(
+                    "dlq",
+                    e.to_string(),
+                    "check that the topology exists (`whereby-ops doctor`)",
+                ));
+                break;
+            }
+        };
+        // Back to the events exchange under its original routing key, with a
+        // fresh retry count; acked here only once the broker confirmed it there.
+        let mut headers = m.delivery.properties.headers().clone().unwrap_or_default();
+        headers.insert(HEADER_ATTEMPT.into(), AMQPValue::LongUInt(0));
+        let mut inner: FieldTable = FieldTable::default();
+        for (k, v) in headers.inner() {
+            if k.as_str() != "x-death"
+                && !k.as_str().starts_with("x-first-death")
+                && !k.as_str().starts_with("x-last-death")
+            {
+                inner.insert(k.clone(), v.clone());
+            }
+        }
+        let properties = m
+            .delivery
+            .properties
+            .clone()
+            .with_headers(inner)
+            .with_delivery_mode(2);
+        let published = async {
+            channel
+                .basic_publish(
+                    topology.events_exchange().as_str().into(),
+                    m.delivery.routing_key.clone(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
+                    &m.delivery.data,
+                    properties,
+                )
+                .await?
+                .await
+        }
+        .await;
+        match published {
+            Ok(messaging::lapin::Confirmation::Ack(None)) => {
+                let _ = m.delivery.ack(BasicAckOptions::default()).await;
+                replayed += 1;
+            }
+            _ => {
+                report.push(Check::fail(
+                    "replay",
+                    "the broker did not take a message back",
+                    "check the worker queue exists and has room; nothing was lost",
+                ));
+                break;
+            }
+        }
+    }
+    let _ = conn.close(200, "bye".into()).await;
+    report.push(Check::ok(
+        "replay",
+        format!("{replayed} message(s) sent back to the worker"),
+    ));
+    report
+}

@@ -1,0 +1,343 @@
+//! `doctor`: every setting and every dependency, each with a verdict and a hint.
+
+use std::time::Duration;
+
+use domain::recording::RecordingLocation;
+use messaging::{
+    Topology, TopologySettings, connect,
+    lapin::{options::QueueDeclareOptions, types::FieldTable},
+};
+use secrecy::ExposeSecret;
+use settings::{AmqpSettings, AwsSettings, DatabaseSettings, Source, WherebySettings};
+
+use crate::{
+    Options,
+    output::{Check, Report},
+};
+
+pub async fn run(source: &Source, o: &Options) -> Report {
+    let mut report = Report::new("doctor");
+    settings_present(source, &mut report);
+    report.push(whereby(source).await);
+    report.push(postgres(source).await);
+    for check in rabbitmq(source).await {
+        report.push(check);
+    }
+    for check in s3(source).await {
+        report.push(check);
+    }
+    report.push(sqs(source).await);
+    if let Some(url) = &o.webhook_health_url {
+        report.push(webhook_health(url).await);
+    }
+    report
+}
+
+fn settings_present(source: &Source, report: &mut Report) {
+    let required: [(&str, &str); 6] = [
+        (
+            "whereby_api_key",
+            "room-api and recording-worker call Whereby with it; create it in the Whereby dashboard (Configure → API)",
+        ),
+        (
+            "whereby_webhook_secret",
+            "webhook-ingest verifies Whereby's signature with it; copy it from the webhook in the Whereby dashboard",
+        ),
+        (
+            "recording_storage_aws_bucket_name",
+            "the bucket Whereby uploads cloud recordings to",
+        ),
+        (
+            "aws_whereby_access_key_id",
+            "the access key Whereby uploads with (needs s3:PutObject on the bucket)",
+        ),
+        (
+            "aws_whereby_access_key_secret",
+            "the secret of that access key",
+        ),
+        (
+            "aws_process_recording_queue_url",
+            "the SQS queue the bucket notifies of uploads",
+        ),
+    ];
+    for (key, hint) in required {
+        let name = format!("setting {}", key.to_uppercase());
+        match source.get(key) {
+            Some(_) => report.push(Check::ok(&name, "set")),
+            None => report.push(Check::fail(&name, "missing", hint)),
+        }
+    }
+    let auth = source.get("auth_jwt_secret").is_some() as u8
+        + source.get("auth_jwt_public_key").is_some() as u8;
+    match auth {
+        1 => report.push(Check::ok("setting AUTH_JWT_*", "one verification key set")),
+        0 => report.push(Check::fail(
+            "setting AUTH_JWT_*",
+            "missing",
+            "set AUTH_JWT_SECRET (HS256) or AUTH_JWT_PUBLIC_KEY (RS256)",
+        )),
+        _ => report.push(Check::fail(
+            "setting AUTH_JWT_*",
+            "both set",
+            "set only one of AUTH_JWT_SECRET and AUTH_JWT_PUBLIC_KEY",
+        )),
+    }
+}
+
+async fn whereby(source: &Source) -> Check {
+    let Ok(w) = source.section::<WherebySettings>() else {
+        return Check::skip("whereby api", "WHEREBY_API_KEY is not set");
+    };
+    let client = match whereby::WherebyClient::new(
+        &w.whereby_api_url,
+        w.whereby_api_key.clone(),
+        Duration::from_secs(w.whereby_timeout_seconds.min(10)),
+        whereby::RetryPolicy {
+            max_attempts: 1,
+            ..whereby::RetryPolicy::default()
+        },
+        None,
+    ) {
+        Ok(c) => c,
+        Err(e) => return Check::fail("whereby api", e.to_string(), "check WHEREBY_API_URL"),
+    };
+    match client.check_access().await {
+        Ok(()) => Check::ok(
+            "whereby api",
+            format!("{} accepts the API key", w.whereby_api_url),
+        ),
+        Err(whereby::WherebyError::Refused { status, .. }) => Check::fail(
+            "whereby api",
+            format!("HTTP {status}: the API key was refused"),
+            "create a new key in the Whereby dashboard and set WHEREBY_API_KEY",
+        ),
+        Err(e) => Check::fail(
+            "whereby api",
+            e.to_string(),
+            "check WHEREBY_API_URL and outbound HTTPS to it",
+        ),
+    }
+}
+
+async fn postgres(source: &Source) -> Check {
+    let d = match source.section::<DatabaseSettings>() {
+        Ok(d) => d,
+        Err(e) => return Check::fail("postgres", e.to_string(), "set DATABASE_URL"),
+    };
+    match db::migrate::pending(d.database_url.expose_secret()).await {
+        Ok(pending) if pending.is_empty() => {
+            Check::ok("postgres", "reachable; the schema is current")
+        }
+        Ok(pending) => Check::fail(
+            "postgres",
+            format!(
+                "{} migration(s) pending: {}",
+                pending.len(),
+                pending.join(", ")
+            ),
+            "run `whereby-ops migrate` (or the migration Job)",
+        ),
+        Err(e) => Check::fail(
+            "postgres",
+            e.to_string(),
+            "check DATABASE_URL, the network path and the password",
+        ),
+    }
+}
+
+async fn rabbitmq(source: &Source) -> Vec<Check> {
+    let a = match source.section::<AmqpSettings>() {
+        Ok(a) => a,
+        Err(e) => return vec![Check::fail("rabbitmq", e.to_string(), "set AMQP_URL")],
+    };
+    let conn = match connect(
+        a.amqp_url.expose_secret(),
+        "whereby-ops",
+        Duration::from_secs(5),
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            return vec![Check::fail(
+                "rabbitmq",
+                e.to_string(),
+                "check AMQP_URL (host, port, vhost, user)",
+            )];
+        }
+    };
+    let topology = Topology::new(TopologySettings {
+        prefix: a.amqp_prefix.clone(),
+        ..TopologySettings::default()
+    });
+    let mut checks = vec![Check::ok("rabbitmq", "reachable")];
+    for (queue, dead) in [
+        (topology.worker_queue(), false),
+        (topology.dead_letter_queue(), true),
+        (topology.pipeline_queue(), false),
+        (topology.recordings_dead_letter_queue(), true),
+    ] {
+        // A fresh channel per queue: a failed passive declare closes its channel.
+        let Ok(channel) = conn.create_channel().await else {
+            checks.push(Check::fail(
+                "rabbitmq",
+                "cannot open a channel",
+                "see the broker's log",
+            ));
+            break;
+        };
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        match channel.queue_declare(queue.as_str().into(), passive, FieldTable::default()).await {
+            Ok(q) if dead && q.message_count() > 0 => checks.push(Check::fail(
+                &format!("queue {queue}"),
+                format!("{} dead-lettered message(s)", q.message_count()),
+                "inspect with `whereby-ops dlq list`, fix the cause, then `whereby-ops dlq replay`",
+            )),
+            Ok(q) => checks.push(Check::ok(&format!("queue {queue}"), format!("{} ready", q.message_count()))),
+            Err(_) => checks.push(Check::fail(
+                &format!("queue {queue}"),
+                "missing",
+                "start webhook-ingest or recording-worker once: they declare the topology (check AMQP_PREFIX)",
+            )),
+        }
+    }
+    let _ = conn.close(200, "bye".into()).await;
+    checks
+}
+
+async fn s3(source: &Source) -> Vec<Check> {
+    let Some(setting) = source.get("recording_storage_aws_bucket_name") else {
+        return vec![Check::skip(
+            "s3",
+            "RECORDING_STORAGE_AWS_BUCKET_NAME is not set",
+        )];
+    };
+    let Some(RecordingLocation { bucket, prefix }) = RecordingLocation::parse(&setting) else {
+        return vec![Check::fail(
+            "s3",
+            "empty bucket setting",
+            "set RECORDING_STORAGE_AWS_BUCKET_NAME",
+        )];
+    };
+    let Ok(aws) = source.section::<AwsSettings>() else {
+        return vec![Check::fail(
+            "s3",
+            "invalid AWS_* settings",
+            "check AWS_REGION and AWS_ENDPOINT_URL",
+        )];
+    };
+    let mut checks = Vec::new();
+    // Readable by the services (their own credentials: listing for the scan).
+    let services = storage::s3_client(&storage::sdk_config(&aws).await);
+    match storage::list_page(&services, &bucket, &prefix, None).await {
+        Ok((keys, _)) => checks.push(Check::ok(
+            "s3 (services)",
+            format!(
+                "bucket {bucket} is listable ({} object(s) on the first page)",
+                keys.len()
+            ),
+        )),
+        Err(e) => checks.push(Check::fail(
+            "s3 (services)",
+            e.to_string(),
+            "the services need s3:ListBucket, s3:GetObject and s3:DeleteObject on the bucket",
+        )),
+    }
+    // Writable with the key Whereby uploads with: what recordings depend on.
+    let whereby_keys = AwsSettings {
+        aws_access_key_id: source.get("aws_whereby_access_key_id"),
+        aws_secret_access_key: source
+            .get("aws_whereby_access_key_secret")
+            .map(secrecy::SecretString::from),
+        ..aws
+    };
+    if whereby_keys.aws_access_key_id.is_none() || whereby_keys.aws_secret_access_key.is_none() {
+        checks.push(Check::skip(
+            "s3 (whereby's key)",
+            "AWS_WHEREBY_ACCESS_KEY_* not set",
+        ));
+        return checks;
+    }
+    let as_whereby = storage::s3_client(&storage::sdk_config(&whereby_keys).await);
+    let key = format!(
+        "{prefix}whereby-ops-doctor/{}.txt",
+        uuid::Uuid::new_v4().simple()
+    );
+    match storage::put_object(&as_whereby, &bucket, &key, b"whereby-ops doctor".to_vec(), "text/plain").await {
+        Ok(()) => {
+            let _ = storage::delete_object(&services, &bucket, &key).await;
+            checks.push(Check::ok("s3 (whereby's key)", format!("Whereby's key can write to {bucket}")));
+        }
+        Err(e) => checks.push(Check::fail(
+            "s3 (whereby's key)",
+            e.to_string(),
+            "Whereby's access key needs s3:PutObject on the bucket (and the bucket must exist in AWS_REGION)",
+        )),
+    }
+    checks
+}
+
+async fn sqs(source: &Source) -> Check {
+    let Some(url) = source.get("aws_process_recording_queue_url") else {
+        return Check::skip("sqs", "AWS_PROCESS_RECORDING_QUEUE_URL is not set");
+    };
+    let Ok(aws) = source.section::<AwsSettings>() else {
+        return Check::fail(
+            "sqs",
+            "invalid AWS_* settings",
+            "check AWS_REGION and AWS_ENDPOINT_URL",
+        );
+    };
+    let sqs = storage::sqs_client(&storage::sdk_config(&aws).await);
+    match storage::queue_depths(&sqs, &url).await {
+        Ok(d) if d.dead_letter.is_none() => Check::fail(
+            "sqs",
+            format!("{} message(s) waiting; no redrive policy", d.waiting),
+            "give the queue a dead-letter queue (RedrivePolicy), or failing messages loop forever",
+        ),
+        Ok(d) if d.dead_letter.unwrap_or(0) > 0 => Check::fail(
+            "sqs",
+            format!(
+                "{} waiting, {} in the dead-letter queue",
+                d.waiting,
+                d.dead_letter.unwrap_or(0)
+            ),
+            "messages the worker could not handle: read them in the dead-letter queue, fix, redrive",
+        ),
+        Ok(d) => Check::ok(
+            "sqs",
+            format!("{} message(s) waiting, dead-letter queue empty", d.waiting),
+        ),
+        Err(e) => Check::fail(
+            "sqs",
+            e.to_string(),
+            "check the queue URL and sqs:ReceiveMessage/DeleteMessage/GetQueueAttributes permissions",
+        ),
+    }
+}
+
+async fn webhook_health(url: &str) -> Check {
+    match reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+    {
+        Ok(res) if res.status().is_success() => {
+            Check::ok("webhook endpoint", format!("{url} is healthy"))
+        }
+        Ok(res) => Check::fail(
+            "webhook endpoint",
+            format!("HTTP {}", res.status().as_u16()),
+            "503: webhook-ingest cannot reach RabbitMQ; 404: check the ingress path /v1/whereby",
+        ),
+        Err(e) => Check::fail(
+            "webhook endpoint",
+            e.to_string(),
+            "check DNS, TLS and the ingress",
+        ),
+    }
+}

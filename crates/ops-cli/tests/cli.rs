@@ -1,0 +1,402 @@
+//! `whereby-ops` run as a process against the local stack: real Postgres,
+//! RabbitMQ, the S3/SQS emulator, the Whereby stand-in, and in-process services.
+
+use std::{collections::HashMap, net::TcpListener, process::Command, time::Duration};
+
+use serde_json::Value;
+use test_support::{TestAws, TestBroker, TestDatabase};
+use tokio_util::sync::CancellationToken;
+use whereby_stand_in::{StandInConfig, StandInServer};
+
+const KEY: &str = "ops-test-whereby-key";
+const SECRET: &str = "ops-test-webhook-secret";
+
+struct Stack {
+    db: TestDatabase,
+    broker: TestBroker,
+    aws: TestAws,
+    whereby: StandInServer,
+}
+
+impl Stack {
+    async fn new() -> Self {
+        let whereby = StandInServer::spawn(StandInConfig {
+            api_key: KEY.to_owned(),
+            ..StandInConfig::default()
+        })
+        .expect("stand-in");
+        Self {
+            db: TestDatabase::new().await,
+            broker: TestBroker::new().await,
+            aws: TestAws::new().await,
+            whereby,
+        }
+    }
+
+    fn env(&self) -> HashMap<String, String> {
+        [
+            ("DATABASE_URL", self.db.url.clone()),
+            ("AMQP_URL", self.broker.url.clone()),
+            ("AMQP_PREFIX", self.broker.prefix().to_owned()),
+            ("WHEREBY_API_KEY", KEY.to_owned()),
+            ("WHEREBY_API_URL", self.whereby.api_url.clone()),
+            ("WHEREBY_WEBHOOK_SECRET", SECRET.to_owned()),
+            ("RECORDING_STORAGE_AWS_BUCKET_NAME", self.aws.bucket.clone()),
+            ("AWS_WHEREBY_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_WHEREBY_ACCESS_KEY_SECRET", "test".to_owned()),
+            (
+                "AWS_PROCESS_RECORDING_QUEUE_URL",
+                self.aws.queue_url.clone(),
+            ),
+            ("AWS_ENDPOINT_URL", test_support::aws::endpoint()),
+            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            (
+                "AUTH_JWT_SECRET",
+                "ops-test-jwt-secret-long-enough-0123456789".to_owned(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}
+
+/// Runs the CLI with exactly `env`; returns the exit code and stdout.
+async fn ops(env: HashMap<String, String>, args: &[&str]) -> (i32, String) {
+    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(env!("CARGO_BIN_EXE_whereby-ops"))
+            .args(&args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env)
+            .current_dir(std::env::temp_dir())
+            .output()
+            .expect("run whereby-ops");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    })
+    .await
+    .expect("join")
+}
+
+fn checks(out: &str) -> Vec<(String, String)> {
+    let v: Value = serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    v["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or("").to_owned(),
+                c["status"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_passes_on_a_healthy_stack_and_names_each_problem_otherwise() {
+    let stack = Stack::new().await;
+    let (code, out) = ops(stack.env(), &["doctor", "--json"]).await;
+    let all = checks(&out);
+    assert_eq!(code, 0, "{out}");
+    assert!(all.iter().all(|(_, s)| s == "ok"), "{all:?}");
+    for name in [
+        "whereby api",
+        "postgres",
+        "rabbitmq",
+        "s3 (whereby's key)",
+        "sqs",
+    ] {
+        assert!(
+            all.iter().any(|(n, _)| n == name),
+            "{name} checked: {all:?}"
+        );
+    }
+
+    let mut broken = stack.env();
+    broken.insert("WHEREBY_API_KEY".into(), "wrong".into());
+    broken.remove("WHEREBY_WEBHOOK_SECRET");
+    let empty = TestDatabase::empty().await;
+    broken.insert("DATABASE_URL".into(), empty.url.clone());
+    broken.insert("AMQP_PREFIX".into(), "nothing-declared-here.".into());
+    let (code, out) = ops(broken, &["doctor", "--json"]).await;
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).expect("json");
+    let failed: Vec<&str> = v["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| c["name"].as_str().unwrap_or(""))
+        .collect();
+    for expected in [
+        "setting WHEREBY_WEBHOOK_SECRET",
+        "whereby api",
+        "postgres",
+        "queue nothing-declared-here.whereby.events.worker",
+    ] {
+        assert!(
+            failed.contains(&expected),
+            "{expected} should fail: {failed:?}"
+        );
+    }
+    assert!(
+        v["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .filter(|c| c["status"] == "fail")
+            .all(|c| c["hint"].is_string())
+    );
+    assert!(
+        !out.contains(KEY) && !out.contains("ops-test-jwt-secret"),
+        "no secrets in the output"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_applies_the_schema() {
+    let stack = Stack::new().await;
+    let empty = TestDatabase::empty().await;
+    let mut env = stack.env();
+    env.insert("DATABASE_URL".into(), empty.url.clone());
+    let (code, out) = ops(env.clone(), &["migrate"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("applied"), "{out}");
+    let (code, out) = ops(env, &["migrate"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("current"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_test_reaches_webhook_ingest_and_explains_a_wrong_secret() {
+    let stack = Stack::new().await;
+    let settings = webhook_ingest::IngestSettings {
+        http: webhook_ingest::settings::HttpSettings {
+            webhook_ingest_addr: "127.0.0.1:0".to_owned(),
+            webhook_ingest_workers: Some(1),
+            webhook_body_limit_bytes: 65536,
+            webhook_ingest_shutdown_seconds: 1,
+            webhook_max_in_flight: 16,
+        },
+        webhook: webhook_ingest::settings::WebhookSettings {
+            whereby_webhook_secret: secrecy::SecretString::from(SECRET.to_owned()),
+            whereby_webhook_tolerance_seconds: 300,
+        },
+        amqp: settings::AmqpSettings {
+            amqp_url: secrecy::SecretString::from(stack.broker.url.clone()),
+            amqp_prefix: stack.broker.prefix().to_owned(),
+            amqp_publish_timeout_ms: 5000,
+            amqp_connect_timeout_seconds: 5,
+            amqp_delivery_limit: 10,
+            amqp_retry_delays_ms: "200,400,600".to_owned(),
+        },
+        log: settings::LogSettings {
+            log_format: settings::LogFormat::Pretty,
+            log_level: "info".to_owned(),
+        },
+    };
+    let app = webhook_ingest::Application::build_with_listener(
+        settings,
+        TcpListener::bind("127.0.0.1:0").expect("bind"),
+    )
+    .await
+    .expect("ingest");
+    let url = format!("http://127.0.0.1:{}/v1/whereby", app.port());
+    let (_, server, token, publisher) = app.into_parts();
+    tokio::spawn(server);
+    for _ in 0..100 {
+        if publisher.is_connected() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (code, out) = ops(stack.env(), &["webhook", "send-test", "--url", &url]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        stack
+            .broker
+            .ready_count(&stack.broker.topology.worker_queue())
+            .await,
+        1
+    );
+    let (code, out) = ops(
+        stack.env(),
+        &["webhook", "send-test", "--url", &url, "--secret", "not-it"],
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("401") && out.contains("WHEREBY_WEBHOOK_SECRET differs"),
+        "{out}"
+    );
+    token.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dlq_list_shows_why_and_replay_puts_messages_back() {
+    let stack = Stack::new().await;
+    let (conn, channel) = stack.broker.channel().await;
+    // Dead-letter a message the way the worker does: reject it without requeue.
+    let topology = &stack.broker.topology;
+    channel
+        .basic_publish(
+            topology.events_exchange().as_str().into(),
+            "whereby.room.client.joined".into(),
+            Default::default(),
+            br#"{"schema_version":1,"received_at":"2030-01-01T00:00:00Z","event":{"id":"dead-1"}}"#,
+            messaging::lapin::BasicProperties::default().with_message_id("dead-1".into()),
+        )
+        .await
+        .expect("publish");
+    let got = loop {
+        if let Some(m) = channel
+            .basic_get(topology.worker_queue().as_str().into(), Default::default())
+            .await
+            .expect("get")
+        {
+            break m;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    got.delivery
+        .reject(messaging::lapin::options::BasicRejectOptions { requeue: false })
+        .await
+        .expect("reject");
+    for _ in 0..100 {
+        if stack
+            .broker
+            .ready_count(&topology.dead_letter_queue())
+            .await
+            == 1
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = conn.close(200, "bye".into()).await;
+
+    let (code, out) = ops(stack.env(), &["dlq", "list", "--json"]).await;
+    assert_eq!(code, 0, "{out}");
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["items"][0]["message_id"], "dead-1");
+    assert_eq!(v["items"][0]["reason"], "rejected");
+    assert_eq!(
+        stack
+            .broker
+            .ready_count(&topology.dead_letter_queue())
+            .await,
+        1,
+        "listing leaves messages in place"
+    );
+
+    let (code, out) = ops(stack.env(), &["dlq", "replay"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 message(s) sent back"), "{out}");
+    assert_eq!(
+        stack
+            .broker
+            .ready_count(&topology.dead_letter_queue())
+            .await,
+        0
+    );
+    assert_eq!(stack.broker.ready_count(&topology.worker_queue()).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rescan_runs_the_workers_catch_up_scan() {
+    let stack = Stack::new().await;
+    stack
+        .aws
+        .put("lost-2030-01-01T09:05:30Z.mp4", b"video")
+        .await;
+    let mut env = stack.env();
+    env.remove("AWS_PROCESS_RECORDING_QUEUE_URL");
+    let settings = recording_worker::WorkerSettings {
+        worker: recording_worker::settings::WorkerSection {
+            worker_addr: "127.0.0.1:0".to_owned(),
+            worker_prefetch: 4,
+            worker_shutdown_seconds: 2,
+        },
+        recordings: recording_worker::settings::RecordingSettings {
+            recording_storage_aws_bucket_name: Some(stack.aws.bucket.clone()),
+            aws_process_recording_queue_url: None,
+            sqs_polling_timeout_seconds: 1,
+            sqs_visibility_timeout_seconds: 5,
+            recording_retention_days: None,
+        },
+        jobs: recording_worker::settings::JobSettings {
+            job_scan_interval_seconds: 0,
+            job_retention_interval_seconds: 0,
+            job_meeting_cleanup_interval_seconds: 0,
+            meeting_empty_grace_seconds: 60,
+        },
+        database: settings::DatabaseSettings {
+            database_url: secrecy::SecretString::from(stack.db.url.clone()),
+            database_pool_size: 2,
+            database_timeout_seconds: 2,
+            database_migrate_on_start: false,
+        },
+        amqp: settings::AmqpSettings {
+            amqp_url: secrecy::SecretString::from(stack.broker.url.clone()),
+            amqp_prefix: stack.broker.prefix().to_owned(),
+            amqp_publish_timeout_ms: 5000,
+            amqp_connect_timeout_seconds: 5,
+            amqp_delivery_limit: 10,
+            amqp_retry_delays_ms: "200,400,600".to_owned(),
+        },
+        aws: test_support::aws::aws_settings(),
+        whereby: settings::WherebySettings {
+            whereby_api_key: secrecy::SecretString::from(KEY.to_owned()),
+            whereby_api_url: stack.whereby.api_url.clone(),
+            whereby_timeout_seconds: 2,
+            whereby_max_attempts: 1,
+            whereby_max_retry_after_seconds: 1,
+        },
+        log: settings::LogSettings {
+            log_format: settings::LogFormat::Pretty,
+            log_level: "info".to_owned(),
+        },
+    };
+    let app = recording_worker::Application::build_with_listener(
+        settings,
+        TcpListener::bind("127.0.0.1:0").expect("bind"),
+    )
+    .await
+    .expect("worker");
+    let worker_url = format!("http://127.0.0.1:{}", app.port());
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(app.run(shutdown.clone()));
+    let (code, out) = ops(env, &["recordings", "rescan", "--worker-url", &worker_url]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("registered 1"), "{out}");
+    assert_eq!(
+        stack
+            .db
+            .count("SELECT 1 FROM recordings WHERE status = 'unmatched'")
+            .await,
+        1
+    );
+    let (code, _) = ops(
+        stack.env(),
+        &["recordings", "rescan", "--worker-url", "http://127.0.0.1:9"],
+    )
+    .await;
+    assert_eq!(code, 1);
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2() {
+    let (code, _) = ops(HashMap::new(), &["frobnicate"]).await;
+    assert_eq!(code, 2);
+    let (code, _) = ops(HashMap::new(), &["dlq", "list", "--limit", "many"]).await;
+    assert_eq!(code, 2);
+}
