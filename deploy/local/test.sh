@@ -8,6 +8,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/whereby-target}"
 ensure_postgres
 ensure_rabbitmq
 RUN_DIR="${TMPDIR:-/tmp}" ensure_moto
+# The process-level tests (crates/e2e-tests/tests/processes.rs) run the binaries.
+cargo build --workspace --bins
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else

@@ -35,7 +35,11 @@ async fn main() -> anyhow::Result<()> {
     };
     let server = StandInServer::start(TcpListener::bind(&addr)?, config)?;
     tracing::info!(api_url = %server.api_url, "Whereby stand-in listening");
-    tokio::signal::ctrl_c().await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
     server.stop().await;
     Ok(())
 }

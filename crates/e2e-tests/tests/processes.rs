@@ -1,0 +1,454 @@
+//! The real binaries as processes, as they run in production: JSON logs that never
+//! contain a secret, a request id that travels from the HTTP edge to the worker's
+//! log lines, and SIGTERM under load losing nothing.
+//!
+//! Needs the binaries built (`make test` builds them first); `WHEREBY_BIN_DIR`
+//! overrides where they are looked for (default: next to this test's directory).
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+use test_support::{TestAws, TestBroker, TestDatabase};
+
+fn bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("WHEREBY_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            // target/debug/deps/<test> → target/debug
+            let exe = std::env::current_exe().expect("current exe");
+            exe.parent()
+                .and_then(|p| p.parent())
+                .expect("target dir")
+                .to_path_buf()
+        });
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (`cargo build --bins`)",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+/// A service process whose output goes to a file.
+struct Proc {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn start(
+        name: &str,
+        args: &[&str],
+        env: &HashMap<String, String>,
+        dir: &std::path::Path,
+    ) -> Self {
+        let log = dir.join(format!("{name}-{}.log", uuid::Uuid::new_v4().simple()));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(bin(name))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env)
+            .current_dir(dir)
+            .stdout(Stdio::from(file.try_clone().expect("clone")))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("spawn");
+        Self {
+            name: name.to_owned(),
+            child,
+            log,
+        }
+    }
+
+    /// SIGTERM, then wait for the process to finish its drain.
+    fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(
+                    status.success(),
+                    "{} exited with {status} after SIGTERM",
+                    self.name
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("{} did not stop within 30 s of SIGTERM", self.name);
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn wait_http(url: &str, what: &str) {
+    let started = Instant::now();
+    while reqwest::get(url)
+        .await
+        .map(|r| r.status().is_success())
+        .unwrap_or(false)
+        == false
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what} not ready at {url}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+const API_KEY: &str = "proc-whereby-key-9f3a1c";
+const WEBHOOK_SECRET: &str = "proc-webhook-secret-77d2e0";
+const JWT_SECRET: &str = "proc-jwt-secret-that-is-long-enough-5b8c4e";
+const AWS_SECRET: &str = "proc-aws-whereby-secret-c01d";
+const DB_PASSWORD: &str = "proc-db-password-a7e9";
+
+struct System {
+    env: HashMap<String, String>,
+    dir: PathBuf,
+    room_api: String,
+    ingest: String,
+    worker: String,
+    stand_in: String,
+}
+
+async fn system(db: &TestDatabase, broker: &TestBroker, aws: &TestAws) -> System {
+    let dir = std::env::temp_dir().join(format!("whereby-procs-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (api_port, ingest_port, worker_port, stand_in_port) =
+        (free_port(), free_port(), free_port(), free_port());
+    // Postgres trusts local connections, so the password is never needed, but it is
+    // in the URL the services hold, and must never reach a log.
+    let db_url = db
+        .url
+        .replacen("postgres@", &format!("postgres:{DB_PASSWORD}@"), 1);
+    let env: HashMap<String, String> = [
+        ("LOG_FORMAT", "json".to_owned()),
+        ("LOG_LEVEL", "debug".to_owned()),
+        ("DATABASE_URL", db_url),
+        ("DATABASE_MIGRATE_ON_START", "false".to_owned()),
+        ("AMQP_URL", broker.url.clone()),
+        ("AMQP_PREFIX", broker.prefix().to_owned()),
+        ("AMQP_RETRY_DELAYS_MS", "200,400,600".to_owned()),
+        ("WHEREBY_API_KEY", API_KEY.to_owned()),
+        (
+            "WHEREBY_API_URL",
+            format!("http://127.0.0.1:{stand_in_port}/v1"),
+        ),
+        ("WHEREBY_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
+        ("AUTH_JWT_SECRET", JWT_SECRET.to_owned()),
+        ("RECORDING_STORAGE_AWS_BUCKET_NAME", aws.bucket.clone()),
+        ("AWS_WHEREBY_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_WHEREBY_ACCESS_KEY_SECRET", AWS_SECRET.to_owned()),
+        ("AWS_PROCESS_RECORDING_QUEUE_URL", aws.queue_url.clone()),
+        ("AWS_ENDPOINT_URL", test_support::aws::endpoint()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("SQS_POLLING_TIMEOUT_SECONDS", "1".to_owned()),
+        ("ROOM_API_ADDR", format!("127.0.0.1:{api_port}")),
+        ("WEBHOOK_INGEST_ADDR", format!("127.0.0.1:{ingest_port}")),
+        ("WORKER_ADDR", format!("127.0.0.1:{worker_port}")),
+        (
+            "WHEREBY_STAND_IN_ADDR",
+            format!("127.0.0.1:{stand_in_port}"),
+        ),
+        (
+            "WHEREBY_STAND_IN_WEBHOOK_URL",
+            format!("http://127.0.0.1:{ingest_port}/v1/whereby"),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    System {
+        env,
+        dir,
+        room_api: format!("http://127.0.0.1:{api_port}"),
+        ingest: format!("http://127.0.0.1:{ingest_port}"),
+        worker: format!("http://127.0.0.1:{worker_port}"),
+        stand_in: format!("http://127.0.0.1:{stand_in_port}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_json_carry_the_request_id_and_never_contain_a_secret() {
+    let (db, broker, aws) = (
+        TestDatabase::new().await,
+        TestBroker::new().await,
+        TestAws::new().await,
+    );
+    let s = system(&db, &broker, &aws).await;
+    let mut procs = vec![
+        Proc::start("whereby-stand-in", &[], &s.env, &s.dir),
+        Proc::start("room-api", &[], &s.env, &s.dir),
+        Proc::start("webhook-ingest", &[], &s.env, &s.dir),
+        Proc::start("recording-worker", &[], &s.env, &s.dir),
+    ];
+    wait_http(&format!("{}/readyz", s.room_api), "room-api").await;
+    wait_http(&format!("{}/readyz", s.ingest), "webhook-ingest").await;
+    wait_http(&format!("{}/readyz", s.worker), "recording-worker").await;
+
+    let token = room_api::auth::dev_token(
+        &settings::AuthSettings {
+            auth_jwt_secret: Some(secrecy::SecretString::from(JWT_SECRET.to_owned())),
+            auth_jwt_public_key: None,
+            auth_jwt_audience: None,
+            auth_jwt_issuer: None,
+        },
+        "alice",
+        1,
+    )
+    .expect("token");
+    let http = reqwest::Client::new();
+    let res = http
+        .post(format!("{}/v1/rooms", s.room_api))
+        .bearer_auth(&token)
+        .json(&json!({"name": "logs"}))
+        .send()
+        .await
+        .expect("room");
+    assert_eq!(res.status().as_u16(), 201);
+    let meeting: Value = http
+        .post(format!("{}/v1/rooms/logs/meeting", s.room_api))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("meeting")
+        .json()
+        .await
+        .expect("json");
+    let whereby_id = meeting["whereby_meeting_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let join = |name: &str| {
+        http.post(format!(
+            "{}/_stand-in/meetings/{whereby_id}/join",
+            s.stand_in
+        ))
+        .json(&json!({"display_name": name}))
+        .send()
+    };
+    join("Ada").await.expect("join");
+    let bob: Value = join("Bob").await.expect("join").json().await.expect("json");
+    http.post(format!(
+        "{}/_stand-in/meetings/{whereby_id}/leave",
+        s.stand_in
+    ))
+    .json(&json!({"participant_id": bob["participant_id"]}))
+    .send()
+    .await
+    .expect("leave");
+
+    // A webhook with our own request id, and one with a wrong signature.
+    let body = serde_json::to_vec(&json!({"id": "req-id-event", "apiVersion": "1.0", "createdAt": "2030-01-01T00:00:00.000Z", "type": "room.session.started", "data": {"meetingId": whereby_id, "roomSessionId": "rs"}})).expect("json");
+    let signature = whereby::webhook::sign(WEBHOOK_SECRET, chrono::Utc::now().timestamp(), &body);
+    let res = http
+        .post(format!("{}/v1/whereby", s.ingest))
+        .header("Whereby-Signature", &signature)
+        .header("X-Request-Id", "edge-req-4711")
+        .body(body.clone())
+        .send()
+        .await
+        .expect("webhook");
+    assert_eq!(res.status().as_u16(), 200);
+    let forged = whereby::webhook::sign("not-the-secret", chrono::Utc::now().timestamp(), &body);
+    let res = http
+        .post(format!("{}/v1/whereby", s.ingest))
+        .header("Whereby-Signature", &forged)
+        .body(body)
+        .send()
+        .await
+        .expect("webhook");
+    assert_eq!(res.status().as_u16(), 401);
+
+    let started = Instant::now();
+    while db
+        .count("SELECT 1 FROM recordings WHERE status = 'queued'")
+        .await
+        < 1
+        || db
+            .count("SELECT 1 FROM webhook_events WHERE event_id = 'req-id-event'")
+            .await
+            < 1
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the flow did not complete"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for p in &mut procs {
+        p.terminate();
+    }
+
+    let secrets = [
+        API_KEY,
+        WEBHOOK_SECRET,
+        JWT_SECRET,
+        AWS_SECRET,
+        DB_PASSWORD,
+        token.as_str(),
+        signature.as_str(),
+        forged.as_str(),
+    ];
+    let sig_hex = signature.split("v1=").nth(1).unwrap_or("x").to_owned();
+    for p in &procs {
+        let out = p.output();
+        assert!(!out.trim().is_empty(), "{} logged nothing", p.name);
+        for secret in secrets.iter().copied().chain([sig_hex.as_str()]) {
+            assert!(
+                !out.contains(secret),
+                "{} logged a secret ({}…)",
+                p.name,
+                &secret[..6.min(secret.len())]
+            );
+        }
+        if p.name != "whereby-stand-in" {
+            for line in out.lines().filter(|l| !l.trim().is_empty()) {
+                assert!(
+                    serde_json::from_str::<Value>(line).is_ok(),
+                    "{}: not a JSON log line: {line}",
+                    p.name
+                );
+            }
+        }
+    }
+    let ingest_log = procs[2].output();
+    let worker_log = procs[3].output();
+    assert!(
+        ingest_log.contains("edge-req-4711"),
+        "ingest logs the request id"
+    );
+    assert!(
+        worker_log
+            .lines()
+            .any(|l| l.contains("edge-req-4711") && l.contains("req-id-event")),
+        "the worker's log lines for the event carry the edge's request id"
+    );
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_loses_nothing_that_was_accepted() {
+    let (db, broker, aws) = (
+        TestDatabase::new().await,
+        TestBroker::new().await,
+        TestAws::new().await,
+    );
+    let s = system(&db, &broker, &aws).await;
+    db.execute("INSERT INTO rooms (id, name, owner) VALUES ('00000000-0000-0000-0000-00000000000a', 'load', 'a')").await;
+    db.execute("INSERT INTO meetings (id, room_id, owner, whereby_meeting_id, room_name, room_url, start_date, end_date, is_locked, room_mode, recording_type, recording_trigger, platform) VALUES ('00000000-0000-0000-0000-00000000000b', '00000000-0000-0000-0000-00000000000a', 'a', 'load-1', '/load-x', 'u', now(), now() + interval '1 hour', false, 'normal', 'none', 'none', 'whereby')").await;
+    let mut ingest = Proc::start("webhook-ingest", &[], &s.env, &s.dir);
+    let mut worker = Proc::start("recording-worker", &[], &s.env, &s.dir);
+    wait_http(&format!("{}/readyz", s.ingest), "webhook-ingest").await;
+    wait_http(&format!("{}/readyz", s.worker), "recording-worker").await;
+
+    // A sender that behaves like Whereby: retries on 5xx and connection errors.
+    let url = format!("{}/v1/whereby", s.ingest);
+    let send_all = |from: usize, to: usize| {
+        let url = url.clone();
+        tokio::spawn(async move {
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .expect("client");
+            let mut accepted = BTreeSet::new();
+            for i in from..to {
+                let id = format!("load-{i:05}");
+                let body = serde_json::to_vec(&json!({"id": id, "apiVersion": "1.0", "createdAt": chrono::Utc::now().to_rfc3339(), "type": "room.client.joined",
+                    "data": {"meetingId": "load-1", "participantId": format!("p{i}"), "roleName": "visitor", "numClients": i + 1, "numClientsByRoleName": {"visitor": i + 1}}})).expect("json");
+                for _attempt in 0..200 {
+                    let sig = whereby::webhook::sign(
+                        WEBHOOK_SECRET,
+                        chrono::Utc::now().timestamp(),
+                        &body,
+                    );
+                    match http
+                        .post(&url)
+                        .header("Whereby-Signature", sig)
+                        .body(body.clone())
+                        .send()
+                        .await
+                    {
+                        Ok(r) if r.status().is_success() => {
+                            accepted.insert(id.clone());
+                            break;
+                        }
+                        _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                    }
+                }
+            }
+            accepted
+        })
+    };
+    let senders: Vec<_> = (0..4).map(|k| send_all(k * 150, (k + 1) * 150)).collect();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Both stop mid-stream: ingest finishes what it is publishing, the worker what
+    // it is applying; then both come back.
+    ingest.terminate();
+    worker.terminate();
+    let mut ingest = Proc::start("webhook-ingest", &[], &s.env, &s.dir);
+    let worker2 = Proc::start("recording-worker", &[], &s.env, &s.dir);
+    let mut accepted = BTreeSet::new();
+    for sender in senders {
+        accepted.extend(sender.await.expect("sender"));
+    }
+    assert_eq!(
+        accepted.len(),
+        600,
+        "the sender got every event through, retrying like Whereby"
+    );
+    let started = Instant::now();
+    while db.count("SELECT 1 FROM webhook_events").await < 600 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not all accepted events were applied"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        db.count("SELECT 1 FROM meeting_participants").await,
+        600,
+        "each applied once"
+    );
+    assert_eq!(
+        broker
+            .ready_count(&broker.topology.dead_letter_queue())
+            .await,
+        0
+    );
+    ingest.terminate();
+    drop(worker2);
+    drop(worker);
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
