@@ -171,3 +171,13 @@ pub async fn due_for_cleanup(
         .load(conn)
         .await
 }
+
+/// Meetings that are active and not past their end date.
+pub async fn count_active(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    meetings::table
+        .filter(meetings::is_active.eq(true))
+        .filter(meetings::end_date.gt(Utc::now()))
+        .count()
+        .get_result(conn)
+        .await
+}

@@ -115,6 +115,29 @@ pub struct MeetingRef {
     pub meeting_id: Option<String>,
 }
 
+/// The event types Whereby documents, as a bounded metrics label: anything else is
+/// `other`, so that a sender cannot grow the label set.
+pub fn type_label(event_type: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "room.client.joined",
+        "room.client.left",
+        "room.client.knocked",
+        "room.client.knockCancelled",
+        "room.session.started",
+        "room.session.ended",
+        "recording.finished",
+        "transcription.started",
+        "transcription.finished",
+        "transcription.failed",
+        "assistant.requested",
+    ];
+    KNOWN
+        .iter()
+        .find(|k| **k == event_type)
+        .copied()
+        .unwrap_or("other")
+}
+
 /// Roles that are machines, not people: tracked, but not counted as people.
 pub fn is_person(role_name: Option<&str>) -> bool {
     !matches!(

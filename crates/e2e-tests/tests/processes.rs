@@ -112,11 +112,10 @@ impl Drop for Proc {
 
 async fn wait_http(url: &str, what: &str) {
     let started = Instant::now();
-    while reqwest::get(url)
+    while !reqwest::get(url)
         .await
         .map(|r| r.status().is_success())
         .unwrap_or(false)
-        == false
     {
         assert!(
             started.elapsed() < Duration::from_secs(30),

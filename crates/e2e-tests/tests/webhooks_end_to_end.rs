@@ -180,6 +180,7 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
             },
             meetings: room_api::settings::MeetingSettings {
                 meeting_duration_hours: 8,
+                whereby_plan_meeting_limit: Some(25),
             },
             access: room_api::settings::AccessSettings {
                 auth_service_subjects: String::new(),

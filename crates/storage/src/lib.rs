@@ -184,6 +184,8 @@ pub struct QueueMessage {
     pub receipt_handle: String,
     pub message_id: String,
     pub receive_count: u32,
+    /// When SQS received it (`SentTimestamp`), for the age metric.
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Long-polls for up to 10 messages, waiting at most `wait` (SQS caps it at 20 s).
@@ -203,6 +205,9 @@ pub async fn receive(
         .message_system_attribute_names(
             aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
         )
+        .message_system_attribute_names(
+            aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp,
+        )
         .send()
         .await
         .map_err(call_error)?;
@@ -220,6 +225,11 @@ pub async fn receive(
                 })
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(1),
+            sent_at: m
+                .attributes()
+                .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp))
+                .and_then(|t| t.parse::<i64>().ok())
+                .and_then(chrono::DateTime::from_timestamp_millis),
         })
         .collect())
 }

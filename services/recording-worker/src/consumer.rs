@@ -194,6 +194,10 @@ impl Consumer {
                 }
                 done => {
                     self.metrics.outcomes.with_label_values(&[done.label()]).inc();
+                    self.metrics
+                        .by_type
+                        .with_label_values(&[domain::webhook::type_label(&event.header.event_type)])
+                        .inc();
                     self.metrics.lag(apply::lag(&event));
                     tracing::info!(outcome = done.label(), event_type = %event.header.event_type, "handled event");
                 }

@@ -1,6 +1,8 @@
 use std::time::Duration;
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 /// recording-worker's figures (prefix `recworker_`).
 #[derive(Clone)]
@@ -11,6 +13,12 @@ pub struct WorkerMetrics {
     pub retried: IntCounter,
     pub dead_lettered: IntCounter,
     pub database_waits: IntCounter,
+    /// Events handled, by (bounded) Whereby event type.
+    pub by_type: IntCounterVec,
+    /// Age of the oldest SQS message in the last receive (from its SentTimestamp).
+    pub sqs_oldest_age: prometheus::Gauge,
+    /// The database pool: connections open, idle, and callers waiting.
+    pub pool: IntGaugeVec,
     /// Recordings by what happened: unmatched, queued (handed off).
     pub recordings: IntCounterVec,
     /// SQS messages by outcome: received, deleted, left (for a later try), unreadable.
@@ -53,6 +61,27 @@ impl WorkerMetrics {
             ]),
         )?;
         let connected = IntGauge::new("broker_connected", "1 while consuming from RabbitMQ")?;
+        let by_type = IntCounterVec::new(
+            Opts::new(
+                "events_by_type_total",
+                "Events handled, by Whereby event type",
+            ),
+            &["type"],
+        )?;
+        let sqs_oldest_age = prometheus::Gauge::new(
+            "sqs_oldest_message_age_seconds",
+            "Age of the oldest message in the last SQS receive",
+        )?;
+        let pool = IntGaugeVec::new(
+            Opts::new(
+                "db_pool_connections",
+                "Database pool connections by state (size, available, waiting)",
+            ),
+            &["state"],
+        )?;
+        registry.register(Box::new(by_type.clone()))?;
+        registry.register(Box::new(sqs_oldest_age.clone()))?;
+        registry.register(Box::new(pool.clone()))?;
         let recordings = IntCounterVec::new(
             Opts::new(
                 "recordings_total",
@@ -89,6 +118,9 @@ impl WorkerMetrics {
             retried,
             dead_lettered,
             database_waits,
+            by_type,
+            sqs_oldest_age,
+            pool,
             recordings,
             sqs,
             jobs,
@@ -103,5 +135,21 @@ impl WorkerMetrics {
 
     pub fn set_connected(&self, connected: bool) {
         self.connected.set(i64::from(connected));
+    }
+}
+
+impl WorkerMetrics {
+    /// Refreshes the pool gauges (called at scrape time).
+    pub fn observe_pool(&self, pool: &db::DbPool) {
+        let status = pool.status();
+        self.pool
+            .with_label_values(&["size"])
+            .set(i64::try_from(status.size).unwrap_or(i64::MAX));
+        self.pool
+            .with_label_values(&["available"])
+            .set(i64::try_from(status.available).unwrap_or(i64::MAX));
+        self.pool
+            .with_label_values(&["waiting"])
+            .set(i64::try_from(status.waiting).unwrap_or(i64::MAX));
     }
 }

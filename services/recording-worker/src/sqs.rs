@@ -70,6 +70,13 @@ impl SqsPoller {
                     }
                 }
             };
+            let oldest = messages.iter().filter_map(|m| m.sent_at).min();
+            self.intake
+                .metrics
+                .sqs_oldest_age
+                .set(oldest.map_or(0.0, |t| {
+                    (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0
+                }));
             for message in messages {
                 self.intake
                     .metrics

@@ -40,6 +40,12 @@ async fn readyz(ready: web::Data<Ready>) -> HttpResponse {
     }
 }
 
+/// `GET /metrics`, with the pool gauges refreshed first.
+async fn scrape(jobs: web::Data<Jobs>, registry: web::Data<Registry>) -> HttpResponse {
+    jobs.metrics.observe_pool(&jobs.pool);
+    web_common::metrics(registry).await
+}
+
 /// `POST /admin/jobs/{scan|retention|meeting_cleanup}`: runs a job now (operators,
 /// through `whereby-ops`). On the health port, which the ingress never exposes.
 async fn run_job(jobs: web::Data<Jobs>, name: web::Path<String>) -> HttpResponse {
@@ -206,7 +212,7 @@ impl Application {
                 .app_data(jobs_data.clone())
                 .route("/healthz", web::get().to(web_common::healthz))
                 .route("/readyz", web::get().to(readyz))
-                .route("/metrics", web::get().to(web_common::metrics))
+                .route("/metrics", web::get().to(scrape))
                 .route("/admin/jobs/{name}", web::post().to(run_job))
                 .default_service(web::to(web_common::not_found))
         })

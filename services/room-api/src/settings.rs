@@ -75,6 +75,10 @@ pub struct MeetingSettings {
     /// `MEETING_DURATION_HOURS`: a new meeting's `endDate` is now plus this.
     #[serde(default = "default_duration_hours")]
     pub meeting_duration_hours: u64,
+    /// `WHEREBY_PLAN_MEETING_LIMIT`: concurrent meetings the Whereby plan allows,
+    /// exported as a gauge next to the active count (for alerting); unset: unknown.
+    #[serde(default)]
+    pub whereby_plan_meeting_limit: Option<u32>,
 }
 
 impl MeetingSettings {

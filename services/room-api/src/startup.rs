@@ -30,6 +30,61 @@ pub struct AppState {
     pub download_url_valid_for: Duration,
     pub service_subjects: Vec<String>,
     pub operator_subjects: Vec<String>,
+    pub gauges: ScrapeGauges,
+}
+
+/// Figures refreshed when prometheus scrapes: active meetings against the plan's
+/// limit, and the database pool.
+#[derive(Clone)]
+pub struct ScrapeGauges {
+    active_meetings: prometheus::IntGauge,
+    pool: prometheus::IntGaugeVec,
+}
+
+impl ScrapeGauges {
+    fn register(registry: &Registry, plan_limit: Option<u32>) -> Result<Self, prometheus::Error> {
+        let active_meetings = prometheus::IntGauge::new(
+            "active_meetings",
+            "Meetings active and not past their end date",
+        )?;
+        let plan = prometheus::IntGauge::new(
+            "whereby_plan_meeting_limit",
+            "Concurrent meetings the Whereby plan allows (WHEREBY_PLAN_MEETING_LIMIT; 0 = unknown)",
+        )?;
+        plan.set(i64::from(plan_limit.unwrap_or(0)));
+        let pool = prometheus::IntGaugeVec::new(
+            prometheus::Opts::new(
+                "db_pool_connections",
+                "Database pool connections by state (size, available, waiting)",
+            ),
+            &["state"],
+        )?;
+        registry.register(Box::new(active_meetings.clone()))?;
+        registry.register(Box::new(plan.clone()))?;
+        registry.register(Box::new(pool.clone()))?;
+        Ok(Self {
+            active_meetings,
+            pool,
+        })
+    }
+
+    pub async fn refresh(&self, db: &DbPool) {
+        let status = db.status();
+        self.pool
+            .with_label_values(&["size"])
+            .set(i64::try_from(status.size).unwrap_or(i64::MAX));
+        self.pool
+            .with_label_values(&["available"])
+            .set(i64::try_from(status.available).unwrap_or(i64::MAX));
+        self.pool
+            .with_label_values(&["waiting"])
+            .set(i64::try_from(status.waiting).unwrap_or(i64::MAX));
+        if let Ok(mut conn) = db.get().await
+            && let Ok(n) = db::meetings::count_active(&mut conn).await
+        {
+            self.active_meetings.set(n);
+        }
+    }
 }
 
 pub struct Application {
@@ -103,6 +158,10 @@ impl Application {
             ),
             service_subjects: settings.access.service_subjects(),
             operator_subjects: settings.access.operator_subjects(),
+            gauges: ScrapeGauges::register(
+                &registry,
+                settings.meetings.whereby_plan_meeting_limit,
+            )?,
         });
 
         let port = listener.local_addr()?.port();

@@ -12,28 +12,7 @@ pub struct IngestMetrics {
     broker_connected: IntGauge,
 }
 
-/// Event types get their own label; anything else is `other`, so that a sender
-/// cannot grow the label set.
-pub fn type_label(event_type: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "room.client.joined",
-        "room.client.left",
-        "room.client.knocked",
-        "room.client.knockCancelled",
-        "room.session.started",
-        "room.session.ended",
-        "recording.finished",
-        "transcription.started",
-        "transcription.finished",
-        "transcription.failed",
-        "assistant.requested",
-    ];
-    KNOWN
-        .iter()
-        .find(|k| **k == event_type)
-        .copied()
-        .unwrap_or("other")
-}
+pub use domain::webhook::type_label;
 
 impl IngestMetrics {
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {

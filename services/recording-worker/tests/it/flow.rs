@@ -128,6 +128,12 @@ async fn joins_leaves_and_sessions_are_applied_and_every_event_is_kept() {
         "{metrics}"
     );
     assert!(metrics.contains("recworker_apply_lag_seconds_count 7"));
+    assert!(
+        metrics.contains("recworker_events_by_type_total{type=\"room.client.joined\"} 3"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("recworker_events_by_type_total{type=\"other\"} 1"));
+    assert!(metrics.contains("recworker_db_pool_connections{state=\"size\"}"));
     assert!(worker.ready().await);
     worker.stop().await;
 }

@@ -94,12 +94,13 @@ async fn an_upload_becomes_a_recording_handed_to_the_pipeline() {
     })
     .await;
     assert_eq!(aws.depth(&aws.dlq_url).await, 0);
+    let metrics = worker.metrics().await;
     assert!(
-        worker
-            .metrics()
-            .await
-            .contains("recworker_recordings_total{outcome=\"queued\"} 1")
+        metrics.contains("recworker_recordings_total{outcome=\"queued\"} 1"),
+        "{metrics}"
     );
+    assert!(metrics.contains("recworker_sqs_messages_total{outcome=\"deleted\"}"));
+    assert!(metrics.contains("recworker_sqs_oldest_message_age_seconds"));
     worker.stop().await;
 }
 

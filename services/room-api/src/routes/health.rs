@@ -9,3 +9,12 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     db::ping(&mut conn).await.map_err(errors::query)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
 }
+
+/// `GET /metrics`, with the scrape-time gauges refreshed first.
+pub async fn metrics(
+    state: web::Data<AppState>,
+    registry: web::Data<prometheus::Registry>,
+) -> HttpResponse {
+    state.gauges.refresh(&state.pool).await;
+    web_common::metrics(registry).await
+}

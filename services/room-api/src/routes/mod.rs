@@ -19,7 +19,7 @@ use crate::errors;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(web_common::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(web_common::metrics))
+        .route("/metrics", web::get().to(health::metrics))
         .route("/v1/openapi.json", web::get().to(crate::openapi::serve))
         .service(
             web::scope("/v1")

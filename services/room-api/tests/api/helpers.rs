@@ -71,6 +71,7 @@ pub fn base_settings(db_url: &str, whereby_url: &str) -> RoomApiSettings {
         },
         meetings: MeetingSettings {
             meeting_duration_hours: 8,
+            whereby_plan_meeting_limit: Some(25),
         },
         access: AccessSettings {
             auth_service_subjects: "svc-pipeline".to_owned(),

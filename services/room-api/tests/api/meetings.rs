@@ -360,6 +360,9 @@ async fn operational_endpoints_report_state() {
         )
     );
     assert!(metrics.contains("roomapi_whereby_api_call_duration_seconds_bucket"));
+    assert!(metrics.contains("roomapi_active_meetings 1"), "{metrics}");
+    assert!(metrics.contains("roomapi_whereby_plan_meeting_limit 25"));
+    assert!(metrics.contains("roomapi_db_pool_connections{state=\"size\"}"));
 
     let doc: Value = app
         .request(Method::GET, "/v1/openapi.json", None, None)
