@@ -20,7 +20,10 @@ pub struct WorkerSettings {
 
 impl WorkerSettings {
     pub fn load() -> Result<Self, SettingsError> {
-        let source = Source::load()?;
+        Self::from_source(&Source::load()?)
+    }
+
+    pub fn from_source(source: &Source) -> Result<Self, SettingsError> {
         Ok(Self {
             worker: source.section()?,
             recordings: source.section()?,

@@ -1,8 +1,10 @@
 //! room-api binary. `room-api` serves; `room-api migrate` applies migrations and
-//! exits; `room-api dev-token <sub>` prints an HS256 token for local use.
+//! exits (it needs only the database settings); `room-api dev-token <sub>` prints
+//! an HS256 token for local use.
 
 use anyhow::Context;
 use room_api::{Application, RoomApiSettings};
+use settings::{DatabaseSettings, ExposeSecret, LogSettings, Source};
 
 #[tokio::main]
 #[allow(
@@ -10,26 +12,24 @@ use room_api::{Application, RoomApiSettings};
     reason = "dev-token prints the token as its output"
 )]
 async fn main() -> anyhow::Result<()> {
-    let settings = RoomApiSettings::load()?;
-    telemetry::init(
-        settings.log.log_format == settings::LogFormat::Json,
-        &settings.log.log_level,
-    );
+    let source = Source::load()?;
+    let log: LogSettings = source.section()?;
+    telemetry::init(log.log_format == settings::LogFormat::Json, &log.log_level);
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         None | Some("serve") => {
+            let settings = RoomApiSettings::from_source(&source)?;
             Application::build(settings)
                 .await?
                 .run_until_stopped()
                 .await?
         }
         Some("migrate") => {
-            db::migrate::run_pending(settings::ExposeSecret::expose_secret(
-                &settings.database.database_url,
-            ))
-            .await?;
+            let database: DatabaseSettings = source.section()?;
+            db::migrate::run_pending(database.database_url.expose_secret()).await?;
         }
         Some("dev-token") => {
+            let settings = RoomApiSettings::from_source(&source)?;
             let sub = args
                 .next()
                 .context("usage: room-api dev-token <sub> [hours]")?;

@@ -13,7 +13,10 @@ pub struct IngestSettings {
 
 impl IngestSettings {
     pub fn load() -> Result<Self, SettingsError> {
-        let source = Source::load()?;
+        Self::from_source(&Source::load()?)
+    }
+
+    pub fn from_source(source: &Source) -> Result<Self, SettingsError> {
         let settings = Self {
             http: source.section()?,
             webhook: source.section()?,
