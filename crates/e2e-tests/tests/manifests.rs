@@ -70,7 +70,7 @@ fn environment(objects: &[Value], container: &Value) -> HashMap<String, String> 
     env
 }
 
-fn container<'a>(deployment: &'a Value) -> &'a Value {
+fn container(deployment: &Value) -> &Value {
     &deployment["spec"]["template"]["spec"]["containers"][0]
 }
 
