@@ -2,7 +2,7 @@
 CARGO_TARGET_DIR ?= $(HOME)/.cache/whereby-target
 export CARGO_TARGET_DIR
 
-.PHONY: run test lint fmt build migrate stand-in
+.PHONY: run test lint fmt build migrate stand-in chaos bench
 
 ## run: the whole system locally (PostgreSQL, RabbitMQ, Whereby stand-in, room-api)
 run:
@@ -31,3 +31,12 @@ migrate:
 ## stand-in: only the Whereby stand-in, on WHEREBY_STAND_IN_ADDR (127.0.0.1:8090)
 stand-in:
 	cargo run --quiet --bin whereby-stand-in
+
+## chaos: the fault suite (real processes; private RabbitMQ and PostgreSQL instances)
+chaos:
+	deploy/local/chaos.sh
+
+## bench: the load benchmark against release builds; report in $(BENCH_OUT)
+BENCH_OUT ?= bench-results
+bench:
+	deploy/local/bench.sh $(BENCH_OUT)

@@ -43,15 +43,36 @@ pub fn unique_violation(err: &QueryError) -> Option<&str> {
     }
 }
 
-/// True when the error means Postgres could not be reached or the connection broke,
-/// as opposed to a problem with the query or the data.
+/// True when the error means Postgres could not be reached, the connection broke or
+/// the server is shutting down or refusing connections for now (retry later), as
+/// opposed to a problem with the query or the data (retrying cannot help).
 pub fn is_unavailable(err: &QueryError) -> bool {
-    matches!(
-        err,
-        QueryError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
-            | QueryError::BrokenTransactionManager
-    ) || matches!(err, QueryError::DatabaseError(DatabaseErrorKind::Unknown, info)
-        if info.message().contains("connection") || info.message().contains("timeout"))
+    match err {
+        QueryError::BrokenTransactionManager => true,
+        // tokio-postgres errors without an SQLSTATE: closed or broken connections.
+        QueryError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => true,
+        // SQLSTATE classes 08 (connection exception), 57P (operator intervention:
+        // admin or crash shutdown, cannot connect now) and 53 (too many
+        // connections) arrive as Unknown; only their text tells them apart.
+        QueryError::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            let m = info.message().to_ascii_lowercase();
+            [
+                "connection",
+                "shutting down",
+                "starting up",
+                "terminating",
+                "timeout",
+                "too many clients",
+                "recovery mode",
+            ]
+            .iter()
+            .any(|needle| m.contains(needle))
+        }
+        _ => false,
+    }
 }
 
 /// Runs `job` only if no other process holds the advisory lock `key` (several
@@ -84,4 +105,44 @@ where
         .execute(conn)
         .await?;
     Ok(Some(result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(kind: DatabaseErrorKind, message: &str) -> QueryError {
+        QueryError::DatabaseError(kind, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn connection_failures_are_unavailable_and_data_errors_are_not() {
+        // The one the fault suite found: a pooled connection closed by a restart.
+        assert!(is_unavailable(&db(
+            DatabaseErrorKind::UnableToSendCommand,
+            "connection closed"
+        )));
+        assert!(is_unavailable(&db(
+            DatabaseErrorKind::ClosedConnection,
+            "x"
+        )));
+        assert!(is_unavailable(&db(
+            DatabaseErrorKind::Unknown,
+            "terminating connection due to administrator command"
+        )));
+        assert!(is_unavailable(&db(
+            DatabaseErrorKind::Unknown,
+            "the database system is shutting down"
+        )));
+        assert!(is_unavailable(&QueryError::BrokenTransactionManager));
+        assert!(!is_unavailable(&db(
+            DatabaseErrorKind::UniqueViolation,
+            "duplicate key"
+        )));
+        assert!(!is_unavailable(&db(
+            DatabaseErrorKind::CheckViolation,
+            "violates check constraint"
+        )));
+        assert!(!is_unavailable(&QueryError::NotFound));
+    }
 }

@@ -101,7 +101,8 @@ impl PrivateRabbit {
         format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
     }
 
-    fn ctl(&self, args: &[&str]) -> bool {
+    /// `rabbitmqctl -n <node> <args>`; true on success.
+    pub fn ctl(&self, args: &[&str]) -> bool {
         run(Command::new("rabbitmqctl")
             .arg("-n")
             .arg(&self.node)

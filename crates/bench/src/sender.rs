@@ -1,0 +1,127 @@
+//! Sending signed webhooks like Whereby: compact JSON, `Whereby-Signature` over the
+//! exact bytes, a 5-second timeout, and (for the fault suite) Whereby's retry rule.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use serde_json::json;
+
+/// A `room.client.joined` for a distinct participant: one event, one effect.
+pub fn joined(meeting: &str, run: &str, i: usize) -> (String, Vec<u8>) {
+    let id = format!("{run}-{i:07}");
+    let body = serde_json::to_vec(&json!({
+        "id": id, "apiVersion": "1.0",
+        "createdAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "type": "room.client.joined",
+        "data": {"meetingId": meeting, "roomName": "/bench", "subdomain": "bench", "roomSessionId": "s",
+                 "participantId": format!("p-{id}"), "displayName": "Bench", "roleName": "visitor",
+                 "numClients": 1, "numClientsByRoleName": {"visitor": 1}, "isDialIn": false,
+                 "metadata": null, "externalId": null}
+    }))
+    .unwrap_or_default();
+    (id, body)
+}
+
+pub fn client(connections: usize) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(connections)
+        .build()
+        .unwrap_or_default()
+}
+
+/// One POST; `Ok(status)` or `Err` for no answer (refused, reset, timed out).
+pub async fn post(http: &reqwest::Client, url: &str, secret: &str, body: &[u8]) -> Result<u16, ()> {
+    let signature = whereby::webhook::sign(secret, chrono::Utc::now().timestamp(), body);
+    http.post(url)
+        .header("content-type", "application/json")
+        .header(whereby::webhook::SIGNATURE_HEADER, signature)
+        .body(body.to_vec())
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .map_err(drop)
+}
+
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub id: String,
+    pub accepted: bool,
+    pub attempts: u32,
+    /// When the 200 came (for the end-to-end lag).
+    pub accepted_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Whereby's rule: retry only on 5xx or no answer, at most twice, short backoff.
+pub async fn send_like_whereby(
+    http: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    id: String,
+    body: Vec<u8>,
+    retries: u32,
+) -> Sent {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match post(http, url, secret, &body).await {
+            Ok(s) if (200..300).contains(&s) => {
+                return Sent {
+                    id,
+                    accepted: true,
+                    attempts,
+                    accepted_at: Some(chrono::Utc::now()),
+                };
+            }
+            Ok(s) if s < 500 => {
+                return Sent {
+                    id,
+                    accepted: false,
+                    attempts,
+                    accepted_at: None,
+                };
+            }
+            _ if attempts > retries => {
+                return Sent {
+                    id,
+                    accepted: false,
+                    attempts,
+                    accepted_at: None,
+                };
+            }
+            _ => tokio::time::sleep(Duration::from_millis(500 * u64::from(attempts))).await,
+        }
+    }
+}
+
+/// Open loop: event `i` starts at `i / rate` seconds, whatever the answers before it.
+pub async fn paced(
+    url: &str,
+    secret: &str,
+    events: Vec<(String, Vec<u8>)>,
+    rate: f64,
+    retries: u32,
+) -> Vec<Sent> {
+    let http = client(256);
+    let started = Instant::now();
+    let url: Arc<str> = url.into();
+    let secret: Arc<str> = secret.into();
+    let mut tasks = Vec::with_capacity(events.len());
+    for (i, (id, body)) in events.into_iter().enumerate() {
+        let at = started + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(at.into()).await;
+        let (http, url, secret) = (http.clone(), url.clone(), secret.clone());
+        tasks.push(tokio::spawn(async move {
+            send_like_whereby(&http, &url, &secret, id, body, retries).await
+        }));
+    }
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        if let Ok(s) = t.await {
+            out.push(s);
+        }
+    }
+    out
+}

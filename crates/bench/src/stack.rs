@@ -1,0 +1,200 @@
+//! A whole system on this machine for the fault suite: a private PostgreSQL cluster
+//! and RabbitMQ node (so faults never touch the machine's services), the S3/SQS
+//! emulator behind a proxy that can be cut, the Whereby stand-in, and the services
+//! as processes.
+
+use std::{collections::HashMap, path::PathBuf, time::Duration};
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use test_support::{PrivatePostgres, PrivateRabbit, TestAws};
+
+use crate::{
+    procs::{Proc, free_port, wait_ready},
+    proxy::Proxy,
+};
+
+pub const SECRET: &str = "chaos-webhook-secret";
+pub const API_KEY: &str = "chaos-whereby-key";
+pub const JWT_SECRET: &str = "chaos-jwt-secret-that-is-long-enough-0123";
+pub const MEETING: &str = "chaos-meeting-1";
+
+pub struct Stack {
+    pub dir: PathBuf,
+    pub pg: PrivatePostgres,
+    pub rabbit: PrivateRabbit,
+    pub aws: TestAws,
+    pub aws_proxy: Proxy,
+    pub env: HashMap<String, String>,
+    pub db_url: String,
+    pub ingest_url: String,
+    pub worker_url: String,
+    pub room_api_url: String,
+    pub stand_in_url: String,
+    pub ingest: Option<Proc>,
+    pub worker: Option<Proc>,
+    pub room_api: Option<Proc>,
+    pub stand_in: Option<Proc>,
+}
+
+pub async fn exec(url: &str, sql: &str) -> anyhow::Result<usize> {
+    let mut conn = AsyncPgConnection::establish(url).await?;
+    Ok(diesel::sql_query(sql).execute(&mut conn).await?)
+}
+
+impl Stack {
+    pub async fn start() -> anyhow::Result<Self> {
+        let dir =
+            std::env::temp_dir().join(format!("whereby-chaos-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir)?;
+        let pg = PrivatePostgres::start();
+        let rabbit = PrivateRabbit::start();
+        exec(&pg.url("postgres"), "CREATE DATABASE whereby").await?;
+        let db_url = pg.url("whereby");
+        exec(&db_url, "SELECT 1").await?;
+        let aws = TestAws::new().await;
+        let aws_proxy = Proxy::start(&test_support::aws::endpoint()).await?;
+        let (ingest_port, worker_port, api_port, stand_in_port) =
+            (free_port(), free_port(), free_port(), free_port());
+        let env: HashMap<String, String> = [
+            ("LOG_FORMAT", "json".to_owned()),
+            ("LOG_LEVEL", "info".to_owned()),
+            ("DATABASE_URL", db_url.clone()),
+            ("DATABASE_TIMEOUT_SECONDS", "2".to_owned()),
+            ("AMQP_URL", rabbit.url()),
+            ("AMQP_PUBLISH_TIMEOUT_MS", "3000".to_owned()),
+            ("AMQP_RETRY_DELAYS_MS", "300,600,900".to_owned()),
+            ("WHEREBY_API_KEY", API_KEY.to_owned()),
+            (
+                "WHEREBY_API_URL",
+                format!("http://127.0.0.1:{stand_in_port}/v1"),
+            ),
+            ("WHEREBY_MAX_RETRY_AFTER_SECONDS", "2".to_owned()),
+            ("WHEREBY_WEBHOOK_SECRET", SECRET.to_owned()),
+            ("AUTH_JWT_SECRET", JWT_SECRET.to_owned()),
+            ("RECORDING_STORAGE_AWS_BUCKET_NAME", aws.bucket.clone()),
+            ("AWS_WHEREBY_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_WHEREBY_ACCESS_KEY_SECRET", "test".to_owned()),
+            ("AWS_PROCESS_RECORDING_QUEUE_URL", aws.queue_url.clone()),
+            ("AWS_ENDPOINT_URL", aws_proxy.url()),
+            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+            ("SQS_POLLING_TIMEOUT_SECONDS", "1".to_owned()),
+            ("SQS_VISIBILITY_TIMEOUT_SECONDS", "5".to_owned()),
+            ("JOB_SCAN_INTERVAL_SECONDS", "0".to_owned()),
+            ("JOB_RETENTION_INTERVAL_SECONDS", "0".to_owned()),
+            ("JOB_MEETING_CLEANUP_INTERVAL_SECONDS", "0".to_owned()),
+            ("WEBHOOK_INGEST_ADDR", format!("127.0.0.1:{ingest_port}")),
+            ("WEBHOOK_INGEST_SHUTDOWN_SECONDS", "10".to_owned()),
+            ("WORKER_ADDR", format!("127.0.0.1:{worker_port}")),
+            ("ROOM_API_ADDR", format!("127.0.0.1:{api_port}")),
+            (
+                "WHEREBY_STAND_IN_ADDR",
+                format!("127.0.0.1:{stand_in_port}"),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let mut stack = Self {
+            dir,
+            pg,
+            rabbit,
+            aws,
+            aws_proxy,
+            env,
+            db_url,
+            ingest_url: format!("http://127.0.0.1:{ingest_port}"),
+            worker_url: format!("http://127.0.0.1:{worker_port}"),
+            room_api_url: format!("http://127.0.0.1:{api_port}"),
+            stand_in_url: format!("http://127.0.0.1:{stand_in_port}"),
+            ingest: None,
+            worker: None,
+            room_api: None,
+            stand_in: None,
+        };
+        // The worker migrates on its first start; then the meeting events are for.
+        stack.start_worker().await?;
+        exec(&stack.db_url, "INSERT INTO rooms (id, name, owner) VALUES ('00000000-0000-0000-0000-0000000000c1', 'chaos', 'ops')").await?;
+        exec(&stack.db_url, &format!("INSERT INTO meetings (id, room_id, owner, whereby_meeting_id, room_name, room_url, start_date, end_date, is_locked, room_mode, recording_type, recording_trigger, platform) VALUES ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-0000000000c1', 'ops', '{MEETING}', '/chaos-room', 'https://x/chaos-room', now() - interval '1 hour', now() + interval '8 hours', false, 'normal', 'cloud', 'none', 'whereby')")).await?;
+        stack.start_ingest().await?;
+        Ok(stack)
+    }
+
+    pub async fn start_ingest(&mut self) -> anyhow::Result<()> {
+        self.ingest = Some(Proc::start("webhook-ingest", &self.env, &self.dir)?);
+        wait_ready(
+            &format!("{}/readyz", self.ingest_url),
+            Duration::from_secs(30),
+        )
+        .await
+    }
+
+    pub async fn start_worker(&mut self) -> anyhow::Result<()> {
+        self.worker = Some(Proc::start("recording-worker", &self.env, &self.dir)?);
+        wait_ready(
+            &format!("{}/healthz", self.worker_url),
+            Duration::from_secs(30),
+        )
+        .await
+    }
+
+    pub async fn start_room_api(&mut self) -> anyhow::Result<()> {
+        if self.stand_in.is_none() {
+            self.stand_in = Some(Proc::start("whereby-stand-in", &self.env, &self.dir)?);
+        }
+        self.room_api = Some(Proc::start("room-api", &self.env, &self.dir)?);
+        wait_ready(
+            &format!("{}/readyz", self.room_api_url),
+            Duration::from_secs(30),
+        )
+        .await
+    }
+
+    /// Event ids with this prefix in the inbox.
+    pub async fn applied(&self, prefix: &str) -> anyhow::Result<std::collections::HashSet<String>> {
+        use diesel::QueryableByName;
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            event_id: String,
+        }
+        let mut conn = AsyncPgConnection::establish(&self.db_url).await?;
+        let rows: Vec<Row> =
+            diesel::sql_query("SELECT event_id FROM webhook_events WHERE event_id LIKE $1")
+                .bind::<diesel::sql_types::Text, _>(format!("{prefix}-%"))
+                .load(&mut conn)
+                .await?;
+        Ok(rows.into_iter().map(|r| r.event_id).collect())
+    }
+
+    /// Participant rows the events with this prefix produced (one per event).
+    pub async fn effects(&self, prefix: &str) -> anyhow::Result<usize> {
+        exec(
+            &self.db_url,
+            &format!("SELECT 1 FROM meeting_participants WHERE participant_id LIKE 'p-{prefix}-%'"),
+        )
+        .await
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for p in [
+            &mut self.ingest,
+            &mut self.worker,
+            &mut self.room_api,
+            &mut self.stand_in,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            p.kill();
+        }
+        // CHAOS_KEEP_LOGS keeps the services' logs for a post-mortem.
+        if std::env::var_os("CHAOS_KEEP_LOGS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("logs kept in {}", self.dir.display());
+        }
+    }
+}
