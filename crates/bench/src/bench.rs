@@ -1,3 +1,595 @@
-pub async fn run(_args: &[String]) -> anyhow::Result<()> {
-    anyhow::bail!("not yet")
+//! The load benchmark. Every phase drives the running services over HTTP for a
+//! fixed duration after a warm-up and measures what the caller sees.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::{
+    sender,
+    stack::{self, MEETING, SECRET, Stack},
+};
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Latency {
+    pub count: usize,
+    pub per_second: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub errors: usize,
+}
+
+fn summarize(mut micros: Vec<u64>, errors: usize, seconds: f64) -> Latency {
+    micros.sort_unstable();
+    let pick = |q: f64| {
+        if micros.is_empty() {
+            0.0
+        } else {
+            micros[((micros.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0
+        }
+    };
+    Latency {
+        count: micros.len(),
+        per_second: micros.len() as f64 / seconds,
+        p50_ms: pick(0.50),
+        p90_ms: pick(0.90),
+        p99_ms: pick(0.99),
+        max_ms: micros.last().copied().unwrap_or(0) as f64 / 1000.0,
+        errors,
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Usage {
+    pub service: String,
+    pub peak_rss_mib: f64,
+    pub cpu_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub machine: String,
+    pub duration_seconds: u64,
+    pub connections: usize,
+    pub ingest_closed_loop: Latency,
+    pub ingest_open_loop_rate: f64,
+    pub ingest_open_loop: Latency,
+    pub ingest_rejected_signatures: Latency,
+    pub backlog_events: usize,
+    pub backlog_drain_seconds: f64,
+    pub worker_events_per_second: f64,
+    pub e2e_rate: f64,
+    pub e2e_lag: Latency,
+    pub room_creation: Latency,
+    pub meeting_creation: Latency,
+    pub meeting_reads: Latency,
+    pub meeting_reuse: Latency,
+    pub idle_rss_mib: Vec<Usage>,
+    pub usage: Vec<Usage>,
+    /// Closed-loop ingest latencies (ms), sampled, for the plot.
+    #[serde(skip)]
+    pub ingest_samples: Vec<f64>,
+}
+
+/// Runs `work` on `connections` tasks for `warmup + duration`; returns the
+/// latencies (µs) measured after the warm-up and the number of failures.
+async fn closed_loop<F, Fut>(
+    connections: usize,
+    warmup: Duration,
+    duration: Duration,
+    work: F,
+) -> (Vec<u64>, usize)
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let work = Arc::new(work);
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let end = measure_from + duration;
+    let tasks: Vec<_> = (0..connections)
+        .map(|c| {
+            let work = work.clone();
+            tokio::spawn(async move {
+                let (mut lat, mut errors, mut n) = (Vec::new(), 0usize, 0u64);
+                while Instant::now() < end {
+                    let t = Instant::now();
+                    let ok = work(c, n).await;
+                    n += 1;
+                    if t >= measure_from && Instant::now() <= end {
+                        if ok {
+                            lat.push(t.elapsed().as_micros() as u64);
+                        } else {
+                            errors += 1;
+                        }
+                    }
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        if let Ok((l, e)) = t.await {
+            all.extend(l);
+            errors += e;
+        }
+    }
+    (all, errors)
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn usage_of(stack: &Stack) -> Vec<Usage> {
+    [
+        ("room-api", &stack.room_api),
+        ("webhook-ingest", &stack.ingest),
+        ("recording-worker", &stack.worker),
+    ]
+    .into_iter()
+    .filter_map(|(name, p)| {
+        p.as_ref().map(|p| {
+            let (hwm, cpu) = p.usage();
+            Usage {
+                service: name.to_owned(),
+                peak_rss_mib: mib(hwm),
+                cpu_seconds: cpu,
+            }
+        })
+    })
+    .collect()
+}
+
+pub async fn run(args: &[String]) -> anyhow::Result<()> {
+    let arg = |name: &str, default: u64| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let out = args
+        .iter()
+        .position(|a| a == "--out")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| "bench-results".into());
+    let duration = Duration::from_secs(arg("--duration", 10));
+    let warmup = Duration::from_secs(2);
+    let connections = arg("--connections", 64) as usize;
+    let rate = arg("--rate", 1000) as f64;
+    let backlog = arg("--backlog", 100_000) as usize;
+
+    let mut stack = Stack::start().await?;
+    stack.start_room_api().await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle_rss_mib = usage_of(&stack);
+    // The worker is stopped while ingest is measured alone; its queue fills.
+    if let Some(w) = stack.worker.as_mut() {
+        w.terminate(Duration::from_secs(30));
+    }
+    let url: Arc<str> = format!("{}/v1/whereby", stack.ingest_url).into();
+    let http = sender::client(connections * 2);
+
+    eprintln!("1/5 webhook-ingest, closed loop, {connections} connections");
+    let run_a = format!("a{}", &uuid::Uuid::new_v4().simple().to_string()[..5]);
+    let (h, u, r) = (http.clone(), url.clone(), run_a.clone());
+    let (lat, errors) = closed_loop(connections, warmup, duration, move |c, n| {
+        let (h, u, r) = (h.clone(), u.clone(), r.clone());
+        async move {
+            let (_, body) = sender::joined(MEETING, &r, c * 10_000_000 + n as usize);
+            matches!(sender::post(&h, &u, SECRET, &body).await, Ok(200))
+        }
+    })
+    .await;
+    let ingest_samples: Vec<f64> = lat
+        .iter()
+        .step_by((lat.len() / 2000).max(1))
+        .map(|m| *m as f64 / 1000.0)
+        .collect();
+    let ingest_closed_loop = summarize(lat, errors, duration.as_secs_f64());
+
+    eprintln!("2/5 webhook-ingest, open loop at {rate}/s, and rejected signatures");
+    let open_rate = (ingest_closed_loop.per_second * 0.5).max(500.0).round();
+    let ingest_open_loop = open_loop(&http, &url, &run_a, open_rate, duration).await;
+    let (h, u) = (http.clone(), url.clone());
+    let (lat, errors) = closed_loop(connections, Duration::from_secs(1), Duration::from_secs(5), move |_, _| {
+        let (h, u) = (h.clone(), u.clone());
+        async move {
+            let body = br#"{"id":"forged","type":"room.client.joined","createdAt":"2030-01-01T00:00:00Z","data":{}}"#;
+            matches!(sender::post(&h, &u, "not-the-secret", body).await, Ok(401))
+        }
+    })
+    .await;
+    let ingest_rejected_signatures = summarize(lat, errors, 5.0);
+
+    eprintln!("3/5 backlog of {backlog} events drained by recording-worker");
+    // Phase 1 and 2 queued events of their own; the worker applies those first.
+    let earlier = stack::exec(&stack.db_url, "SELECT 1 FROM webhook_events")
+        .await
+        .unwrap_or(0);
+    let run_b = format!("b{}", &uuid::Uuid::new_v4().simple().to_string()[..5]);
+    fill(&http, &url, &run_b, backlog, connections).await;
+    let queued_before = earlier + backlog + ingest_closed_loop.count;
+    let _ = queued_before;
+    let drain_started = Instant::now();
+    stack.start_worker().await?;
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    while stack::exec(
+        &stack.db_url,
+        &format!("SELECT 1 FROM webhook_events WHERE event_id LIKE '{run_b}-%'"),
+    )
+    .await
+    .unwrap_or(0)
+        < backlog
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let backlog_drain_seconds = drain_started.elapsed().as_secs_f64();
+    let drained_total = stack::exec(&stack.db_url, "SELECT 1 FROM webhook_events")
+        .await
+        .unwrap_or(0);
+    // Wait until the queue is empty (phase 1 and 2 events applied too).
+    let mut last = drained_total;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = stack::exec(&stack.db_url, "SELECT 1 FROM webhook_events")
+            .await
+            .unwrap_or(0);
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let applied_during_drain = drained_total.saturating_sub(earlier);
+
+    eprintln!("4/5 end to end at {rate}/s: the 200 to the row in Postgres");
+    let run_c = format!("c{}", &uuid::Uuid::new_v4().simple().to_string()[..5]);
+    let n = (rate * duration.as_secs_f64()) as usize;
+    let events: Vec<_> = (0..n).map(|i| sender::joined(MEETING, &run_c, i)).collect();
+    let sent = sender::paced(&url, SECRET, events, rate, 0).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let lags = e2e_lags(&stack, &run_c, &sent).await?;
+    let e2e_lag = summarize(
+        lags,
+        sent.iter().filter(|s| !s.accepted).count(),
+        duration.as_secs_f64(),
+    );
+
+    eprintln!("5/5 room-api against the Whereby stand-in");
+    let token: Arc<str> = crate::token(stack::JWT_SECRET, "bench-user")?.into();
+    let api: Arc<str> = stack.room_api_url.clone().into();
+    let run_d = uuid::Uuid::new_v4().simple().to_string()[..5].to_owned();
+    let (h, a, t, r) = (http.clone(), api.clone(), token.clone(), run_d.clone());
+    let (lat, errors) = closed_loop(
+        connections,
+        Duration::from_secs(1),
+        duration,
+        move |c, n| {
+            let (h, a, t, r) = (h.clone(), a.clone(), t.clone(), r.clone());
+            async move {
+                h.post(format!("{a}/v1/rooms"))
+                    .bearer_auth(&*t)
+                    .json(&json!({"name": format!("b{r}-{c}-{n}")}))
+                    .send()
+                    .await
+                    .is_ok_and(|res| res.status().as_u16() == 201)
+            }
+        },
+    )
+    .await;
+    let room_creation = summarize(lat, errors, duration.as_secs_f64());
+    // One new meeting per room (each a Whereby call), on rooms made above.
+    let (h, a, t, r) = (http.clone(), api.clone(), token.clone(), run_d.clone());
+    let (lat, errors) = closed_loop(connections, Duration::ZERO, duration, move |c, n| {
+        let (h, a, t, r) = (h.clone(), a.clone(), t.clone(), r.clone());
+        async move {
+            h.post(format!("{a}/v1/rooms/b{r}-{c}-{n}/meeting"))
+                .bearer_auth(&*t)
+                .send()
+                .await
+                .is_ok_and(|res| res.status().as_u16() == 201)
+        }
+    })
+    .await;
+    let meeting_creation = summarize(lat, errors, duration.as_secs_f64());
+    let meeting: serde_json::Value = http
+        .post(format!("{api}/v1/rooms/b{run_d}-0-0/meeting"))
+        .bearer_auth(&*token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id: Arc<str> = meeting["id"].as_str().unwrap_or_default().into();
+    let (h, a, t, i) = (http.clone(), api.clone(), token.clone(), id.clone());
+    let (lat, errors) = closed_loop(
+        connections,
+        Duration::from_secs(1),
+        duration,
+        move |_, _| {
+            let (h, a, t, i) = (h.clone(), a.clone(), t.clone(), i.clone());
+            async move {
+                h.get(format!("{a}/v1/meetings/{i}"))
+                    .bearer_auth(&*t)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        },
+    )
+    .await;
+    let meeting_reads = summarize(lat, errors, duration.as_secs_f64());
+    let (h, a, t, r) = (http.clone(), api.clone(), token.clone(), run_d.clone());
+    let (lat, errors) = closed_loop(
+        connections,
+        Duration::from_secs(1),
+        duration,
+        move |c, _| {
+            let (h, a, t, r) = (h.clone(), a.clone(), t.clone(), r.clone());
+            // The reuse path: the room's meeting exists, so create-meeting answers 200.
+            async move {
+                h.post(format!("{a}/v1/rooms/b{r}-{}-0/meeting", c % 8))
+                    .bearer_auth(&*t)
+                    .send()
+                    .await
+                    .is_ok_and(|res| res.status().is_success())
+            }
+        },
+    )
+    .await;
+    let meeting_reuse = summarize(lat, errors, duration.as_secs_f64());
+
+    let report = Report {
+        machine: machine(),
+        duration_seconds: duration.as_secs(),
+        connections,
+        ingest_closed_loop,
+        ingest_open_loop_rate: open_rate,
+        ingest_open_loop,
+        ingest_rejected_signatures,
+        backlog_events: backlog,
+        backlog_drain_seconds,
+        worker_events_per_second: applied_during_drain as f64 / backlog_drain_seconds,
+        e2e_rate: rate,
+        e2e_lag,
+        room_creation,
+        meeting_creation,
+        meeting_reads,
+        meeting_reuse,
+        idle_rss_mib,
+        usage: usage_of(&stack),
+        ingest_samples,
+    };
+    write(&report, &out)?;
+    Ok(())
+}
+
+/// Queues exactly `n` events of `run` (retrying until each got its 200).
+async fn fill(http: &reqwest::Client, url: &Arc<str>, run: &str, n: usize, connections: usize) {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| {
+            let (h, u, r, next) = (http.clone(), url.clone(), run.to_owned(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if i >= n {
+                        break;
+                    }
+                    let (_, body) = sender::joined(MEETING, &r, i);
+                    while !matches!(sender::post(&h, &u, SECRET, &body).await, Ok(200)) {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// Open loop: requests at a fixed rate whatever the answers; latency counts from
+/// the scheduled send time, so queueing shows.
+async fn open_loop(
+    http: &reqwest::Client,
+    url: &Arc<str>,
+    run: &str,
+    rate: f64,
+    duration: Duration,
+) -> Latency {
+    let n = (rate * duration.as_secs_f64()) as usize;
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let at = start + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(at.into()).await;
+        let (h, u) = (http.clone(), url.clone());
+        let (_, body) = sender::joined(MEETING, &format!("{run}o"), i);
+        tasks.push(tokio::spawn(async move {
+            let ok = matches!(sender::post(&h, &u, SECRET, &body).await, Ok(200));
+            (ok, at.elapsed().as_micros() as u64)
+        }));
+    }
+    let (mut lat, mut errors) = (Vec::new(), 0);
+    for t in tasks {
+        match t.await {
+            Ok((true, l)) => lat.push(l),
+            _ => errors += 1,
+        }
+    }
+    summarize(lat, errors, duration.as_secs_f64())
+}
+
+/// For each accepted event: its row's commit time minus the moment its 200 arrived.
+async fn e2e_lags(stack: &Stack, run: &str, sent: &[sender::Sent]) -> anyhow::Result<Vec<u64>> {
+    use diesel::QueryableByName;
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        event_id: String,
+        #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+        recorded_at: chrono::DateTime<chrono::Utc>,
+    }
+    let mut conn = AsyncPgConnection::establish(&stack.db_url).await?;
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT event_id, recorded_at FROM webhook_events WHERE event_id LIKE $1",
+    )
+    .bind::<diesel::sql_types::Text, _>(format!("{run}-%"))
+    .load(&mut conn)
+    .await?;
+    let committed: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> = rows
+        .into_iter()
+        .map(|r| (r.event_id, r.recorded_at))
+        .collect();
+    Ok(sent
+        .iter()
+        .filter_map(|s| {
+            let (at, done) = (s.accepted_at?, committed.get(&s.id)?);
+            Some((*done - at).num_microseconds().unwrap_or(0).max(0) as u64)
+        })
+        .collect())
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<u64>().ok())
+        })
+        .map_or(0.0, |k| k as f64 / 1024.0 / 1024.0);
+    format!(
+        "{cores} cores, {mem:.0} GiB; services, PostgreSQL, RabbitMQ and the load generator share them"
+    )
+}
+
+fn row(name: &str, l: &Latency) -> String {
+    format!(
+        "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |\n",
+        l.per_second, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms, l.errors
+    )
+}
+
+fn markdown(r: &Report) -> String {
+    let mut md = format!(
+        "## Benchmark ({})\n\nEach phase: {} s after a warm-up, {} connections for closed loops.\n\n\
+         | phase | per second | p50 ms | p90 ms | p99 ms | max ms | errors |\n|---|---:|---:|---:|---:|---:|---:|\n",
+        r.machine, r.duration_seconds, r.connections
+    );
+    md.push_str(&row(
+        "webhook-ingest, signed, closed loop (200 = confirmed by RabbitMQ)",
+        &r.ingest_closed_loop,
+    ));
+    md.push_str(&row(
+        &format!(
+            "webhook-ingest, open loop at {:.0}/s (latency from the scheduled send)",
+            r.ingest_open_loop_rate
+        ),
+        &r.ingest_open_loop,
+    ));
+    md.push_str(&row(
+        "webhook-ingest, wrong signature (401)",
+        &r.ingest_rejected_signatures,
+    ));
+    md.push_str(&row(
+        &format!(
+            "end to end at {:.0}/s: lag from the 200 to the committed row",
+            r.e2e_rate
+        ),
+        &r.e2e_lag,
+    ));
+    md.push_str(&row("room-api, create room", &r.room_creation));
+    md.push_str(&row(
+        "room-api, create meeting (Whereby stand-in)",
+        &r.meeting_creation,
+    ));
+    md.push_str(&row("room-api, read a meeting", &r.meeting_reads));
+    md.push_str(&row(
+        "room-api, create-meeting reuse path (200)",
+        &r.meeting_reuse,
+    ));
+    md.push_str(&format!(
+        "\nBacklog: {} queued events drained in {:.1} s; recording-worker applied {:.0} events/s (sustained, one transaction per event).\n\n\
+         | service | idle RSS MiB | peak RSS MiB | CPU s (whole run) |\n|---|---:|---:|---:|\n",
+        r.backlog_events, r.backlog_drain_seconds, r.worker_events_per_second
+    ));
+    for u in &r.usage {
+        let idle = r
+            .idle_rss_mib
+            .iter()
+            .find(|i| i.service == u.service)
+            .map_or(0.0, |i| i.peak_rss_mib);
+        md.push_str(&format!(
+            "| {} | {:.1} | {:.1} | {:.1} |\n",
+            u.service, idle, u.peak_rss_mib, u.cpu_seconds
+        ));
+    }
+    md
+}
+
+/// A latency distribution (percentile curve) of the closed-loop ingest phase.
+fn svg(r: &Report) -> String {
+    let mut v = r.ingest_samples.clone();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let (w, h, pad) = (640.0, 360.0, 50.0);
+    let max = v.last().copied().unwrap_or(1.0).max(0.001);
+    let points: Vec<String> = v
+        .iter()
+        .enumerate()
+        .map(|(i, ms)| {
+            let x = pad + (w - 2.0 * pad) * (i as f64 / (v.len().max(2) - 1) as f64);
+            let y = h - pad - (h - 2.0 * pad) * (ms / max);
+            format!("{x:.1},{y:.1}")
+        })
+        .collect();
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<text x="{pad}" y="25">webhook-ingest latency by percentile ({} connections, {:.0} req/s)</text>
+<line x1="{pad}" y1="{y0}" x2="{x1}" y2="{y0}" stroke="black"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{y0}" stroke="black"/>
+<text x="{pad}" y="{yl}">p0</text><text x="{xm}" y="{yl}">p50</text><text x="{x9}" y="{yl}">p90</text><text x="{x1}" y="{yl}">p100</text>
+<text x="5" y="{pad}">{max:.1} ms</text><text x="5" y="{y0}">0 ms</text>
+<polyline fill="none" stroke="steelblue" stroke-width="2" points="{pts}"/>
+</svg>
+"##,
+        r.connections,
+        r.ingest_closed_loop.per_second,
+        y0 = h - pad,
+        x1 = w - pad,
+        yl = h - pad + 18.0,
+        xm = pad + (w - 2.0 * pad) * 0.5,
+        x9 = pad + (w - 2.0 * pad) * 0.9,
+        pts = points.join(" ")
+    )
+}
+
+#[allow(clippy::print_stdout, reason = "the report is the program's output")]
+fn write(r: &Report, out: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out)?;
+    let md = markdown(r);
+    std::fs::write(
+        format!("{out}/report.json"),
+        serde_json::to_string_pretty(r)?,
+    )?;
+    std::fs::write(format!("{out}/report.md"), &md)?;
+    std::fs::write(format!("{out}/ingest-latency.svg"), svg(r))?;
+    println!("{md}\nwritten to {out}/report.json, report.md, ingest-latency.svg");
+    Ok(())
 }
