@@ -117,6 +117,7 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
             worker: recording_worker::settings::WorkerSection {
                 worker_addr: "127.0.0.1:0".to_owned(),
                 worker_prefetch: 8,
+                worker_batch_size: 4,
                 worker_shutdown_seconds: 2,
             },
             recordings: recording_worker::settings::RecordingSettings {

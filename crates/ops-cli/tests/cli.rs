@@ -322,6 +322,7 @@ async fn rescan_runs_the_workers_catch_up_scan() {
         worker: recording_worker::settings::WorkerSection {
             worker_addr: "127.0.0.1:0".to_owned(),
             worker_prefetch: 4,
+            worker_batch_size: 4,
             worker_shutdown_seconds: 2,
         },
         recordings: recording_worker::settings::RecordingSettings {

@@ -40,6 +40,8 @@ pub struct Consumer {
     pub amqp_url: String,
     pub topology: Topology,
     pub prefetch: u16,
+    /// Deliveries applied in one transaction at most (see `apply::handle_batch`).
+    pub batch_size: usize,
     pub pool: DbPool,
     /// For delayed retries, on a connection of its own.
     pub publisher: Publisher,
@@ -113,9 +115,28 @@ impl Consumer {
             };
             match next {
                 Some(Ok(delivery)) => {
-                    if let Finish::Abandoned = self.process(delivery, shutdown).await {
+                    // Whatever else has already arrived joins the batch; no waiting
+                    // beyond a millisecond, so a lone event is not delayed.
+                    let mut batch = vec![delivery];
+                    let mut failed = None;
+                    while batch.len() < self.batch_size {
+                        match tokio::time::timeout(Duration::from_millis(1), deliveries.next())
+                            .await
+                        {
+                            Ok(Some(Ok(d))) => batch.push(d),
+                            Ok(Some(Err(e))) => {
+                                failed = Some(e);
+                                break;
+                            }
+                            Ok(None) | Err(_) => break,
+                        }
+                    }
+                    if let Finish::Abandoned = self.process_batch(batch, shutdown).await {
                         // Leave without acking; the broker requeues on close.
                         break Ok(());
+                    }
+                    if let Some(e) = failed {
+                        break Err(e.into());
                     }
                 }
                 Some(Err(e)) => break Err(e.into()),
@@ -133,6 +154,110 @@ impl Consumer {
             .await;
         let _ = conn.close(200, "bye".into()).await;
         result
+    }
+
+    /// Handles a batch: unreadable deliveries are dead-lettered, the rest applied in
+    /// one transaction and acked after its commit. Postgres down: hold and wait. A
+    /// database error caused by one event: the batch is redone one by one so that
+    /// only that event is dead-lettered.
+    async fn process_batch(&self, batch: Vec<Delivery>, shutdown: &CancellationToken) -> Finish {
+        if batch.len() == 1 {
+            let Some(delivery) = batch.into_iter().next() else {
+                return Finish::Acked;
+            };
+            return self.process(delivery, shutdown).await;
+        }
+        let mut readable = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            match apply::parse(&delivery.data) {
+                Ok(event) => readable.push((delivery, event)),
+                Err(reason) => {
+                    self.metrics.consumed.inc();
+                    tracing::error!(%reason, "dead-lettering an unreadable message");
+                    self.metrics.dead_lettered.inc();
+                    let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
+                }
+            }
+        }
+        let delays = self.topology.settings.retry_delays.len();
+        let attempts: Vec<u32> = readable
+            .iter()
+            .map(|(d, _)| header_u32(d.properties.headers().as_ref(), HEADER_ATTEMPT).unwrap_or(0))
+            .collect();
+        let inputs: Vec<(&apply::Event, bool)> = readable
+            .iter()
+            .zip(&attempts)
+            .map(|((_, e), a)| (e, (*a as usize) < delays))
+            .collect();
+        let mut waits = 0;
+        let outcomes = loop {
+            match apply::handle_batch(&self.pool, &inputs, self.location.as_ref()).await {
+                Ok(outcomes) => break outcomes,
+                Err(ApplyError::Unavailable(e)) => {
+                    waits += 1;
+                    self.ready.store(false, Ordering::Relaxed);
+                    self.metrics.database_waits.inc();
+                    let wait = backoff(waits, Duration::from_secs(5));
+                    tracing::warn!(error = %e, events = inputs.len(), wait_ms = wait.as_millis() as u64, "Postgres unavailable; holding the batch");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Finish::Abandoned,
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                }
+                Err(ApplyError::Query(e)) => {
+                    tracing::warn!(error = %e, "a batch failed; applying its events one by one");
+                    drop(inputs);
+                    for (delivery, _) in readable {
+                        if let Finish::Abandoned = self.process(delivery, shutdown).await {
+                            return Finish::Abandoned;
+                        }
+                    }
+                    return Finish::Acked;
+                }
+            }
+        };
+        self.ready.store(true, Ordering::Relaxed);
+        if let Some(crashes) = &self.crash_after_commit
+            && crashes
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            tracing::warn!("test fault: dropping the connection between commit and ack");
+            return Finish::Abandoned;
+        }
+        for (((delivery, event), outcome), attempt) in
+            readable.into_iter().zip(outcomes).zip(attempts)
+        {
+            let request_id = header_str(delivery.properties.headers().as_ref(), HEADER_REQUEST_ID)
+                .unwrap_or("")
+                .to_owned();
+            let span =
+                tracing::info_span!("event", request_id = %request_id, event_id = %event.header.id);
+            let _entered = span.enter();
+            self.metrics.consumed.inc();
+            if outcome == Outcome::RetryLater {
+                drop(_entered);
+                if let Finish::Abandoned = self.schedule_retry(&delivery, attempt, shutdown).await {
+                    return Finish::Abandoned;
+                }
+                self.metrics.retried.inc();
+            } else {
+                self.metrics
+                    .outcomes
+                    .with_label_values(&[outcome.label()])
+                    .inc();
+                self.metrics
+                    .by_type
+                    .with_label_values(&[domain::webhook::type_label(&event.header.event_type)])
+                    .inc();
+                self.metrics.lag(apply::lag(&event));
+                tracing::info!(outcome = outcome.label(), event_type = %event.header.event_type, "handled event");
+            }
+            if !matches!(delivery.ack(BasicAckOptions::default()).await, Ok(true)) {
+                tracing::warn!("ack not delivered; the event will be redelivered and deduplicated");
+            }
+        }
+        Finish::Acked
     }
 
     /// Handles one delivery to the end: acked after commit (or after a confirmed

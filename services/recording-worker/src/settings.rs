@@ -41,7 +41,10 @@ fn default_addr() -> String {
     "0.0.0.0:8082".to_owned()
 }
 const fn default_prefetch() -> u16 {
-    32
+    200
+}
+const fn default_batch() -> usize {
+    100
 }
 const fn default_shutdown() -> u64 {
     20
@@ -55,6 +58,10 @@ pub struct WorkerSection {
     /// `WORKER_PREFETCH`: unacknowledged deliveries the broker sends ahead.
     #[serde(default = "default_prefetch")]
     pub worker_prefetch: u16,
+    /// `WORKER_BATCH_SIZE`: deliveries applied in one transaction at most (one
+    /// commit for many events; a batch is only what has already arrived).
+    #[serde(default = "default_batch")]
+    pub worker_batch_size: usize,
     /// `WORKER_SHUTDOWN_SECONDS`: on SIGTERM, time to finish what is in hand.
     #[serde(default = "default_shutdown")]
     pub worker_shutdown_seconds: u64,

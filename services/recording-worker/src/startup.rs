@@ -189,6 +189,7 @@ impl Application {
             amqp_url,
             topology,
             prefetch: settings.worker.worker_prefetch.max(1),
+            batch_size: settings.worker.worker_batch_size.max(1),
             pool,
             publisher,
             metrics,

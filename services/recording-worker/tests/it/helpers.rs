@@ -40,6 +40,7 @@ pub fn settings(db_url: &str, broker: &TestBroker) -> WorkerSettings {
         worker: WorkerSection {
             worker_addr: "127.0.0.1:0".to_owned(),
             worker_prefetch: 16,
+            worker_batch_size: 8,
             worker_shutdown_seconds: 5,
         },
         database: DatabaseSettings {
