@@ -9,16 +9,21 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Where the binaries are: `WHEREBY_BIN_DIR`, else next to this program.
+/// Where the binaries are: `WHEREBY_BIN_DIR`, else next to this program (for a
+/// test binary in `target/<profile>/deps`, its parent).
 pub fn bin_dir() -> PathBuf {
-    std::env::var_os("WHEREBY_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::current_exe()
-                .ok()
-                .and_then(|e| e.parent().map(Path::to_path_buf))
-                .unwrap_or_else(|| PathBuf::from("."))
-        })
+    if let Some(dir) = std::env::var_os("WHEREBY_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+    if dir.ends_with("deps") {
+        dir.parent().map_or_else(|| dir.clone(), Path::to_path_buf)
+    } else {
+        dir
+    }
 }
 
 pub fn free_port() -> u16 {
@@ -89,6 +94,11 @@ impl Proc {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Everything the process wrote so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Peak resident memory (VmHWM) in KiB and CPU seconds so far, from /proc.

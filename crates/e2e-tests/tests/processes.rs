@@ -7,106 +7,37 @@
 
 use std::{
     collections::{BTreeSet, HashMap},
-    net::TcpListener,
     path::PathBuf,
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
+
+use whereby_bench::procs::free_port;
 
 use serde_json::{Value, json};
 use test_support::{TestAws, TestBroker, TestDatabase};
 
-fn bin(name: &str) -> PathBuf {
-    let dir = std::env::var_os("WHEREBY_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            // target/debug/deps/<test> → target/debug
-            let exe = std::env::current_exe().expect("current exe");
-            exe.parent()
-                .and_then(|p| p.parent())
-                .expect("target dir")
-                .to_path_buf()
-        });
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the binaries first (`cargo build --bins`)",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
-/// A service process whose output goes to a file.
-struct Proc {
-    name: String,
-    child: Child,
-    log: PathBuf,
-}
+/// The services as processes (the fault suite's harness).
+struct Proc(whereby_bench::procs::Proc);
 
 impl Proc {
-    fn start(
-        name: &str,
-        args: &[&str],
-        env: &HashMap<String, String>,
-        dir: &std::path::Path,
-    ) -> Self {
-        let log = dir.join(format!("{name}-{}.log", uuid::Uuid::new_v4().simple()));
-        let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(bin(name))
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(env)
-            .current_dir(dir)
-            .stdout(Stdio::from(file.try_clone().expect("clone")))
-            .stderr(Stdio::from(file))
-            .spawn()
-            .expect("spawn");
-        Self {
-            name: name.to_owned(),
-            child,
-            log,
-        }
+    fn start(name: &str, env: &HashMap<String, String>, dir: &std::path::Path) -> Self {
+        Self(
+            whereby_bench::procs::Proc::start(name, env, dir)
+                .unwrap_or_else(|e| panic!("{name}: {e}")),
+        )
     }
 
-    /// SIGTERM, then wait for the process to finish its drain.
+    /// SIGTERM, then the drain must end with a clean exit.
     fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(30) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                assert!(
-                    status.success(),
-                    "{} exited with {status} after SIGTERM",
-                    self.name
-                );
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        panic!("{} did not stop within 30 s of SIGTERM", self.name);
+        assert!(
+            self.0.terminate(Duration::from_secs(30)),
+            "{} did not drain cleanly after SIGTERM",
+            self.0.name
+        );
     }
 
     fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.output()
     }
 }
 
@@ -207,10 +138,10 @@ async fn logs_are_json_carry_the_request_id_and_never_contain_a_secret() {
     );
     let s = system(&db, &broker, &aws).await;
     let mut procs = vec![
-        Proc::start("whereby-stand-in", &[], &s.env, &s.dir),
-        Proc::start("room-api", &[], &s.env, &s.dir),
-        Proc::start("webhook-ingest", &[], &s.env, &s.dir),
-        Proc::start("recording-worker", &[], &s.env, &s.dir),
+        Proc::start("whereby-stand-in", &s.env, &s.dir),
+        Proc::start("room-api", &s.env, &s.dir),
+        Proc::start("webhook-ingest", &s.env, &s.dir),
+        Proc::start("recording-worker", &s.env, &s.dir),
     ];
     wait_http(&format!("{}/readyz", s.room_api), "room-api").await;
     wait_http(&format!("{}/readyz", s.ingest), "webhook-ingest").await;
@@ -323,21 +254,21 @@ async fn logs_are_json_carry_the_request_id_and_never_contain_a_secret() {
     let sig_hex = signature.split("v1=").nth(1).unwrap_or("x").to_owned();
     for p in &procs {
         let out = p.output();
-        assert!(!out.trim().is_empty(), "{} logged nothing", p.name);
+        assert!(!out.trim().is_empty(), "{} logged nothing", p.0.name);
         for secret in secrets.iter().copied().chain([sig_hex.as_str()]) {
             assert!(
                 !out.contains(secret),
                 "{} logged a secret ({}…)",
-                p.name,
+                p.0.name,
                 &secret[..6.min(secret.len())]
             );
         }
-        if p.name != "whereby-stand-in" {
+        if p.0.name != "whereby-stand-in" {
             for line in out.lines().filter(|l| !l.trim().is_empty()) {
                 assert!(
                     serde_json::from_str::<Value>(line).is_ok(),
                     "{}: not a JSON log line: {line}",
-                    p.name
+                    p.0.name
                 );
             }
         }
@@ -367,8 +298,8 @@ async fn sigterm_under_load_loses_nothing_that_was_accepted() {
     let s = system(&db, &broker, &aws).await;
     db.execute("INSERT INTO rooms (id, name, owner) VALUES ('00000000-0000-0000-0000-00000000000a', 'load', 'a')").await;
     db.execute("INSERT INTO meetings (id, room_id, owner, whereby_meeting_id, room_name, room_url, start_date, end_date, is_locked, room_mode, recording_type, recording_trigger, platform) VALUES ('00000000-0000-0000-0000-00000000000b', '00000000-0000-0000-0000-00000000000a', 'a', 'load-1', '/load-x', 'u', now(), now() + interval '1 hour', false, 'normal', 'none', 'none', 'whereby')").await;
-    let mut ingest = Proc::start("webhook-ingest", &[], &s.env, &s.dir);
-    let mut worker = Proc::start("recording-worker", &[], &s.env, &s.dir);
+    let mut ingest = Proc::start("webhook-ingest", &s.env, &s.dir);
+    let mut worker = Proc::start("recording-worker", &s.env, &s.dir);
     wait_http(&format!("{}/readyz", s.ingest), "webhook-ingest").await;
     wait_http(&format!("{}/readyz", s.worker), "recording-worker").await;
 
@@ -416,8 +347,8 @@ async fn sigterm_under_load_loses_nothing_that_was_accepted() {
     // it is applying; then both come back.
     ingest.terminate();
     worker.terminate();
-    let mut ingest = Proc::start("webhook-ingest", &[], &s.env, &s.dir);
-    let worker2 = Proc::start("recording-worker", &[], &s.env, &s.dir);
+    let mut ingest = Proc::start("webhook-ingest", &s.env, &s.dir);
+    let worker2 = Proc::start("recording-worker", &s.env, &s.dir);
     let mut accepted = BTreeSet::new();
     for sender in senders {
         accepted.extend(sender.await.expect("sender"));

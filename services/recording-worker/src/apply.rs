@@ -168,13 +168,18 @@ pub async fn handle_on(
     retries_left: bool,
     location: Option<&RecordingLocation>,
 ) -> Result<Outcome, ApplyError> {
-    let prepared = prepare(conn, event, retries_left, location).await?;
+    let mut scratch = Scratch::default();
+    let prepared = prepare(conn, event, retries_left, location, &mut scratch).await?;
     if prepared.outcome == Outcome::RetryLater {
         return Ok(Outcome::RetryLater);
     }
-    conn.transaction::<_, QueryError, _>(async |conn| write(conn, event, &prepared).await)
-        .await
-        .map_err(ApplyError::from)
+    conn.transaction::<_, QueryError, _>(async |conn| {
+        let outcome = write(conn, event, &prepared, &mut scratch).await?;
+        scratch.flush(conn).await?;
+        Ok(outcome)
+    })
+    .await
+    .map_err(ApplyError::from)
 }
 
 /// Handles several events in ONE transaction (one commit, one fsync, instead of one
@@ -190,20 +195,68 @@ pub async fn handle_batch(
         .await
         .map_err(|e| ApplyError::Unavailable(e.to_string()))?;
     conn.transaction::<_, QueryError, _>(async |conn| {
+        let mut scratch = Scratch::default();
         let mut outcomes = Vec::with_capacity(events.len());
         for (event, retries_left) in events {
-            let prepared = prepare(conn, event, *retries_left, location).await?;
+            let prepared = prepare(conn, event, *retries_left, location, &mut scratch).await?;
             let outcome = if prepared.outcome == Outcome::RetryLater {
                 Outcome::RetryLater
             } else {
-                write(conn, event, &prepared).await?
+                write(conn, event, &prepared, &mut scratch).await?
             };
             outcomes.push(outcome);
         }
+        scratch.flush(conn).await?;
         Ok(outcomes)
     })
     .await
     .map_err(ApplyError::from)
+}
+
+/// Per-transaction state: meetings already looked up, and the newest client-count
+/// snapshot per meeting. Only the newest snapshot can win (the rule in
+/// `events::set_client_count`), so writing it once per transaction instead of once
+/// per event gives the same result and spares rewriting the same row many times.
+#[derive(Default)]
+struct Scratch {
+    meetings: std::collections::HashMap<String, Option<uuid::Uuid>>,
+    counts: std::collections::HashMap<uuid::Uuid, Snapshot>,
+}
+
+struct Snapshot {
+    people: i32,
+    by_role: serde_json::Value,
+    as_of: chrono::DateTime<Utc>,
+    event_id: String,
+}
+
+impl Scratch {
+    fn count(&mut self, meeting: uuid::Uuid, snapshot: Snapshot) {
+        let newer = self
+            .counts
+            .get(&meeting)
+            .is_none_or(|old| (snapshot.as_of, &snapshot.event_id) > (old.as_of, &old.event_id));
+        if newer {
+            self.counts.insert(meeting, snapshot);
+        }
+    }
+
+    async fn flush(&mut self, conn: &mut AsyncPgConnection) -> Result<(), QueryError> {
+        for (meeting, s) in self.counts.drain() {
+            events::set_client_count(
+                conn,
+                meeting,
+                &ClientCount {
+                    people: s.people,
+                    by_role: &s.by_role,
+                    as_of: s.as_of,
+                    event_id: &s.event_id,
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
 }
 
 /// What an event will do, decided by reading only.
@@ -219,6 +272,7 @@ async fn prepare(
     event: &Event,
     retries_left: bool,
     location: Option<&RecordingLocation>,
+    scratch: &mut Scratch,
 ) -> Result<Prepared, QueryError> {
     let effect = effect_of(event, location);
     let whereby_meeting_id = serde_json::from_value::<MeetingRef>(
@@ -232,7 +286,17 @@ async fn prepare(
     .ok()
     .and_then(|r| r.meeting_id);
     let meeting_id = match &whereby_meeting_id {
-        Some(id) => events::meeting_for(conn, id).await?,
+        Some(id) => match scratch.meetings.get(id) {
+            Some(found) => *found,
+            None => {
+                let found = events::meeting_for(conn, id).await?;
+                // Only known meetings are cached: one may appear between batches.
+                if found.is_some() {
+                    scratch.meetings.insert(id.clone(), found);
+                }
+                found
+            }
+        },
         None => None,
     };
     let outcome = if effect.needs_meeting() && meeting_id.is_none() && retries_left {
@@ -258,6 +322,7 @@ async fn write(
     conn: &mut AsyncPgConnection,
     event: &Event,
     p: &Prepared,
+    scratch: &mut Scratch,
 ) -> Result<Outcome, QueryError> {
     let header = &event.header;
     let entry = InboxEntry {
@@ -286,7 +351,7 @@ async fn write(
             record_recording(conn, bucket, key, whereby_recording_id.as_deref()).await?;
         }
         (_, Some(meeting_id)) if p.outcome == Outcome::Applied => {
-            apply_effect(conn, meeting_id, header, &p.effect).await?;
+            apply_effect(conn, meeting_id, header, &p.effect, scratch).await?;
         }
         _ => {}
     }
@@ -298,6 +363,7 @@ async fn apply_effect(
     meeting_id: uuid::Uuid,
     header: &EventHeader,
     effect: &Effect,
+    scratch: &mut Scratch,
 ) -> Result<(), QueryError> {
     match effect {
         Effect::Client(d, joined) => {
@@ -322,17 +388,15 @@ async fn apply_effect(
                     serde_json::to_value(d.num_clients_by_role_name.clone().unwrap_or_default())
                         .unwrap_or_default();
                 let people = people_in_room(n, d.num_clients_by_role_name.as_ref());
-                events::set_client_count(
-                    conn,
+                scratch.count(
                     meeting_id,
-                    &ClientCount {
+                    Snapshot {
                         people: i32::try_from(people).unwrap_or(i32::MAX),
-                        by_role: &by_role,
+                        by_role,
                         as_of: header.created_at,
-                        event_id: &header.id,
+                        event_id: header.id.clone(),
                     },
-                )
-                .await?;
+                );
             }
         }
         Effect::Session(session, started) => {

@@ -158,6 +158,31 @@ async fn apply_all(db_url: &str, events: &[Value]) {
     }
 }
 
+/// The same through the batch path, in batches of random sizes.
+async fn apply_all_batched(db_url: &str, events: &[Value], rng: &mut fastrand::Rng) {
+    let pool = db::build_pool(db_url, &db::PoolSettings::default()).expect("pool");
+    let parsed: Vec<_> = events
+        .iter()
+        .map(|e| apply::parse(&envelope_bytes(e)).expect("parse"))
+        .collect();
+    let mut rest = &parsed[..];
+    while !rest.is_empty() {
+        let n = rng.usize(1..=rest.len().min(7));
+        let (batch, tail) = rest.split_at(n);
+        let inputs: Vec<_> = batch.iter().map(|e| (e, false)).collect();
+        let outcomes = apply::handle_batch(&pool, &inputs, None)
+            .await
+            .expect("batch");
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, Outcome::Applied | Outcome::Duplicate)),
+            "{outcomes:?}"
+        );
+        rest = tail;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn any_order_with_any_duplicates_converges_to_the_same_state() {
     let db = TestDatabase::new().await;
@@ -181,7 +206,12 @@ async fn any_order_with_any_duplicates_converges_to_the_same_state() {
             shuffled.push(dup);
         }
         rng.shuffle(&mut shuffled);
-        apply_all(&db.url, &shuffled).await;
+        // Half the rounds one transaction per event, half in random batches.
+        if round % 2 == 0 {
+            apply_all(&db.url, &shuffled).await;
+        } else {
+            apply_all_batched(&db.url, &shuffled, &mut rng).await;
+        }
         let got = state(&db.url, meeting).await;
         assert_eq!(
             got,
