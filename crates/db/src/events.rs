@@ -101,29 +101,12 @@ pub async fn apply_participant(
     conn: &mut AsyncPgConnection,
     e: &ParticipantEvent<'_>,
 ) -> QueryResult<usize> {
-    const NEWER: &str =
-        "(EXCLUDED.state_as_of, EXCLUDED.state_event_id) > (p.state_as_of, p.state_event_id)";
-    let newer =
-        |col: &str| format!("{col} = CASE WHEN {NEWER} THEN EXCLUDED.{col} ELSE p.{col} END");
-    let assignments = [
-        "display_name",
-        "role_name",
-        "external_id",
-        "is_person",
-        "state",
-        "room_session_id",
-        "state_event_id",
-        "state_as_of",
-    ]
-    .map(newer)
-    .join(", ");
+    let assignments = participant_merge_assignments();
     let sql = format!(
         "INSERT INTO meeting_participants AS p (meeting_id, participant_id, display_name, role_name, \
          external_id, is_person, state, state_as_of, state_event_id, room_session_id, first_joined_at, \
          last_left_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-         ON CONFLICT (meeting_id, participant_id) DO UPDATE SET \
-         first_joined_at = LEAST(p.first_joined_at, EXCLUDED.first_joined_at), \
-         last_left_at = GREATEST(p.last_left_at, EXCLUDED.last_left_at), {assignments}"
+         ON CONFLICT (meeting_id, participant_id) DO UPDATE SET {assignments}"
     );
     diesel::sql_query(sql)
         .bind::<SqlUuid, _>(e.meeting_id)
@@ -140,6 +123,34 @@ pub async fn apply_participant(
         .bind::<Nullable<Timestamptz>, _>((!e.joined).then_some(e.at))
         .execute(conn)
         .await
+}
+
+/// The merge of an incoming participant row into a stored one: the newer event
+/// (by `(createdAt, event id)`) decides state and attributes; first join and last
+/// leave are min and max.
+fn participant_merge_assignments() -> String {
+    const NEWER: &str =
+        "(EXCLUDED.state_as_of, EXCLUDED.state_event_id) > (p.state_as_of, p.state_event_id)";
+    let newer =
+        |col: &str| format!("{col} = CASE WHEN {NEWER} THEN EXCLUDED.{col} ELSE p.{col} END");
+    let mut parts = vec![
+        "first_joined_at = LEAST(p.first_joined_at, EXCLUDED.first_joined_at)".to_owned(),
+        "last_left_at = GREATEST(p.last_left_at, EXCLUDED.last_left_at)".to_owned(),
+    ];
+    parts.extend(
+        [
+            "display_name",
+            "role_name",
+            "external_id",
+            "is_person",
+            "state",
+            "room_session_id",
+            "state_event_id",
+            "state_as_of",
+        ]
+        .map(newer),
+    );
+    parts.join(", ")
 }
 
 /// Records a session start or end; the earliest start and latest end win.
@@ -223,4 +234,159 @@ pub async fn outcome_counts(conn: &mut AsyncPgConnection) -> QueryResult<Vec<(St
         .select((webhook_events::outcome, diesel::dsl::count_star()))
         .load(conn)
         .await
+}
+
+/// Records many events in one statement; returns the ids that were new. Ids
+/// repeated within `entries` are recorded once.
+pub async fn record_many(
+    conn: &mut AsyncPgConnection,
+    entries: &[InboxEntry<'_>],
+) -> QueryResult<std::collections::HashSet<String>> {
+    use diesel::sql_types::Array;
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = Text)]
+        event_id: String,
+    }
+    if entries.is_empty() {
+        return Ok(Default::default());
+    }
+    let col = |f: fn(&InboxEntry<'_>) -> Option<String>| entries.iter().map(f).collect::<Vec<_>>();
+    let ids: Vec<String> = entries.iter().map(|e| e.event_id.to_owned()).collect();
+    let types: Vec<String> = entries.iter().map(|e| e.event_type.to_owned()).collect();
+    let created: Vec<DateTime<Utc>> = entries.iter().map(|e| e.created_at).collect();
+    let received: Vec<DateTime<Utc>> = entries.iter().map(|e| e.received_at).collect();
+    let outcomes: Vec<String> = entries.iter().map(|e| e.outcome.to_owned()).collect();
+    let payloads: Vec<serde_json::Value> = entries.iter().map(|e| e.payload.clone()).collect();
+    let meetings: Vec<Option<Uuid>> = entries.iter().map(|e| e.meeting_id).collect();
+    let rows: Vec<Id> = diesel::sql_query(
+        "INSERT INTO webhook_events (event_id, event_type, whereby_meeting_id, meeting_id, created_at, \
+         received_at, request_id, outcome, payload) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::uuid[], $5::timestamptz[], \
+         $6::timestamptz[], $7::text[], $8::text[], $9::jsonb[]) \
+         ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+    )
+    .bind::<Array<Text>, _>(ids)
+    .bind::<Array<Text>, _>(types)
+    .bind::<Array<Nullable<Text>>, _>(col(|e| e.whereby_meeting_id.map(str::to_owned)))
+    .bind::<Array<Nullable<SqlUuid>>, _>(meetings)
+    .bind::<Array<Timestamptz>, _>(created)
+    .bind::<Array<Timestamptz>, _>(received)
+    .bind::<Array<Nullable<Text>>, _>(col(|e| e.request_id.map(str::to_owned)))
+    .bind::<Array<Text>, _>(outcomes)
+    .bind::<Array<Jsonb>, _>(payloads)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.event_id).collect())
+}
+
+/// A participant's merged state from several events of one batch: the newest
+/// event's state and attributes, the earliest join and the latest leave.
+#[derive(Debug, Clone)]
+pub struct ParticipantMerge {
+    pub meeting_id: Uuid,
+    pub participant_id: String,
+    pub display_name: Option<String>,
+    pub role_name: Option<String>,
+    pub external_id: Option<String>,
+    pub is_person: bool,
+    pub joined: bool,
+    pub state_as_of: DateTime<Utc>,
+    pub state_event_id: String,
+    pub room_session_id: Option<String>,
+    pub first_joined_at: Option<DateTime<Utc>>,
+    pub last_left_at: Option<DateTime<Utc>>,
+}
+
+/// The batch form of [`apply_participant`]: one statement, the same merge rule.
+/// Each (meeting, participant) must appear once (merge the batch first).
+pub async fn apply_participants(
+    conn: &mut AsyncPgConnection,
+    rows: &[ParticipantMerge],
+) -> QueryResult<usize> {
+    use diesel::sql_types::{Array, Bool as SqlBool};
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "INSERT INTO meeting_participants AS p (meeting_id, participant_id, display_name, role_name, \
+         external_id, is_person, state, state_as_of, state_event_id, room_session_id, first_joined_at, \
+         last_left_at) SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+         $6::bool[], $7::text[], $8::timestamptz[], $9::text[], $10::text[], $11::timestamptz[], \
+         $12::timestamptz[]) ON CONFLICT (meeting_id, participant_id) DO UPDATE SET {}",
+        participant_merge_assignments()
+    );
+    diesel::sql_query(sql)
+        .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.meeting_id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(
+            rows.iter()
+                .map(|r| r.participant_id.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<Text>>, _>(
+            rows.iter()
+                .map(|r| r.display_name.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<Text>>, _>(
+            rows.iter().map(|r| r.role_name.clone()).collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<Text>>, _>(
+            rows.iter()
+                .map(|r| r.external_id.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<SqlBool>, _>(rows.iter().map(|r| r.is_person).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(
+            rows.iter()
+                .map(|r| if r.joined { "joined" } else { "left" }.to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Timestamptz>, _>(rows.iter().map(|r| r.state_as_of).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(
+            rows.iter()
+                .map(|r| r.state_event_id.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<Text>>, _>(
+            rows.iter()
+                .map(|r| r.room_session_id.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<Timestamptz>>, _>(
+            rows.iter().map(|r| r.first_joined_at).collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<Timestamptz>>, _>(
+            rows.iter().map(|r| r.last_left_at).collect::<Vec<_>>(),
+        )
+        .execute(conn)
+        .await
+}
+
+/// A session's start and end as one batch saw them: `(meeting, session, started_at,
+/// ended_at)`.
+pub type SessionBounds = (Uuid, String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// The batch form of [`apply_session`]; each (meeting, session) once.
+pub async fn apply_sessions(
+    conn: &mut AsyncPgConnection,
+    rows: &[SessionBounds],
+) -> QueryResult<usize> {
+    use diesel::sql_types::Array;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    diesel::sql_query(
+        "INSERT INTO meeting_sessions AS s (meeting_id, room_session_id, started_at, ended_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[]) \
+         ON CONFLICT (meeting_id, room_session_id) DO UPDATE SET \
+         started_at = LEAST(s.started_at, EXCLUDED.started_at), \
+         ended_at = GREATEST(s.ended_at, EXCLUDED.ended_at)",
+    )
+    .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Timestamptz>>, _>(rows.iter().map(|r| r.2).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Timestamptz>>, _>(rows.iter().map(|r| r.3).collect::<Vec<_>>())
+    .execute(conn)
+    .await
 }
