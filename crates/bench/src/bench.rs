@@ -526,7 +526,7 @@ fn markdown(r: &Report) -> String {
         &r.meeting_reuse,
     ));
     md.push_str(&format!(
-        "\nBacklog: {} queued events drained in {:.1} s; recording-worker applied {:.0} events/s (sustained, one transaction per event).\n\n\
+        "\nBacklog: {} queued events drained in {:.1} s; recording-worker applied {:.0} events/s (sustained; batches of what has arrived, one transaction each).\n\n\
          | service | idle RSS MiB | peak RSS MiB | CPU s (whole run) |\n|---|---:|---:|---:|\n",
         r.backlog_events, r.backlog_drain_seconds, r.worker_events_per_second
     ));
