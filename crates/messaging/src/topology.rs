@@ -140,78 +140,28 @@ impl Topology {
 
     /// Declares everything; idempotent, so every process does it on (re)connect.
     pub async fn declare(&self, channel: &Channel) -> Result<(), lapin::Error> {
-        let durable = ExchangeDeclareOptions {
-            durable: true,
-            ..ExchangeDeclareOptions::default()
-        };
         let events = self.events_exchange();
         let retry = self.retry_exchange();
-        let dlx = self.dead_letter_exchange();
-        channel
-            .exchange_declare(
-                events.as_str().into(),
-                ExchangeKind::Topic,
-                durable,
-                FieldTable::default(),
-            )
-            .await?;
-        channel
-            .exchange_declare(
-                retry.as_str().into(),
-                ExchangeKind::Direct,
-                durable,
-                FieldTable::default(),
-            )
-            .await?;
-        channel
-            .exchange_declare(
-                dlx.as_str().into(),
-                ExchangeKind::Fanout,
-                durable,
-                FieldTable::default(),
-            )
-            .await?;
-
-        let mut dead_args = FieldTable::default();
-        dead_args.insert("x-queue-type".into(), string("quorum"));
-        let dead = self.dead_letter_queue();
-        self.queue(channel, &dead, dead_args).await?;
-        channel
-            .queue_bind(
-                dead.as_str().into(),
-                dlx.as_str().into(),
-                "".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-
-        // The worker queue: quorum, explicit delivery limit, dead-lettering that
-        // RabbitMQ confirms internally (at-least-once needs reject-publish), bounded.
-        let mut worker_args = FieldTable::default();
-        worker_args.insert("x-queue-type".into(), string("quorum"));
-        worker_args.insert(
-            "x-delivery-limit".into(),
-            long(u64::from(self.settings.delivery_limit)),
-        );
-        worker_args.insert("x-dead-letter-exchange".into(), string(&dlx));
-        worker_args.insert("x-dead-letter-strategy".into(), string("at-least-once"));
-        worker_args.insert("x-overflow".into(), string("reject-publish"));
-        worker_args.insert("x-max-length".into(), long(self.settings.max_length));
-        let worker = self.worker_queue();
-        self.queue(channel, &worker, worker_args).await?;
-        channel
-            .queue_bind(
-                worker.as_str().into(),
-                events.as_str().into(),
-                "whereby.#".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-
-        self.declare_recordings(channel, durable).await?;
-
+        self.declare_work_queue(
+            channel,
+            &events,
+            &self.worker_queue(),
+            "whereby.#",
+            &self.dead_letter_exchange(),
+            &self.dead_letter_queue(),
+        )
+        .await?;
+        // The hand-off to the pipeline: the same guarantees as the worker queue.
+        self.declare_work_queue(
+            channel,
+            &self.recordings_exchange(),
+            &self.pipeline_queue(),
+            "recording.#",
+            &self.recordings_dead_letter_exchange(),
+            &self.recordings_dead_letter_queue(),
+        )
+        .await?;
+        self.exchange(channel, &retry, ExchangeKind::Direct).await?;
         // One retry queue per delay: a fixed per-queue TTL, so no message waits
         // behind a longer one, then back to the events exchange.
         for delay in &self.settings.retry_delays {
@@ -227,73 +177,73 @@ impl Topology {
             );
             let queue = self.retry_queue(*delay);
             self.queue(channel, &queue, args).await?;
-            channel
-                .queue_bind(
-                    queue.as_str().into(),
-                    retry.as_str().into(),
-                    Self::retry_routing_key(*delay).as_str().into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
+            self.bind(channel, &queue, &retry, &Self::retry_routing_key(*delay))
                 .await?;
         }
         Ok(())
     }
 
-    /// The hand-off to the pipeline: the same guarantees as the worker queue.
-    async fn declare_recordings(
+    /// A topic exchange and its quorum work queue with an explicit delivery limit,
+    /// dead-lettering that RabbitMQ confirms internally (at-least-once needs
+    /// reject-publish) to a fanout exchange and its quorum dead-letter queue, and a
+    /// length bound past which publishes are refused.
+    async fn declare_work_queue(
         &self,
         channel: &Channel,
-        durable: ExchangeDeclareOptions,
+        exchange: &str,
+        queue: &str,
+        binding: &str,
+        dlx: &str,
+        dead: &str,
     ) -> Result<(), lapin::Error> {
-        let exchange = self.recordings_exchange();
-        let dlx = self.recordings_dead_letter_exchange();
-        channel
-            .exchange_declare(
-                exchange.as_str().into(),
-                ExchangeKind::Topic,
-                durable,
-                FieldTable::default(),
-            )
+        self.exchange(channel, exchange, ExchangeKind::Topic)
             .await?;
-        channel
-            .exchange_declare(
-                dlx.as_str().into(),
-                ExchangeKind::Fanout,
-                durable,
-                FieldTable::default(),
-            )
-            .await?;
+        self.exchange(channel, dlx, ExchangeKind::Fanout).await?;
         let mut dead_args = FieldTable::default();
         dead_args.insert("x-queue-type".into(), string("quorum"));
-        let dead = self.recordings_dead_letter_queue();
-        self.queue(channel, &dead, dead_args).await?;
-        channel
-            .queue_bind(
-                dead.as_str().into(),
-                dlx.as_str().into(),
-                "".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        self.queue(channel, dead, dead_args).await?;
+        self.bind(channel, dead, dlx, "").await?;
         let mut args = FieldTable::default();
         args.insert("x-queue-type".into(), string("quorum"));
         args.insert(
             "x-delivery-limit".into(),
             long(u64::from(self.settings.delivery_limit)),
         );
-        args.insert("x-dead-letter-exchange".into(), string(&dlx));
+        args.insert("x-dead-letter-exchange".into(), string(dlx));
         args.insert("x-dead-letter-strategy".into(), string("at-least-once"));
         args.insert("x-overflow".into(), string("reject-publish"));
         args.insert("x-max-length".into(), long(self.settings.max_length));
-        let queue = self.pipeline_queue();
-        self.queue(channel, &queue, args).await?;
+        self.queue(channel, queue, args).await?;
+        self.bind(channel, queue, exchange, binding).await
+    }
+
+    async fn exchange(
+        &self,
+        channel: &Channel,
+        name: &str,
+        kind: ExchangeKind,
+    ) -> Result<(), lapin::Error> {
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        channel
+            .exchange_declare(name.into(), kind, durable, FieldTable::default())
+            .await
+    }
+
+    async fn bind(
+        &self,
+        channel: &Channel,
+        queue: &str,
+        exchange: &str,
+        key: &str,
+    ) -> Result<(), lapin::Error> {
         channel
             .queue_bind(
-                queue.as_str().into(),
-                exchange.as_str().into(),
-                "recording.#".into(),
+                queue.into(),
+                exchange.into(),
+                key.into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )
