@@ -51,6 +51,12 @@ pub async fn get_or_create(
     caller: &str,
 ) -> Result<MeetingForRoom, ApiError> {
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
+    // The common case first, without a lock: the room already has a meeting that
+    // fits. Only when one must be created do we serialise on the room's row (and
+    // decide again under the lock).
+    if let Some(found) = reusable(&mut conn, room_name, caller).await? {
+        return Ok(found);
+    }
     // The Whereby meeting id once created, so it can be deleted again if our
     // transaction does not commit: a failed request leaves nothing behind.
     let mut created_at_whereby: Option<String> = None;
@@ -103,6 +109,44 @@ pub async fn get_or_create(
         compensate(state, &id).await;
     }
     result.map_err(ApiError::from)
+}
+
+/// The room's reusable meeting, read without locking; `None` when there is none
+/// (or the room is missing: the locked path reports that).
+async fn reusable(
+    conn: &mut AsyncPgConnection,
+    room_name: &str,
+    caller: &str,
+) -> Result<Option<MeetingForRoom>, ApiError> {
+    let Some(room) = rooms::find_by_name(conn, room_name)
+        .await
+        .map_err(errors::query)?
+        .filter(|r| r.visible_to(caller))
+    else {
+        return Ok(None);
+    };
+    let settings = room.settings().map_err(errors::corrupt)?;
+    let active = meetings::active_for_room(conn, room.id)
+        .await
+        .map_err(errors::query)?;
+    let candidates = active
+        .iter()
+        .map(MeetingRow::as_active)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(errors::corrupt)?;
+    match reuse_decision(&settings, &candidates, Utc::now()) {
+        MeetingReuse::Reuse(id) => {
+            Ok(active
+                .into_iter()
+                .find(|m| m.id == id)
+                .map(|meeting| MeetingForRoom {
+                    room,
+                    meeting,
+                    created: false,
+                }))
+        }
+        MeetingReuse::CreateReplacing(_) => Ok(None),
+    }
 }
 
 async fn create(
