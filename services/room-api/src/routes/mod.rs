@@ -153,6 +153,35 @@ impl MeetingView {
     }
 }
 
+/// A list route's query string: its parameters, and the page they ask for
+/// (`page` 1-based, `size` 1-100; 422 naming the parameter otherwise).
+pub(crate) fn list_query(
+    req: &actix_web::HttpRequest,
+) -> Result<
+    (
+        std::collections::BTreeMap<String, String>,
+        domain::PageRequest,
+    ),
+    ApiError,
+> {
+    let query =
+        web::Query::<std::collections::BTreeMap<String, String>>::from_query(req.query_string())
+            .map_err(|_| ApiError::bad_request("invalid_query", "the query string is malformed"))?
+            .into_inner();
+    let number = |field: &str| -> Result<Option<i64>, ApiError> {
+        query
+            .get(field)
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| ApiError::validation(field, "must be a whole number"))
+            })
+            .transpose()
+    };
+    let page = domain::PageRequest::parse(number("page")?, number("size")?)
+        .map_err(|e| ApiError::validation(e.field, e.message))?;
+    Ok((query, page))
+}
+
 /// Ids in paths are UUIDs; anything else cannot name a resource.
 fn parse_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found(format!("no such {what}")))

@@ -1,12 +1,10 @@
-use std::collections::BTreeMap;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use db::{
     AsyncConnection,
     recordings::{self, PipelineUpdate, RecordingRow},
 };
-use domain::{PageRequest, recording::RecordingStatus};
+use domain::recording::RecordingStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -160,8 +158,7 @@ pub async fn list_recordings(
     if !state.operator_subjects.iter().any(|s| s == caller.id()) {
         return Err(ApiError::forbidden("listing recordings is for operators"));
     }
-    let query = web::Query::<BTreeMap<String, String>>::from_query(req.query_string())
-        .map_err(|_| ApiError::bad_request("invalid_query", "the query string is malformed"))?;
+    let (query, page) = super::list_query(&req)?;
     let status = match query.get("status") {
         None => RecordingStatus::Unmatched,
         Some(s) => RecordingStatus::parse(s).ok_or_else(|| {
@@ -171,17 +168,7 @@ pub async fn list_recordings(
             )
         })?,
     };
-    let number = |field: &str| -> Result<Option<i64>, ApiError> {
-        query
-            .get(field)
-            .map(|v| {
-                v.parse::<i64>()
-                    .map_err(|_| ApiError::validation(field, "must be a whole number"))
-            })
-            .transpose()
-    };
-    let page = PageRequest::parse(number("page")?, number("size")?)
-        .map_err(|e| ApiError::validation(e.field, e.message))?;
+
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
     let (rows, total) =
         recordings::with_status(&mut conn, status, i64::from(page.size), page.offset())

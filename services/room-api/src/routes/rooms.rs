@@ -1,11 +1,8 @@
-use std::collections::BTreeMap;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use db::rooms::{self, NewRoom, RoomChanges};
 use domain::{
-    OwnerId, PageRequest, Platform, RecordingTrigger, RecordingType, RoomMode, RoomName,
-    RoomSettings,
+    OwnerId, Platform, RecordingTrigger, RecordingType, RoomMode, RoomName, RoomSettings,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -116,19 +113,7 @@ pub async fn list_rooms(
     caller: Caller,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let query = web::Query::<BTreeMap<String, String>>::from_query(req.query_string())
-        .map_err(|_| ApiError::bad_request("invalid_query", "the query string is malformed"))?;
-    let number = |field: &str| -> Result<Option<i64>, ApiError> {
-        query
-            .get(field)
-            .map(|v| {
-                v.parse::<i64>()
-                    .map_err(|_| ApiError::validation(field, "must be a whole number"))
-            })
-            .transpose()
-    };
-    let page = PageRequest::parse(number("page")?, number("size")?)
-        .map_err(|e| ApiError::validation(e.field, e.message))?;
+    let (_, page) = super::list_query(&req)?;
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
     let (rows, total) = rooms::list_visible(&mut conn, caller.id(), page)
         .await
