@@ -167,3 +167,50 @@ async fn a_hung_broker_gives_503_within_the_publish_timeout() {
     }
     assert!(delivered, "ingest recovered after the pause");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_answers_503_at_once_never_429() {
+    let rabbit = PrivateRabbit::start();
+    let broker = TestBroker::on(&rabbit.url()).await;
+    let mut s = settings(&broker, SECRET);
+    s.http.webhook_max_in_flight = 1;
+    let ingest = std::sync::Arc::new(spawn_with(broker, s, true).await);
+    // The broker hangs, so the first webhook holds the only slot until its publish
+    // times out; the second finds none free.
+    rabbit.pause();
+    let first = {
+        let ingest = ingest.clone();
+        tokio::spawn(async move {
+            let body = sample_event("evt-slow");
+            ingest
+                .post(&body, Some(&signed(SECRET, now(), &body)))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let body = sample_event("evt-overload");
+    let started = std::time::Instant::now();
+    let (status, text) = ingest
+        .post(&body, Some(&signed(SECRET, now(), &body)))
+        .await;
+    assert_eq!(status, 503, "{text}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "answered without waiting for the broker"
+    );
+    assert_eq!(first.await.expect("first").0, 503);
+    rabbit.resume();
+    let metrics = ingest
+        .http
+        .get(format!("{}/metrics", ingest.address))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("ingest_webhooks_rejected_total{reason=\"overloaded\"} 1"),
+        "{metrics}"
+    );
+}
