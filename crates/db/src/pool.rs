@@ -40,3 +40,15 @@ pub fn build_pool(database_url: &str, settings: &PoolSettings) -> Result<DbPool,
         .build()
         .map_err(|e| e.to_string())
 }
+
+/// The pool's connections by state, as `(state, count)` for a gauge: open, idle,
+/// and callers waiting for one.
+pub fn pool_counts(pool: &DbPool) -> [(&'static str, i64); 3] {
+    let status = pool.status();
+    let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+    [
+        ("size", n(status.size)),
+        ("available", n(status.available)),
+        ("waiting", n(status.waiting)),
+    ]
+}

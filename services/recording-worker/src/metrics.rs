@@ -141,15 +141,8 @@ impl WorkerMetrics {
 impl WorkerMetrics {
     /// Refreshes the pool gauges (called at scrape time).
     pub fn observe_pool(&self, pool: &db::DbPool) {
-        let status = pool.status();
-        self.pool
-            .with_label_values(&["size"])
-            .set(i64::try_from(status.size).unwrap_or(i64::MAX));
-        self.pool
-            .with_label_values(&["available"])
-            .set(i64::try_from(status.available).unwrap_or(i64::MAX));
-        self.pool
-            .with_label_values(&["waiting"])
-            .set(i64::try_from(status.waiting).unwrap_or(i64::MAX));
+        for (state, count) in db::pool_counts(pool) {
+            self.pool.with_label_values(&[state]).set(count);
+        }
     }
 }

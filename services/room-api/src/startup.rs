@@ -69,16 +69,9 @@ impl ScrapeGauges {
     }
 
     pub async fn refresh(&self, db: &DbPool) {
-        let status = db.status();
-        self.pool
-            .with_label_values(&["size"])
-            .set(i64::try_from(status.size).unwrap_or(i64::MAX));
-        self.pool
-            .with_label_values(&["available"])
-            .set(i64::try_from(status.available).unwrap_or(i64::MAX));
-        self.pool
-            .with_label_values(&["waiting"])
-            .set(i64::try_from(status.waiting).unwrap_or(i64::MAX));
+        for (state, count) in db::pool_counts(db) {
+            self.pool.with_label_values(&[state]).set(count);
+        }
         if let Ok(mut conn) = db.get().await
             && let Ok(n) = db::meetings::count_active(&mut conn).await
         {
