@@ -52,3 +52,24 @@ pub fn pool_counts(pool: &DbPool) -> [(&'static str, i64); 3] {
         ("waiting", n(status.waiting)),
     ]
 }
+
+/// What every service does with its database settings at start-up: apply pending
+/// migrations when `DATABASE_MIGRATE_ON_START` says so, then build the pool.
+pub async fn open(database: &settings::DatabaseSettings) -> Result<DbPool, String> {
+    use settings::ExposeSecret;
+    let url = database.database_url.expose_secret();
+    if database.database_migrate_on_start {
+        crate::migrate::run_pending(url)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let timeout = Duration::from_secs(database.database_timeout_seconds);
+    build_pool(
+        url,
+        &PoolSettings {
+            max_size: database.database_pool_size,
+            acquire_timeout: timeout,
+            connect_timeout: timeout,
+        },
+    )
+}

@@ -88,16 +88,13 @@ async fn whereby(source: &Source) -> Check {
     let Ok(w) = source.section::<WherebySettings>() else {
         return Check::skip("whereby api", "WHEREBY_API_KEY is not set");
     };
-    let client = match whereby::WherebyClient::new(
-        &w.whereby_api_url,
-        w.whereby_api_key.clone(),
-        Duration::from_secs(w.whereby_timeout_seconds.min(10)),
-        whereby::RetryPolicy {
-            max_attempts: 1,
-            ..whereby::RetryPolicy::default()
-        },
-        None,
-    ) {
+    // One attempt and a short timeout: doctor reports, it does not insist.
+    let quick = WherebySettings {
+        whereby_max_attempts: 1,
+        whereby_timeout_seconds: w.whereby_timeout_seconds.min(10),
+        ..w.clone()
+    };
+    let client = match whereby::WherebyClient::from_settings(&quick, None) {
         Ok(c) => c,
         Err(e) => return Check::fail("whereby api", e.to_string(), "check WHEREBY_API_URL"),
     };

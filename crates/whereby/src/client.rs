@@ -156,6 +156,24 @@ impl WherebyClient {
         })
     }
 
+    /// The client the services build from `WHEREBY_*` settings.
+    pub fn from_settings(
+        w: &settings::WherebySettings,
+        metrics: Option<WherebyMetrics>,
+    ) -> Result<Self, reqwest::Error> {
+        Self::new(
+            &w.whereby_api_url,
+            w.whereby_api_key.clone(),
+            Duration::from_secs(w.whereby_timeout_seconds),
+            RetryPolicy {
+                max_attempts: w.whereby_max_attempts.max(1),
+                max_retry_after: Duration::from_secs(w.whereby_max_retry_after_seconds),
+                ..RetryPolicy::default()
+            },
+            metrics,
+        )
+    }
+
     /// `POST /meetings`. Note that a retried POST after a timeout may leave an
     /// extra meeting at Whereby; it expires by itself one hour after `endDate`.
     pub async fn create_meeting(&self, body: &CreateMeeting) -> Result<Meeting, WherebyError> {

@@ -80,20 +80,9 @@ impl Application {
         settings: WorkerSettings,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
-        let database_url = settings.database.database_url.expose_secret();
-        if settings.database.database_migrate_on_start {
-            db::migrate::run_pending(database_url).await?;
-        }
-        let timeout = Duration::from_secs(settings.database.database_timeout_seconds);
-        let pool = db::build_pool(
-            database_url,
-            &db::PoolSettings {
-                max_size: settings.database.database_pool_size,
-                acquire_timeout: timeout,
-                connect_timeout: timeout,
-            },
-        )
-        .map_err(anyhow::Error::msg)?;
+        let pool = db::open(&settings.database)
+            .await
+            .map_err(anyhow::Error::msg)?;
         let registry = Registry::new_custom(Some("recworker".to_owned()), None)?;
         let http_metrics = HttpMetrics::register(&registry)?;
         let metrics = WorkerMetrics::register(&registry)?;
@@ -150,16 +139,8 @@ impl Application {
                 "AWS_PROCESS_RECORDING_QUEUE_URL is not set: no recordings are taken from SQS"
             );
         }
-        let w = &settings.whereby;
-        let whereby = whereby::WherebyClient::new(
-            &w.whereby_api_url,
-            w.whereby_api_key.clone(),
-            Duration::from_secs(w.whereby_timeout_seconds),
-            whereby::RetryPolicy {
-                max_attempts: w.whereby_max_attempts.max(1),
-                max_retry_after: Duration::from_secs(w.whereby_max_retry_after_seconds),
-                ..whereby::RetryPolicy::default()
-            },
+        let whereby = whereby::WherebyClient::from_settings(
+            &settings.whereby,
             Some(whereby::WherebyMetrics::register(&registry)?),
         )?;
         let jobs = Jobs {

@@ -4,11 +4,9 @@ use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
 use db::DbPool;
 use prometheus::Registry;
-use settings::ExposeSecret;
 use web_common::{BodyLimit, HttpMetrics};
 use whereby::{
-    RecordingDestination, RecordingFileFormat, RecordingProvider, RetryPolicy, WherebyClient,
-    WherebyMetrics,
+    RecordingDestination, RecordingFileFormat, RecordingProvider, WherebyClient, WherebyMetrics,
 };
 
 use crate::{
@@ -98,33 +96,14 @@ impl Application {
         settings: RoomApiSettings,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
-        let database_url = settings.database.database_url.expose_secret();
-        if settings.database.database_migrate_on_start {
-            db::migrate::run_pending(database_url).await?;
-        }
-        let timeout = Duration::from_secs(settings.database.database_timeout_seconds);
-        let pool = db::build_pool(
-            database_url,
-            &db::PoolSettings {
-                max_size: settings.database.database_pool_size,
-                acquire_timeout: timeout,
-                connect_timeout: timeout,
-            },
-        )
-        .map_err(anyhow::Error::msg)?;
+        let pool = db::open(&settings.database)
+            .await
+            .map_err(anyhow::Error::msg)?;
 
         let registry = Registry::new_custom(Some("roomapi".to_owned()), None)?;
         let http_metrics = HttpMetrics::register(&registry)?;
-        let w = &settings.whereby;
-        let whereby = WherebyClient::new(
-            &w.whereby_api_url,
-            w.whereby_api_key.clone(),
-            Duration::from_secs(w.whereby_timeout_seconds),
-            RetryPolicy {
-                max_attempts: w.whereby_max_attempts.max(1),
-                max_retry_after: Duration::from_secs(w.whereby_max_retry_after_seconds),
-                ..RetryPolicy::default()
-            },
+        let whereby = whereby::WherebyClient::from_settings(
+            &settings.whereby,
             Some(WherebyMetrics::register(&registry)?),
         )?;
         let verifier =
