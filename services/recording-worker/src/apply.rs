@@ -15,6 +15,7 @@ use domain::{
     },
 };
 use messaging::{SCHEMA_VERSION, WebhookEnvelope};
+use serde::Deserialize;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -82,7 +83,7 @@ pub fn parse(body: &[u8]) -> Result<Event, String> {
             envelope.schema_version
         ));
     }
-    let header: EventHeader = serde_json::from_value(envelope.event.clone())
+    let header: EventHeader = serde::Deserialize::deserialize(&envelope.event)
         .ok()
         .filter(EventHeader::is_valid)
         .ok_or("the event lacks a valid id, type or createdAt")?;
@@ -413,16 +414,12 @@ async fn prepare(
     scratch: &mut Scratch,
 ) -> Result<Prepared, QueryError> {
     let effect = effect_of(event, location);
-    let whereby_meeting_id = serde_json::from_value::<MeetingRef>(
-        event
-            .envelope
-            .event
-            .get("data")
-            .cloned()
-            .unwrap_or_default(),
-    )
-    .ok()
-    .and_then(|r| r.meeting_id);
+    let whereby_meeting_id = event
+        .envelope
+        .event
+        .get("data")
+        .and_then(|d| MeetingRef::deserialize(d).ok())
+        .and_then(|r| r.meeting_id);
     let meeting_id = match &whereby_meeting_id {
         Some(id) => match scratch.meetings.get(id) {
             Some(found) => *found,

@@ -97,7 +97,7 @@ pub async fn receive(
         m.reject("invalid_json");
         ApiError::bad_request("invalid_json", "the body is not JSON")
     })?;
-    let header: EventHeader = serde_json::from_value(event.clone())
+    let header: EventHeader = serde::Deserialize::deserialize(&event)
         .ok()
         .filter(EventHeader::is_valid)
         .ok_or_else(|| {
