@@ -83,10 +83,15 @@ pub fn parse_recording_key(key: &str) -> Result<RecordingName, NameProblem> {
     let (stem, format) = file.rsplit_once('.').unwrap_or((file, ""));
     const STAMP: usize = "2030-01-01T09:05:30Z".len();
     let bad = |why: &str| Err(NameProblem::Unparseable(why.to_owned()));
-    if stem.len() < STAMP + 2 || !stem.is_char_boundary(stem.len() - STAMP - 1) {
+    // Any object name is legal in S3: split only where `get` says is a character
+    // boundary, never by indexing (a multi-byte character there would panic).
+    let split = stem.len().saturating_sub(STAMP);
+    let (Some(head), Some(stamp)) = (stem.get(..split), stem.get(split..)) else {
+        return bad("the file name does not end with a UTC start time YYYY-MM-DDTHH:MM:SSZ");
+    };
+    if head.len() < 2 {
         return bad("no room name and start time in the file name");
     }
-    let (head, stamp) = stem.split_at(stem.len() - STAMP);
     let Some(room) = head.strip_suffix('-') else {
         return bad("no `-` between the room name and the start time");
     };
@@ -189,6 +194,68 @@ impl RecordingStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A name of random Unicode around (and sometimes inside) Whereby's pattern.
+    fn random_name(rng: &mut fastrand::Rng) -> String {
+        let alphabets: [&[char]; 4] = [
+            &['a', '-', '/', '.', 'Z', '0', ':', 'T'],
+            &['é', 'ß', 'ø', 'ü'],           // two bytes
+            &['€', '中', '—', '\u{2028}'],  // three bytes
+            &['😀', '𝄞', '\u{10FFFF}'],     // four bytes
+        ];
+        let mut name = String::new();
+        for _ in 0..rng.usize(0..40) {
+            let alphabet = alphabets[rng.usize(0..alphabets.len())];
+            name.push(if rng.u8(..) < 16 {
+                rng.char(..)
+            } else {
+                alphabet[rng.usize(0..alphabet.len())]
+            });
+        }
+        match rng.u8(0..4) {
+            0 => name.push_str("-2024-03-01T10:00:00Z"),
+            1 => name.push_str("2024-03-01T10:00:00Z"),
+            2 => name.push_str("-2024-03-01T10:00:0é"),
+            _ => {}
+        }
+        name.push_str([".mp4", ".MKV", ".mp4.part", ""][rng.usize(0..4)]);
+        name
+    }
+
+    #[test]
+    fn parsing_never_panics_on_any_unicode_name() {
+        let mut rng = fastrand::Rng::with_seed(0x5eed);
+        for _ in 0..200_000 {
+            let name = random_name(&mut rng);
+            for key in [name.clone(), format!("folder/{name}")] {
+                if let Ok(parsed) = parse_recording_key(&key) {
+                    // What parses is a room name and the stamp it was given.
+                    assert!(parsed.room_name.starts_with('/'), "{key:?}");
+                    assert!(!parsed.room_name[1..].is_empty(), "{key:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn non_ascii_names_are_parsed_or_refused_without_panicking() {
+        // The name that used to panic: a two-byte character one byte before the
+        // split point.
+        assert!(matches!(
+            parse_recording_key("café-recording-final-v2.mp4"),
+            Err(NameProblem::Unparseable(_))
+        ));
+        for key in ["é-2024-03-01T10:00:00Z.mp4", "réunion-2024-03-01T10:00:00Z.mp4"] {
+            let parsed = parse_recording_key(key).expect(key);
+            assert!(parsed.room_name.ends_with(key.split('-').next().unwrap_or_default()));
+        }
+        let stamp_with_accent = "room-2024-03-01T10:00:0é.mp4";
+        assert!(parse_recording_key(stamp_with_accent).is_err());
+        for n in 0..30 {
+            let key = format!("{}.mp4", "é".repeat(n));
+            assert!(parse_recording_key(&key).is_err(), "{key}");
+        }
+    }
 
     #[test]
     fn whereby_names_parse() {

@@ -37,6 +37,7 @@ fn database(url: &str) -> DatabaseSettings {
         database_pool_size: 4,
         database_timeout_seconds: 5,
         database_migrate_on_start: false,
+        ..Default::default()
     }
 }
 
@@ -91,6 +92,7 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
                 webhook_body_limit_bytes: 65536,
                 webhook_ingest_shutdown_seconds: 1,
                 webhook_max_in_flight: 64,
+                ..Default::default()
             },
             webhook: webhook_ingest::settings::WebhookSettings {
                 whereby_webhook_secret: SecretString::from(WEBHOOK_SECRET.to_owned()),
@@ -119,6 +121,7 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
                 worker_prefetch: 8,
                 worker_batch_size: 4,
                 worker_shutdown_seconds: 2,
+                ..Default::default()
             },
             recordings: recording_worker::settings::RecordingSettings {
                 recording_storage_aws_bucket_name: Some(aws.bucket.clone()),

@@ -10,6 +10,8 @@ pub const HEADER_REQUEST_ID: &str = "x-request-id";
 pub const HEADER_EVENT_TYPE: &str = "x-whereby-event-type";
 /// How many delayed retries the worker has already given this message.
 pub const HEADER_ATTEMPT: &str = "x-retry-attempt";
+/// How often `whereby-ops dlq replay` has put this message back.
+pub const HEADER_REPLAYS: &str = "x-dlq-replays";
 
 /// What webhook-ingest publishes for every accepted webhook: the event exactly as
 /// Whereby sent it (parsed JSON), when and under which request id we received it.

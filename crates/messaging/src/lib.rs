@@ -9,7 +9,7 @@ mod topology;
 use std::time::Duration;
 
 pub use envelope::{
-    HEADER_ATTEMPT, HEADER_EVENT_TYPE, HEADER_REQUEST_ID, RecordingReady, SCHEMA_VERSION,
+    HEADER_ATTEMPT, HEADER_EVENT_TYPE, HEADER_REPLAYS, HEADER_REQUEST_ID, RecordingReady, SCHEMA_VERSION,
     WebhookEnvelope, header_str, header_u32,
 };
 pub use lapin;
@@ -43,10 +43,59 @@ pub async fn connect(
     let props = ConnectionProperties::default().with_connection_name(name.into());
     match tokio::time::timeout(timeout, Connection::connect(&url, props)).await {
         Ok(Ok(conn)) => Ok(conn),
-        // lapin's error text names the host, never the password.
-        Ok(Err(e)) => Err(MessagingError::Connect(e.to_string())),
+        // Whatever lapin's text says (a malformed URL may be quoted whole), the
+        // password never leaves this function.
+        Ok(Err(e)) => Err(MessagingError::Connect(redact_password(
+            &e.to_string(),
+            &url,
+        ))),
         Err(_) => Err(MessagingError::Connect("timed out".to_owned())),
     }
+}
+
+/// `text` with the URL's password (the userinfo after the first `:`), raw or
+/// percent-decoded, replaced by `***`.
+pub fn redact_password(text: &str, url: &str) -> String {
+    let userinfo = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .rsplit_once('@')
+        .map(|(userinfo, _)| userinfo);
+    let Some((_, password)) = userinfo.and_then(|u| u.split_once(':')) else {
+        return text.to_owned();
+    };
+    if password.is_empty() {
+        return text.to_owned();
+    }
+    let mut out = text.replace(password, "***");
+    let decoded = percent_decode(password);
+    if !decoded.is_empty() {
+        out = out.replace(&decoded, "***");
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Full-jitter exponential backoff for reconnect loops: attempt 1 waits up to
@@ -57,4 +106,38 @@ pub fn backoff(attempt: u32, cap: Duration) -> Duration {
         .min(cap);
     let ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
     Duration::from_millis(ms / 2 + fastrand::u64(0..=ms / 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_malformed_url_never_prints_its_password() {
+        for url in [
+            "amqp://guest:s3cr%2Ft-pw@[::1:5672/%2f",
+            "amqp://guest:s3cr%2Ft-pw@host:notaport/%2f",
+            "amqp://guest:s3cr%2Ft-pw@",
+            "nonsense://guest:s3cr%2Ft-pw@host",
+        ] {
+            let Err(e) = connect(url, "test", Duration::from_secs(2)).await else {
+                panic!("connected to {url}?");
+            };
+            let text = e.to_string();
+            assert!(
+                !text.contains("s3cr%2Ft-pw") && !text.contains("s3cr/t-pw"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn redaction_covers_the_raw_and_the_decoded_password() {
+        let url = "amqp://user:p%40ss@host/";
+        assert_eq!(
+            redact_password("bad url amqp://user:p%40ss@host/ p@ss", url),
+            "bad url amqp://user:***@host/ ***"
+        );
+        assert_eq!(redact_password("no secret", "amqp://host/"), "no secret");
+    }
 }

@@ -136,10 +136,12 @@ impl Publisher {
     /// (after the owner has drained its publishes).
     pub fn spawn_supervisor(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
-        tokio::spawn(async move { this.supervise(shutdown).await })
+        tokio::spawn(async move { this.maintain(shutdown).await })
     }
 
-    async fn supervise(&self, shutdown: CancellationToken) {
+    /// Keeps the connection open until `shutdown` (reconnecting with backoff), then
+    /// closes it. Services run it under their task supervisor.
+    pub async fn maintain(&self, shutdown: CancellationToken) {
         let mut attempt = 0;
         while !shutdown.is_cancelled() {
             match self.open().await {

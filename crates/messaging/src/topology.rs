@@ -91,8 +91,11 @@ impl Topology {
     }
 
     /// Direct exchange for delayed retries; routing key = the retry queue's delay.
+    // `delay`, not `retry`: the first release declared classic retry queues under
+    // `whereby.events.retry*`; a queue's type cannot change in place, so the
+    // quorum ones take new names (docs/operations.md: deleting the old ones).
     pub fn retry_exchange(&self) -> String {
-        self.name("whereby.events.retry")
+        self.name("whereby.events.delay")
     }
 
     pub fn retry_routing_key(delay: Duration) -> String {
@@ -101,7 +104,7 @@ impl Topology {
 
     pub fn retry_queue(&self, delay: Duration) -> String {
         self.name(&format!(
-            "whereby.events.retry.{}",
+            "whereby.events.delay.{}",
             Self::retry_routing_key(delay)
         ))
     }
@@ -164,12 +167,20 @@ impl Topology {
         self.exchange(channel, &retry, ExchangeKind::Direct).await?;
         // One retry queue per delay: a fixed per-queue TTL, so no message waits
         // behind a longer one, then back to the events exchange.
+        // Quorum queues with at-least-once dead-lettering: when the TTL expires while
+        // the worker queue refuses publishes (full), the message stays here and is
+        // moved once there is room, instead of being dropped; and it lives on a
+        // quorum of nodes, not one.
         for delay in &self.settings.retry_delays {
             let mut args = FieldTable::default();
+            args.insert("x-queue-type".into(), string("quorum"));
             args.insert(
                 "x-message-ttl".into(),
                 long(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)),
             );
+            args.insert("x-dead-letter-strategy".into(), string("at-least-once"));
+            args.insert("x-overflow".into(), string("reject-publish"));
+            args.insert("x-max-length".into(), long(self.settings.max_length));
             args.insert("x-dead-letter-exchange".into(), string(&events));
             args.insert(
                 "x-dead-letter-routing-key".into(),

@@ -4,10 +4,13 @@
 use std::time::Duration;
 
 use messaging::{
-    HEADER_ATTEMPT, Topology, TopologySettings, connect,
+    HEADER_ATTEMPT, HEADER_REPLAYS, Topology, TopologySettings, connect,
     lapin::{
         BasicProperties, Channel, Connection,
-        options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions},
+        options::{
+            BasicAckOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
+            ConfirmSelectOptions,
+        },
         types::{AMQPValue, FieldTable},
     },
 };
@@ -18,6 +21,10 @@ use crate::{
     Options,
     output::{Check, Report},
 };
+
+/// `dlq replay` without `--limit`: enough for an incident, bounded so that a
+/// mistaken replay cannot move a whole backlog at once.
+pub const DEFAULT_REPLAY_LIMIT: usize = 100;
 
 async fn open(source: &Source) -> Result<(Connection, Channel, Topology), Check> {
     let a = source
@@ -133,7 +140,7 @@ pub async fn replay(source: &Source, o: &Options) -> Report {
         return report;
     }
     let queue = topology.dead_letter_queue();
-    let limit = o.limit.unwrap_or(usize::MAX);
+    let limit = o.limit.unwrap_or(DEFAULT_REPLAY_LIMIT);
     let mut replayed = 0;
     while replayed < limit {
         let m = match channel
@@ -151,10 +158,37 @@ pub async fn replay(source: &Source, o: &Options) -> Report {
                 break;
             }
         };
+        // A message that failed again after a replay would only go round again:
+        // stop, leave it where it is, and let a person look (`dlq list`).
+        let replays = messaging::header_u32(m.delivery.properties.headers().as_ref(), HEADER_REPLAYS)
+            .unwrap_or(0);
+        if replays > 0 && !o.again {
+            let _ = m
+                .delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await;
+            report.push(Check::fail(
+                "replay",
+                format!(
+                    "stopped at message {}: it was replayed {replays} time(s) and dead-lettered again",
+                    m.delivery
+                        .properties
+                        .message_id()
+                        .as_ref()
+                        .map_or("(no id)", |id| id.as_str())
+                ),
+                "look at it with `whereby-ops dlq list` and fix the cause; then `dlq replay --again`",
+            ));
+            break;
+        }
         // Back to the events exchange under its original routing key, with a
         // fresh retry count; acked here only once the broker confirmed it there.
         let mut headers = m.delivery.properties.headers().clone().unwrap_or_default();
         headers.insert(HEADER_ATTEMPT.into(), AMQPValue::LongUInt(0));
+        headers.insert(HEADER_REPLAYS.into(), AMQPValue::LongUInt(replays + 1));
         let mut inner: FieldTable = FieldTable::default();
         for (k, v) in headers.inner() {
             if k.as_str() != "x-death"

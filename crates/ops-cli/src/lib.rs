@@ -16,10 +16,12 @@ usage: whereby-ops <command> [options]
 
 commands:
   doctor [--webhook-health-url URL]   check every setting and dependency, with hints
-  webhook send-test --url URL [--secret S]
-                                      send a correctly signed test event to an endpoint
+  webhook send-test --url URL         send a test event signed with WHEREBY_WEBHOOK_SECRET
+                                      (from the environment or .env, never the command line)
   dlq list [--limit N]                show what is in the webhook dead-letter queue
-  dlq replay [--limit N]              put dead-lettered webhooks back for the worker
+  dlq replay [--limit N] [--again]    put dead-lettered webhooks back for the worker (at
+                                      most N, default 100); stops at a message that was
+                                      replayed before and failed again, unless --again
   recordings rescan --worker-url URL  run the recordings catch-up scan now
   migrate                             apply pending database migrations
 
@@ -32,7 +34,8 @@ options:
 pub struct Options {
     pub json: bool,
     pub url: Option<String>,
-    pub secret: Option<String>,
+    /// `dlq replay`: also replay messages that failed again after a replay.
+    pub again: bool,
     pub limit: Option<usize>,
     pub worker_url: Option<String>,
     pub webhook_health_url: Option<String>,
@@ -47,7 +50,7 @@ fn parse(args: &[String]) -> Result<(Vec<&str>, Options), String> {
         match a.as_str() {
             "--json" => o.json = true,
             "--url" => o.url = Some(value("--url")?),
-            "--secret" => o.secret = Some(value("--secret")?),
+            "--again" => o.again = true,
             "--worker-url" => o.worker_url = Some(value("--worker-url")?),
             "--webhook-health-url" => o.webhook_health_url = Some(value("--webhook-health-url")?),
             "--limit" => {
@@ -113,16 +116,16 @@ async fn send_test(source: &Source, o: &Options) -> Report {
         ));
         return report;
     };
-    let secret = o.secret.clone().or_else(|| {
-        source
-            .get("whereby_webhook_secret")
-            .and_then(|s| s.split(',').next().map(|s| s.trim().to_owned()))
-    });
+    // The secret comes from the settings only: on a command line it would be in
+    // the shell's history and in every process listing.
+    let secret = source
+        .get("whereby_webhook_secret")
+        .and_then(|s| s.split(',').next().map(|s| s.trim().to_owned()));
     let Some(secret) = secret else {
         report.push(Check::fail(
             "secret",
             "no secret",
-            "set WHEREBY_WEBHOOK_SECRET or pass --secret",
+            "set WHEREBY_WEBHOOK_SECRET (environment or .env)",
         ));
         return report;
     };

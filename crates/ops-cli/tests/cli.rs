@@ -184,6 +184,7 @@ async fn send_test_reaches_webhook_ingest_and_explains_a_wrong_secret() {
             webhook_body_limit_bytes: 65536,
             webhook_ingest_shutdown_seconds: 1,
             webhook_max_in_flight: 16,
+            ..Default::default()
         },
         webhook: webhook_ingest::settings::WebhookSettings {
             whereby_webhook_secret: secrecy::SecretString::from(SECRET.to_owned()),
@@ -226,11 +227,16 @@ async fn send_test_reaches_webhook_ingest_and_explains_a_wrong_secret() {
             .await,
         1
     );
+    // The secret is never taken from the command line.
     let (code, out) = ops(
         stack.env(),
         &["webhook", "send-test", "--url", &url, "--secret", "not-it"],
     )
     .await;
+    assert_eq!(code, 2, "{out}");
+    let mut wrong = stack.env();
+    wrong.insert("WHEREBY_WEBHOOK_SECRET".to_owned(), "not-it".to_owned());
+    let (code, out) = ops(wrong, &["webhook", "send-test", "--url", &url]).await;
     assert_eq!(code, 1);
     assert!(
         out.contains("401") && out.contains("WHEREBY_WEBHOOK_SECRET differs"),
@@ -307,6 +313,35 @@ async fn dlq_list_shows_why_and_replay_puts_messages_back() {
         0
     );
     assert_eq!(stack.broker.ready_count(&topology.worker_queue()).await, 1);
+
+    // It fails again (rejected as the worker would): the next replay stops at it
+    // and leaves it in the dead-letter queue.
+    let (conn, channel) = stack.broker.channel().await;
+    let again = channel
+        .basic_get(topology.worker_queue().as_str().into(), Default::default())
+        .await
+        .expect("get")
+        .expect("the replayed message");
+    again
+        .delivery
+        .reject(messaging::lapin::options::BasicRejectOptions { requeue: false })
+        .await
+        .expect("reject");
+    for _ in 0..100 {
+        if stack.broker.ready_count(&topology.dead_letter_queue()).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = conn.close(200, "bye".into()).await;
+    let (code, out) = ops(stack.env(), &["dlq", "replay"]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("dead-lettered again"), "{out}");
+    assert_eq!(stack.broker.ready_count(&topology.dead_letter_queue()).await, 1);
+    assert_eq!(stack.broker.ready_count(&topology.worker_queue()).await, 0);
+    let (code, out) = ops(stack.env(), &["dlq", "replay", "--again"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(stack.broker.ready_count(&topology.worker_queue()).await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,6 +359,7 @@ async fn rescan_runs_the_workers_catch_up_scan() {
             worker_prefetch: 4,
             worker_batch_size: 4,
             worker_shutdown_seconds: 2,
+            ..Default::default()
         },
         recordings: recording_worker::settings::RecordingSettings {
             recording_storage_aws_bucket_name: Some(stack.aws.bucket.clone()),
@@ -343,6 +379,7 @@ async fn rescan_runs_the_workers_catch_up_scan() {
             database_pool_size: 2,
             database_timeout_seconds: 2,
             database_migrate_on_start: false,
+            ..Default::default()
         },
         amqp: settings::AmqpSettings {
             amqp_url: secrecy::SecretString::from(stack.broker.url.clone()),

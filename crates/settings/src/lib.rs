@@ -77,7 +77,9 @@ impl Source {
 fn environment(vars: HashMap<String, String>) -> config::Environment {
     config::Environment::default()
         .source(Some(vars))
-        .try_parsing(true)
+        // Values stay strings until a section asks for a type: a secret of digits
+        // only ("0123") must not become the number 123.
+        .try_parsing(false)
 }
 
 fn default_database_url() -> SecretString {
@@ -106,6 +108,84 @@ pub struct DatabaseSettings {
     /// Apply pending migrations when the service starts (under an advisory lock).
     #[serde(default = "default_true")]
     pub database_migrate_on_start: bool,
+    /// `statement_timeout` of every pooled session, in milliseconds.
+    #[serde(default = "default_statement_timeout_ms")]
+    pub database_statement_timeout_ms: u64,
+    /// `lock_timeout` of every pooled session, in milliseconds.
+    #[serde(default = "default_lock_timeout_ms")]
+    pub database_lock_timeout_ms: u64,
+    /// `idle_in_transaction_session_timeout` of every pooled session, in milliseconds.
+    #[serde(default = "default_idle_in_transaction_ms")]
+    pub database_idle_in_transaction_timeout_ms: u64,
+    /// Seconds after which a connection whose peer stopped answering fails (TCP
+    /// keepalive and `TCP_USER_TIMEOUT`).
+    #[serde(default = "default_tcp_timeout")]
+    pub database_tcp_timeout_seconds: u64,
+}
+
+const fn default_statement_timeout_ms() -> u64 {
+    10_000
+}
+const fn default_lock_timeout_ms() -> u64 {
+    5_000
+}
+const fn default_idle_in_transaction_ms() -> u64 {
+    15_000
+}
+const fn default_tcp_timeout() -> u64 {
+    10
+}
+
+/// `value` within `range`, or an error naming the setting.
+pub fn check_range(
+    name: &str,
+    value: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<(), SettingsError> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(SettingsError::Invalid(format!(
+            "{name} is {value}; it must be between {} and {}",
+            range.start(),
+            range.end()
+        )))
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            database_url: default_database_url(),
+            database_pool_size: default_pool_size(),
+            database_timeout_seconds: default_five(),
+            database_migrate_on_start: default_true(),
+            database_statement_timeout_ms: default_statement_timeout_ms(),
+            database_lock_timeout_ms: default_lock_timeout_ms(),
+            database_idle_in_transaction_timeout_ms: default_idle_in_transaction_ms(),
+            database_tcp_timeout_seconds: default_tcp_timeout(),
+        }
+    }
+}
+
+impl DatabaseSettings {
+    /// Range checks, at start-up: a zero timeout would mean "none" to Postgres.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        check_range("DATABASE_POOL_SIZE", self.database_pool_size as u64, 1..=1000)?;
+        check_range("DATABASE_TIMEOUT_SECONDS", self.database_timeout_seconds, 1..=300)?;
+        check_range(
+            "DATABASE_STATEMENT_TIMEOUT_MS",
+            self.database_statement_timeout_ms,
+            100..=3_600_000,
+        )?;
+        check_range("DATABASE_LOCK_TIMEOUT_MS", self.database_lock_timeout_ms, 100..=3_600_000)?;
+        check_range(
+            "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+            self.database_idle_in_transaction_timeout_ms,
+            1_000..=3_600_000,
+        )?;
+        check_range("DATABASE_TCP_TIMEOUT_SECONDS", self.database_tcp_timeout_seconds, 2..=600)
+    }
 }
 
 fn default_whereby_api_url() -> String {
@@ -193,6 +273,29 @@ pub struct AmqpSettings {
 }
 
 impl AmqpSettings {
+    /// Start-up checks: the URL's scheme (never echoing the URL, which holds a
+    /// password), and every number within a sane range.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        let url = self.amqp_url.expose_secret();
+        if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+            return Err(SettingsError::Invalid(
+                "AMQP_URL must start with amqp:// or amqps:// (value not shown: it may hold a password)"
+                    .to_owned(),
+            ));
+        }
+        check_range("AMQP_PUBLISH_TIMEOUT_MS", self.amqp_publish_timeout_ms, 100..=60_000)?;
+        check_range("AMQP_CONNECT_TIMEOUT_SECONDS", self.amqp_connect_timeout_seconds, 1..=120)?;
+        check_range("AMQP_DELIVERY_LIMIT", u64::from(self.amqp_delivery_limit), 1..=1000)?;
+        for delay in self.retry_delays()? {
+            check_range(
+                "each of AMQP_RETRY_DELAYS_MS",
+                u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                100..=86_400_000,
+            )?;
+        }
+        Ok(())
+    }
+
     pub fn retry_delays(&self) -> Result<Vec<std::time::Duration>, SettingsError> {
         self.amqp_retry_delays_ms
             .split(',')

@@ -1,4 +1,9 @@
-//! Logging and metrics set-up shared by every binary.
+//! Logging and metrics set-up shared by every binary, and the supervisor of
+//! background loops.
+
+mod supervisor;
+
+pub use supervisor::Supervisor;
 
 use std::io::IsTerminal;
 

@@ -37,6 +37,124 @@ where
     Ok(body.freeze())
 }
 
+/// Bytes of request bodies that may be held in memory at once, across all
+/// requests of a process: what bounds a pod's memory against many slow or large
+/// bodies, whatever the number of connections. Bodies declaring at most
+/// `small_body` bytes draw from a reserve that larger ones cannot touch, so a
+/// flood of large bodies cannot starve ordinary-sized requests.
+#[derive(Debug, Clone)]
+pub struct ByteBudget {
+    large: std::sync::Arc<tokio::sync::Semaphore>,
+    small: std::sync::Arc<tokio::sync::Semaphore>,
+    small_body: usize,
+}
+
+/// The share of a [`ByteBudget`] one body holds; given back when dropped.
+#[derive(Debug)]
+pub struct BudgetHold(Vec<tokio::sync::OwnedSemaphorePermit>);
+
+/// A body could not be buffered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Over the per-request limit: 413.
+    TooLarge,
+    /// The process's byte budget is spent: 503, retry.
+    OverBudget,
+    /// Not received within the deadline: 408.
+    TooSlow,
+    /// The connection broke or the encoding was invalid: 400.
+    Unreadable,
+}
+
+impl BodyError {
+    /// A short label for metrics.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::TooLarge => "too_large",
+            Self::OverBudget => "over_budget",
+            Self::TooSlow => "too_slow",
+            Self::Unreadable => "unreadable",
+        }
+    }
+}
+
+impl ByteBudget {
+    /// `total` bytes, of which `reserve` only for bodies of at most `small_body`.
+    pub fn new(total: usize, reserve: usize, small_body: usize) -> Self {
+        let reserve = reserve.min(total);
+        let cap = tokio::sync::Semaphore::MAX_PERMITS;
+        Self {
+            large: std::sync::Arc::new(tokio::sync::Semaphore::new((total - reserve).min(cap))),
+            small: std::sync::Arc::new(tokio::sync::Semaphore::new(reserve.min(cap))),
+            small_body,
+        }
+    }
+
+    /// Bytes free for large bodies and for small ones.
+    pub fn available(&self) -> (usize, usize) {
+        (
+            self.large.available_permits(),
+            self.small.available_permits() + self.large.available_permits(),
+        )
+    }
+
+    fn take(&self, declared: Option<usize>, hold: &mut BudgetHold, n: usize) -> bool {
+        let Ok(n) = u32::try_from(n) else {
+            return false;
+        };
+        let lanes: &[&std::sync::Arc<tokio::sync::Semaphore>] = match declared {
+            Some(len) if len <= self.small_body => &[&self.small, &self.large],
+            _ => &[&self.large],
+        };
+        for lane in lanes {
+            if let Ok(permit) = (*lane).clone().try_acquire_many_owned(n) {
+                // At most one permit per lane: merge into the one held already.
+                match hold.0.iter_mut().find(|p| std::sync::Arc::ptr_eq(p.semaphore(), lane)) {
+                    Some(held) => held.merge(permit),
+                    None => hold.0.push(permit),
+                }
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Reads the whole body within `limit` bytes, `deadline` and the process's
+/// `budget`: the bytes stay accounted for while the returned hold lives.
+pub async fn read_body_budgeted<S>(
+    payload: &mut S,
+    limit: usize,
+    declared: Option<usize>,
+    budget: &ByteBudget,
+    deadline: std::time::Duration,
+) -> Result<(Bytes, BudgetHold), BodyError>
+where
+    S: futures_util::Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin,
+{
+    if declared.is_some_and(|n| n > limit) {
+        return Err(BodyError::TooLarge);
+    }
+    let read = async {
+        let mut hold = BudgetHold(Vec::new());
+        let mut body = BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
+            if body.len() + chunk.len() > limit {
+                return Err(BodyError::TooLarge);
+            }
+            if !budget.take(declared, &mut hold, chunk.len()) {
+                return Err(BodyError::OverBudget);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((body.freeze(), hold))
+    };
+    tokio::time::timeout(deadline, read)
+        .await
+        .unwrap_or(Err(BodyError::TooSlow))
+}
+
 /// The 413 for a body over `limit` bytes.
 pub fn too_large(limit: usize) -> ApiError {
     ApiError::new(

@@ -8,7 +8,9 @@ mod body;
 mod error;
 mod middleware;
 
-pub use body::{BodyLimit, JsonBody, read_body, too_large};
+pub use body::{
+    BodyError, BodyLimit, BudgetHold, ByteBudget, JsonBody, read_body, read_body_budgeted, too_large,
+};
 pub use error::ApiError;
 pub use middleware::{HttpMetrics, REQUEST_ID_HEADER, RequestId, request_context};
 

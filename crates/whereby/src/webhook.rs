@@ -62,7 +62,16 @@ struct Parsed<'a> {
     signatures: Vec<Vec<u8>>,
 }
 
+/// The longest header accepted: a timestamp and [`MAX_SIGNATURES`] entries fit in
+/// well under 1 KiB. Anything longer is refused before any HMAC is computed.
+pub const MAX_HEADER_LEN: usize = 1024;
+/// The most `v1` entries accepted (a rotation needs two).
+pub const MAX_SIGNATURES: usize = 8;
+
 fn parse(header: &str) -> Result<Parsed<'_>, SignatureError> {
+    if header.len() > MAX_HEADER_LEN {
+        return Err(SignatureError::Malformed);
+    }
     let mut timestamp = None;
     let mut signatures = Vec::new();
     for part in header.split(',') {
@@ -83,7 +92,7 @@ fn parse(header: &str) -> Result<Parsed<'_>, SignatureError> {
                 timestamp = Some((value, seconds));
             }
             "v1" => {
-                if value.len() != 64 {
+                if value.len() != 64 || signatures.len() == MAX_SIGNATURES {
                     return Err(SignatureError::Malformed);
                 }
                 signatures.push(hex::decode(value).map_err(|_| SignatureError::Malformed)?);
@@ -112,25 +121,48 @@ pub fn verify(
     now: i64,
     tolerance_secs: i64,
 ) -> Result<(), SignatureError> {
-    let header = header.ok_or(SignatureError::Missing)?;
-    if header.trim().is_empty() {
-        return Err(SignatureError::Missing);
+    SignatureHeader::check(header, now, tolerance_secs)?.verify(body, secrets)
+}
+
+/// A signature header that is well formed and fresh: everything that can be
+/// checked before the body is read (a receiver refuses the rest without reading
+/// or buffering a byte of the body).
+pub struct SignatureHeader<'a>(Parsed<'a>);
+
+impl<'a> SignatureHeader<'a> {
+    pub fn check(
+        header: Option<&'a str>,
+        now: i64,
+        tolerance_secs: i64,
+    ) -> Result<Self, SignatureError> {
+        let header = header.ok_or(SignatureError::Missing)?;
+        if header.trim().is_empty() {
+            return Err(SignatureError::Missing);
+        }
+        let parsed = parse(header)?;
+        if now.abs_diff(parsed.timestamp) > tolerance_secs.unsigned_abs() {
+            return Err(SignatureError::Stale);
+        }
+        Ok(Self(parsed))
     }
-    let parsed = parse(header)?;
-    if (now - parsed.timestamp).abs() > tolerance_secs {
-        return Err(SignatureError::Stale);
-    }
-    let matched = secrets.iter().any(|secret| {
-        parsed.signatures.iter().any(|signature| {
-            mac(secret, parsed.timestamp_text, body)
-                .verify_slice(signature)
-                .is_ok()
-        })
-    });
-    if matched {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch)
+
+    /// Whether any entry is the HMAC of `body` under any of `secrets`. One pass
+    /// over the body per secret; each entry then costs a finalisation of a copy of
+    /// that state and a constant-time comparison.
+    pub fn verify(&self, body: &[u8], secrets: &[&[u8]]) -> Result<(), SignatureError> {
+        let parsed = &self.0;
+        let matched = secrets.iter().any(|secret| {
+            let state = mac(secret, parsed.timestamp_text, body);
+            parsed
+                .signatures
+                .iter()
+                .any(|signature| state.clone().verify_slice(signature).is_ok())
+        });
+        if matched {
+            Ok(())
+        } else {
+            Err(SignatureError::Mismatch)
+        }
     }
 }
 
@@ -157,6 +189,45 @@ mod tests {
                 300
             ),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn stuffed_headers_are_refused_before_any_mac() {
+        let body = b"{}";
+        let good = sign("s", 100, body);
+        let entry = &good[good.find("v1=").unwrap_or(0)..];
+        // Eight entries with the right one last: accepted.
+        let eight = format!("t=100{}", format!(",{entry}").repeat(8));
+        assert!(eight.len() <= MAX_HEADER_LEN);
+        assert_eq!(verify(Some(&eight), body, &[b"s"], 100, 5), Ok(()));
+        // A ninth: refused, however good the entries.
+        let nine = format!("t=100{}", format!(",{entry}").repeat(9));
+        assert_eq!(
+            verify(Some(&nine), body, &[b"s"], 100, 5),
+            Err(SignatureError::Malformed)
+        );
+        // Over 1 KiB of padding: refused.
+        let long = format!("{good},x={}", "a".repeat(MAX_HEADER_LEN));
+        assert_eq!(
+            verify(Some(&long), body, &[b"s"], 100, 5),
+            Err(SignatureError::Malformed)
+        );
+    }
+
+    #[test]
+    fn every_entry_is_compared_against_every_secret() {
+        let body = b"{\"id\":\"e\"}";
+        let old = sign("old-secret", 100, body);
+        let new = sign("new-secret", 100, body);
+        let header = format!("t=100,v1={},{}", "0".repeat(64), &old[old.find("v1=").unwrap_or(0)..]);
+        assert_eq!(
+            verify(Some(&header), body, &[b"new-secret", b"old-secret"], 100, 5),
+            Ok(())
+        );
+        assert_eq!(
+            verify(Some(&new), body, &[b"old-secret"], 100, 5),
+            Err(SignatureError::Mismatch)
         );
     }
 

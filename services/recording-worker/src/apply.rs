@@ -75,8 +75,14 @@ pub struct Event {
 
 /// Parses a delivery's body; `Err` is a poison message.
 pub fn parse(body: &[u8]) -> Result<Event, String> {
-    let envelope: WebhookEnvelope =
+    let mut envelope: WebhookEnvelope =
         serde_json::from_slice(body).map_err(|e| format!("not a webhook envelope: {e}"))?;
+    // Text Postgres cannot store is made storable once, at the door, so that every
+    // field taken from the event below is storable too.
+    db::make_storable(&mut envelope.event);
+    if let Some(id) = &mut envelope.request_id {
+        *id = db::storable_text(id).into_owned();
+    }
     if envelope.schema_version != SCHEMA_VERSION {
         return Err(format!(
             "unsupported schema version {}",
@@ -210,6 +216,12 @@ pub async fn handle_batch(
             .filter(|(_, p)| p.outcome != Outcome::RetryLater)
             .map(|((e, _), p)| inbox_entry(e, p))
             .collect();
+        // Every write of a batch goes in key order (inbox by event id, then
+        // participants, sessions and meetings by their keys), so two workers applying
+        // overlapping batches take their row locks in the same order and cannot
+        // deadlock.
+        let mut entries = entries;
+        entries.sort_unstable_by(|a, b| a.event_id.cmp(b.event_id));
         let new_ids = events::record_many(conn, &entries).await?;
         let mut seen = std::collections::HashSet::new();
         let mut participants: std::collections::HashMap<
@@ -264,12 +276,15 @@ pub async fn handle_batch(
             }
             outcomes.push(p.outcome.clone());
         }
-        let rows: Vec<_> = participants.into_values().collect();
+        let mut participants: Vec<_> = participants.into_iter().collect();
+        participants.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let rows: Vec<_> = participants.into_iter().map(|(_, row)| row).collect();
         events::apply_participants(conn, &rows).await?;
-        let rows: Vec<_> = sessions
+        let mut rows: Vec<_> = sessions
             .into_iter()
             .map(|((m, s), (a, b))| (m, s, a, b))
             .collect();
+        rows.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         events::apply_sessions(conn, &rows).await?;
         scratch.flush(conn).await?;
         Ok(outcomes)
@@ -381,7 +396,11 @@ impl Scratch {
     }
 
     async fn flush(&mut self, conn: &mut AsyncPgConnection) -> Result<(), QueryError> {
-        for (meeting, s) in self.counts.drain() {
+        // In meeting order, like every write of a batch (no deadlocks between
+        // replicas).
+        let mut counts: Vec<_> = self.counts.drain().collect();
+        counts.sort_unstable_by_key(|(meeting, _)| *meeting);
+        for (meeting, s) in counts {
             events::set_client_count(
                 conn,
                 meeting,

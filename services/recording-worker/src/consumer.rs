@@ -55,6 +55,9 @@ pub struct Consumer {
     pub crash_after_commit: Option<Arc<std::sync::atomic::AtomicU32>>,
     /// Where recordings land, for `recording.finished`.
     pub location: Option<domain::recording::RecordingLocation>,
+    /// Fault injection for the fault suite: when set, the loop panics at its next
+    /// delivery (once). Only settable when `WORKER_FAULT_INJECTION` is on.
+    pub panic_next: Arc<AtomicBool>,
 }
 
 enum Finish {
@@ -115,6 +118,9 @@ impl Consumer {
             };
             match next {
                 Some(Ok(delivery)) => {
+                    if self.panic_next.swap(false, Ordering::SeqCst) {
+                        panic!("test fault: the consume loop panics with a delivery in hand");
+                    }
                     // Whatever else has already arrived joins the batch; no waiting
                     // beyond a millisecond, so a lone event is not delayed.
                     let mut batch = vec![delivery];

@@ -118,12 +118,9 @@ impl Intake {
                 .inc();
             tracing::warn!(%bucket, %key, reason = ?row.unmatched_reason, "recording stored as unmatched");
         }
-        let handed_off = if row.ready_for_hand_off() {
-            self.hand_off(&mut conn, &row).await?;
-            true
-        } else {
-            false
-        };
+        // Only a confirmed publish is reported as a hand-off; a row left `uploaded`
+        // is handed off by the next scan.
+        let handed_off = row.ready_for_hand_off() && self.hand_off(&mut conn, &row).await?;
         Ok(Registered::Stored {
             recording_id: row.id,
             status: if handed_off {
@@ -135,21 +132,24 @@ impl Intake {
         })
     }
 
-    /// Publishes `recording.ready` (confirmed), then marks the row `queued`. A crash
-    /// in between publishes it again later: the pipeline deduplicates on the id.
+    /// Publishes `recording.ready` (confirmed), then marks the row `queued`; `true`
+    /// only then. `false`: nothing was published (no meeting or size any more), the
+    /// row is unchanged. A crash between publish and mark publishes it again later:
+    /// the pipeline deduplicates on the id.
     pub async fn hand_off(
         &self,
         conn: &mut db::AsyncPgConnection,
         row: &RecordingRow,
-    ) -> Result<(), IntakeError> {
+    ) -> Result<bool, IntakeError> {
         let (Some(meeting_id), Some(size)) = (row.meeting_id, row.size_bytes) else {
-            return Ok(());
+            return Ok(false);
         };
         let Some(ctx) = recordings::hand_off_context(conn, meeting_id)
             .await
             .map_err(|e| unavailable("Postgres", e))?
         else {
-            return Ok(());
+            tracing::warn!(recording = %row.id, "the recording's meeting is gone; not handed off");
+            return Ok(false);
         };
         let message = RecordingReady {
             schema_version: SCHEMA_VERSION,
@@ -190,6 +190,6 @@ impl Intake {
             .map_err(|e| unavailable("Postgres", e))?;
         self.metrics.recordings.with_label_values(&["queued"]).inc();
         tracing::info!(recording = %row.id, key = %row.object_key, "recording handed to the pipeline");
-        Ok(())
+        Ok(true)
     }
 }

@@ -63,13 +63,13 @@ impl Jobs {
 
     /// One run of a job by name, if no other replica is running it.
     pub async fn run_locked(&self, name: &str) -> Result<Option<Report>, String> {
-        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+        let conn = self.pool.get().await.map_err(|e| e.to_string())?;
         let key = match name {
             "scan" => SCAN_LOCK,
             "retention" => RETENTION_LOCK,
             _ => CLEANUP_LOCK,
         };
-        db::with_advisory_lock(&mut conn, key, || async {
+        db::with_advisory_lock(conn, key, || async {
             match name {
                 "scan" => self.scan().await,
                 "retention" => self.retention().await,

@@ -24,7 +24,7 @@ impl WorkerSettings {
     }
 
     pub fn from_source(source: &Source) -> Result<Self, SettingsError> {
-        Ok(Self {
+        let settings = Self {
             worker: source.section()?,
             recordings: source.section()?,
             jobs: source.section()?,
@@ -33,7 +33,17 @@ impl WorkerSettings {
             aws: source.section()?,
             whereby: source.section()?,
             log: source.section()?,
-        })
+        };
+        settings.database.check()?;
+        settings.amqp.check()?;
+        let w = &settings.worker;
+        settings::check_range("WORKER_PREFETCH", u64::from(w.worker_prefetch), 1..=2000)?;
+        settings::check_range("WORKER_BATCH_SIZE", w.worker_batch_size as u64, 1..=1000)?;
+        settings::check_range("WORKER_SHUTDOWN_SECONDS", w.worker_shutdown_seconds, 1..=600)?;
+        let r = &settings.recordings;
+        settings::check_range("SQS_POLLING_TIMEOUT_SECONDS", r.sqs_polling_timeout_seconds, 1..=3600)?;
+        settings::check_range("SQS_VISIBILITY_TIMEOUT_SECONDS", r.sqs_visibility_timeout_seconds, 2..=43_200)?;
+        Ok(settings)
     }
 }
 
@@ -65,6 +75,22 @@ pub struct WorkerSection {
     /// `WORKER_SHUTDOWN_SECONDS`: on SIGTERM, time to finish what is in hand.
     #[serde(default = "default_shutdown")]
     pub worker_shutdown_seconds: u64,
+    /// Test only (the fault suite): enables `POST /admin/faults/consumer_panic`,
+    /// which makes the consume loop panic once. Never set in production.
+    #[serde(default)]
+    pub worker_fault_injection: bool,
+}
+
+impl Default for WorkerSection {
+    fn default() -> Self {
+        Self {
+            worker_addr: default_addr(),
+            worker_prefetch: default_prefetch(),
+            worker_batch_size: default_batch(),
+            worker_shutdown_seconds: default_shutdown(),
+            worker_fault_injection: false,
+        }
+    }
 }
 
 const fn default_polling() -> u64 {

@@ -13,6 +13,7 @@ use messaging::{Publisher, Topology, TopologySettings};
 use prometheus::Registry;
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
+use telemetry::Supervisor;
 use web_common::HttpMetrics;
 
 use crate::{
@@ -28,15 +29,19 @@ pub struct Application {
     jobs: Jobs,
     job_intervals: [(&'static str, Duration); 3],
     shutdown_grace: Duration,
+    tasks: Supervisor,
 }
 
-struct Ready(Arc<AtomicBool>);
+/// Ready: consuming with the database answering, and every loop running.
+struct Ready(Arc<AtomicBool>, Supervisor);
 
 async fn readyz(ready: web::Data<Ready>) -> HttpResponse {
-    if ready.0.load(Ordering::Relaxed) {
+    let down = ready.1.down_tasks();
+    if ready.0.load(Ordering::Relaxed) && down.is_empty() {
         HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))
     } else {
-        HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "unavailable"}))
+        HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({"status": "unavailable", "tasks_down": down}))
     }
 }
 
@@ -69,6 +74,22 @@ async fn run_job(jobs: web::Data<Jobs>, name: web::Path<String>) -> HttpResponse
     }
 }
 
+/// The fault suite's switch (see `WorkerSection::worker_fault_injection`).
+struct Faults {
+    enabled: bool,
+    panic_consumer: Arc<AtomicBool>,
+}
+
+/// `POST /admin/faults/consumer_panic`: 404 unless fault injection is on.
+async fn inject_panic(faults: web::Data<Faults>) -> HttpResponse {
+    if !faults.enabled {
+        return HttpResponse::NotFound()
+            .json(serde_json::json!({"error": {"code": "not_found", "message": "no such route"}}));
+    }
+    faults.panic_consumer.store(true, Ordering::SeqCst);
+    HttpResponse::Accepted().json(serde_json::json!({"fault": "consumer_panic"}))
+}
+
 impl Application {
     pub async fn build(settings: WorkerSettings) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.worker.worker_addr)
@@ -86,6 +107,7 @@ impl Application {
         let registry = Registry::new_custom(Some("recworker".to_owned()), None)?;
         let http_metrics = HttpMetrics::register(&registry)?;
         let metrics = WorkerMetrics::register(&registry)?;
+        let tasks = Supervisor::register(&registry)?;
         let topology = Topology::new(TopologySettings {
             prefix: settings.amqp.amqp_prefix.clone(),
             delivery_limit: settings.amqp.amqp_delivery_limit,
@@ -178,12 +200,20 @@ impl Application {
             publish_timeout,
             crash_after_commit: None,
             location,
+            panic_next: Arc::new(AtomicBool::new(false)),
         };
+        let faults = web::Data::new(Faults {
+            enabled: settings.worker.worker_fault_injection,
+            panic_consumer: consumer.panic_next.clone(),
+        });
+        if faults.enabled {
+            tracing::warn!("WORKER_FAULT_INJECTION is on: /admin/faults is open (tests only)");
+        }
 
         let port = listener.local_addr()?.port();
         let registry = web::Data::new(registry);
         let http_metrics = web::Data::new(http_metrics);
-        let ready = web::Data::new(Ready(ready));
+        let ready = web::Data::new(Ready(ready, tasks.clone()));
         let jobs_data = web::Data::new(jobs.clone());
         let server = HttpServer::new(move || {
             App::new()
@@ -196,6 +226,8 @@ impl Application {
                 .route("/readyz", web::get().to(readyz))
                 .route("/metrics", web::get().to(scrape))
                 .route("/admin/jobs/{name}", web::post().to(run_job))
+                .route("/admin/faults/consumer_panic", web::post().to(inject_panic))
+                .app_data(faults.clone())
                 .default_service(web::to(web_common::not_found))
         })
         .workers(1)
@@ -211,6 +243,7 @@ impl Application {
             jobs,
             job_intervals,
             shutdown_grace: Duration::from_secs(settings.worker.worker_shutdown_seconds),
+            tasks,
         })
     }
 
@@ -235,14 +268,34 @@ impl Application {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let server_handle = self.server.handle();
         let server = tokio::spawn(self.server);
-        let publisher_task = self.consumer.publisher.spawn_supervisor(shutdown.clone());
-        let consumer = tokio::spawn(self.consumer.run(shutdown.clone()));
-        let poller = self.poller.map(|p| tokio::spawn(p.run(shutdown.clone())));
+        // Every background loop runs supervised: restarted after a panic or an
+        // early return, counted, and reported by /readyz while down.
+        let tasks = &self.tasks;
+        let publisher = self.consumer.publisher.clone();
+        let s = shutdown.clone();
+        let publisher_task = tasks.spawn("publisher", shutdown.clone(), move || {
+            let (publisher, shutdown) = (publisher.clone(), s.clone());
+            async move { publisher.maintain(shutdown).await }
+        });
+        let (c, s) = (self.consumer.clone(), shutdown.clone());
+        let consumer = tasks.spawn("consumer", shutdown.clone(), move || {
+            c.clone().run(s.clone())
+        });
+        let poller = self.poller.map(|p| {
+            let s = shutdown.clone();
+            tasks.spawn("sqs_poller", shutdown.clone(), move || {
+                p.clone().run(s.clone())
+            })
+        });
         let jobs: Vec<_> = self
             .job_intervals
             .into_iter()
+            .filter(|(_, every)| !every.is_zero())
             .map(|(name, every)| {
-                tokio::spawn(self.jobs.clone().schedule(name, every, shutdown.clone()))
+                let (j, s) = (self.jobs.clone(), shutdown.clone());
+                tasks.spawn(name, shutdown.clone(), move || {
+                    j.clone().schedule(name, every, s.clone())
+                })
             })
             .collect();
         shutdown.cancelled().await;

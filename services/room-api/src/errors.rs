@@ -14,28 +14,27 @@ pub fn pool(e: PoolError) -> ApiError {
     )
 }
 
-/// A query failed. Connection-level failures are 503 (retryable); anything else is
-/// a bug or a broken invariant: 500.
+/// A query failed: by its SQLSTATE, 503 when retrying can succeed (a failover, a
+/// deadlock, a lock or statement timeout, exhausted resources); anything else is a
+/// bug or a broken invariant: 500.
 pub fn query(e: QueryError) -> ApiError {
-    if is_lock_timeout(&e) {
-        return ApiError::unavailable(
+    match db::classify(&e) {
+        db::Failure::Busy => ApiError::unavailable(
             "busy",
             "another request is working on this room; retry shortly",
-        );
+        ),
+        db::Failure::Unavailable => {
+            tracing::error!(error = %e, "database unavailable");
+            ApiError::unavailable(
+                "database_unavailable",
+                "the database is unavailable; retry later",
+            )
+        }
+        db::Failure::Permanent => {
+            tracing::error!(error = %e, "database query failed");
+            ApiError::internal()
+        }
     }
-    if db::is_unavailable(&e) {
-        tracing::error!(error = %e, "database unavailable");
-        return ApiError::unavailable(
-            "database_unavailable",
-            "the database is unavailable; retry later",
-        );
-    }
-    tracing::error!(error = %e, "database query failed");
-    ApiError::internal()
-}
-
-fn is_lock_timeout(e: &QueryError) -> bool {
-    matches!(e, QueryError::DatabaseError(_, info) if info.message().contains("lock timeout"))
 }
 
 /// A stored value that the schema's CHECK constraints should have made impossible.

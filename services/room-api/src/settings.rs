@@ -26,7 +26,7 @@ impl RoomApiSettings {
     }
 
     pub fn from_source(source: &Source) -> Result<Self, SettingsError> {
-        Ok(Self {
+        let settings = Self {
             http: source.section()?,
             database: source.section()?,
             whereby: source.section()?,
@@ -36,7 +36,9 @@ impl RoomApiSettings {
             access: source.section()?,
             aws: source.section()?,
             log: source.section()?,
-        })
+        };
+        settings.database.check()?;
+        Ok(settings)
     }
 }
 

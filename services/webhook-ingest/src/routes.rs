@@ -13,7 +13,7 @@ use messaging::{
 };
 use serde_json::json;
 use tokio::sync::Semaphore;
-use web_common::{ApiError, RequestId, read_body, too_large};
+use web_common::{ApiError, BodyError, ByteBudget, RequestId, read_body_budgeted, too_large};
 use whereby::webhook::{self, SIGNATURE_HEADER};
 
 use crate::metrics::{IngestMetrics, type_label};
@@ -23,9 +23,13 @@ pub struct IngestState {
     pub secrets: Vec<Vec<u8>>,
     pub tolerance_secs: i64,
     pub body_limit: usize,
+    /// Bytes of bodies held at once across all requests (bounds the pod's memory).
+    pub body_budget: ByteBudget,
+    pub body_timeout: Duration,
     pub publish_timeout: Duration,
     pub in_flight: Arc<Semaphore>,
     pub metrics: IngestMetrics,
+    pub tasks: telemetry::Supervisor,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -55,43 +59,50 @@ pub async fn receive(
         return Err(unavailable("too many webhooks in flight; retry"));
     };
 
+    // The signature header first: a request without a well-formed, fresh one can
+    // never succeed, so its body is never read (nor buffered).
+    let signature = req
+        .headers()
+        .get(SIGNATURE_HEADER)
+        .map(|v| v.to_str().unwrap_or(""));
+    let now = Utc::now().timestamp();
+    let signature = webhook::SignatureHeader::check(signature, now, state.tolerance_secs)
+        .map_err(|e| refuse_signature(m, e))?;
+
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > state.body_limit) {
-        m.reject("too_large");
-        return Err(too_large(state.body_limit));
-    }
-    let body = read_body(&mut payload, state.body_limit)
-        .await
-        .inspect_err(|e| {
-            m.reject(if e.status().as_u16() == 413 {
-                "too_large"
-            } else {
-                "unreadable"
-            });
-        })?;
-
-    // The signature first, over the exact bytes received: nothing is parsed before.
-    let signature = req
-        .headers()
-        .get(SIGNATURE_HEADER)
-        .map(|v| v.to_str().unwrap_or(""));
-    let secrets: Vec<&[u8]> = state.secrets.iter().map(Vec::as_slice).collect();
-    if let Err(e) = webhook::verify(
-        signature,
-        &body,
-        &secrets,
-        Utc::now().timestamp(),
-        state.tolerance_secs,
-    ) {
+    let (body, _budget) = read_body_budgeted(
+        &mut payload,
+        state.body_limit,
+        declared,
+        &state.body_budget,
+        state.body_timeout,
+    )
+    .await
+    .map_err(|e| {
         m.reject(e.reason());
-        tracing::info!(reason = e.reason(), "rejected webhook signature");
-        // Deliberately vague: no expected value, no hint which part failed.
-        return Err(ApiError::unauthorized("invalid webhook signature"));
-    }
+        match e {
+            BodyError::TooLarge => too_large(state.body_limit),
+            BodyError::OverBudget => unavailable("too many webhook bytes in flight; retry"),
+            BodyError::TooSlow => ApiError::new(
+                actix_web::http::StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body was not received in time",
+            ),
+            BodyError::Unreadable => {
+                ApiError::bad_request("invalid_body", "the request body could not be read")
+            }
+        }
+    })?;
+
+    // Then the HMAC, over the exact bytes received: nothing is parsed before.
+    let secrets: Vec<&[u8]> = state.secrets.iter().map(Vec::as_slice).collect();
+    signature
+        .verify(&body, &secrets)
+        .map_err(|e| refuse_signature(m, e))?;
 
     let event: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
         m.reject("invalid_json");
@@ -158,9 +169,16 @@ pub async fn receive(
     Ok(HttpResponse::Ok().json(json!({"status": "ok"})))
 }
 
+fn refuse_signature(m: &IngestMetrics, e: webhook::SignatureError) -> ApiError {
+    m.reject(e.reason());
+    tracing::info!(reason = e.reason(), "rejected webhook signature");
+    // Deliberately vague: no expected value, no hint which part failed.
+    ApiError::unauthorized("invalid webhook signature")
+}
+
 /// `GET /v1/whereby/health` and `/readyz`: ready while RabbitMQ is connected.
 pub async fn health(state: web::Data<IngestState>) -> HttpResponse {
-    if state.publisher.is_connected() {
+    if state.publisher.is_connected() && state.tasks.all_up() {
         HttpResponse::Ok().json(json!({"status": "ok", "broker": "connected"}))
     } else {
         HttpResponse::ServiceUnavailable()

@@ -23,6 +23,24 @@ impl IngestSettings {
             amqp: source.section()?,
             log: source.section()?,
         };
+        settings.amqp.check()?;
+        let http = &settings.http;
+        if http.webhook_body_budget_bytes * 3 / 4 < http.webhook_body_limit_bytes {
+            return Err(SettingsError::Invalid(format!(
+                "WEBHOOK_BODY_BUDGET_BYTES ({}) must hold at least one body of WEBHOOK_BODY_LIMIT_BYTES ({}) in its three quarters for large bodies",
+                http.webhook_body_budget_bytes, http.webhook_body_limit_bytes
+            )));
+        }
+        if !(1..=120).contains(&http.webhook_body_timeout_seconds) {
+            return Err(SettingsError::Invalid(
+                "WEBHOOK_BODY_TIMEOUT_SECONDS must be between 1 and 120".to_owned(),
+            ));
+        }
+        if !(1..=3600).contains(&settings.webhook.whereby_webhook_tolerance_seconds) {
+            return Err(SettingsError::Invalid(
+                "WHEREBY_WEBHOOK_TOLERANCE_SECONDS must be between 1 and 3600".to_owned(),
+            ));
+        }
         if settings.webhook.secrets().is_empty() {
             return Err(SettingsError::Invalid(
                 "WHEREBY_WEBHOOK_SECRET must hold at least one secret".to_owned(),
@@ -44,6 +62,16 @@ const fn default_shutdown() -> u64 {
 const fn default_in_flight() -> usize {
     2048
 }
+const fn default_body_budget() -> usize {
+    32 * 1024 * 1024
+}
+const fn default_body_timeout() -> u64 {
+    10
+}
+
+/// Bodies up to this size (every real Whereby event) draw from a reserve that
+/// larger bodies cannot exhaust.
+pub const SMALL_BODY_BYTES: usize = 16 * 1024;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct HttpSettings {
@@ -60,6 +88,36 @@ pub struct HttpSettings {
     /// Whereby retries only on 5xx).
     #[serde(default = "default_in_flight")]
     pub webhook_max_in_flight: usize,
+    /// Bytes of request bodies held in memory at once, across all requests;
+    /// beyond it, 503. With the container's memory limit in mind (128 MiB in k8s/).
+    #[serde(default = "default_body_budget")]
+    pub webhook_body_budget_bytes: usize,
+    /// A body must arrive within this many seconds of its headers; else 408.
+    #[serde(default = "default_body_timeout")]
+    pub webhook_body_timeout_seconds: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            webhook_ingest_addr: default_addr(),
+            webhook_ingest_workers: None,
+            webhook_body_limit_bytes: default_body_limit(),
+            webhook_ingest_shutdown_seconds: default_shutdown(),
+            webhook_max_in_flight: default_in_flight(),
+            webhook_body_budget_bytes: default_body_budget(),
+            webhook_body_timeout_seconds: default_body_timeout(),
+        }
+    }
+}
+
+impl HttpSettings {
+    /// The byte budget: a quarter is kept for bodies of at most
+    /// [`SMALL_BODY_BYTES`].
+    pub fn body_budget(&self) -> web_common::ByteBudget {
+        let total = self.webhook_body_budget_bytes;
+        web_common::ByteBudget::new(total, total / 4, SMALL_BODY_BYTES)
+    }
 }
 
 const fn default_tolerance() -> i64 {

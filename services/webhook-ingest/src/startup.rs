@@ -48,16 +48,26 @@ impl Application {
         );
         // One shutdown token: cancelled after the HTTP server has drained.
         let shutdown = CancellationToken::new();
-        let supervisor = publisher.spawn_supervisor(shutdown.clone());
+        // The publisher's connection loop, supervised: restarted after a panic,
+        // counted, and /readyz says false while it is down.
+        let tasks = telemetry::Supervisor::register(&registry)?;
+        let (p, s) = (publisher.clone(), shutdown.clone());
+        let supervisor = tasks.spawn("publisher", shutdown.clone(), move || {
+            let (publisher, shutdown) = (p.clone(), s.clone());
+            async move { publisher.maintain(shutdown).await }
+        });
 
         let state = web::Data::new(routes::IngestState {
             publisher: publisher.clone(),
             secrets: settings.webhook.secrets(),
             tolerance_secs: settings.webhook.whereby_webhook_tolerance_seconds,
             body_limit: settings.http.webhook_body_limit_bytes,
+            body_budget: settings.http.body_budget(),
+            body_timeout: Duration::from_secs(settings.http.webhook_body_timeout_seconds),
             publish_timeout: Duration::from_millis(settings.amqp.amqp_publish_timeout_ms),
             in_flight: Arc::new(Semaphore::new(settings.http.webhook_max_in_flight.max(1))),
             metrics,
+            tasks,
         });
         let port = listener.local_addr()?.port();
         let registry = web::Data::new(registry);

@@ -42,12 +42,14 @@ pub fn settings(db_url: &str, broker: &TestBroker) -> WorkerSettings {
             worker_prefetch: 16,
             worker_batch_size: 8,
             worker_shutdown_seconds: 5,
+            ..Default::default()
         },
         database: DatabaseSettings {
             database_url: SecretString::from(db_url.to_owned()),
             database_pool_size: 4,
             database_timeout_seconds: 2,
             database_migrate_on_start: false,
+            ..Default::default()
         },
         amqp: AmqpSettings {
             amqp_url: SecretString::from(broker.url.clone()),

@@ -50,6 +50,7 @@ pub fn base_settings(db_url: &str, whereby_url: &str) -> RoomApiSettings {
             database_timeout_seconds: 5,
             // The per-test database is cloned from a migrated template.
             database_migrate_on_start: false,
+            ..Default::default()
         },
         whereby: WherebySettings {
             whereby_api_key: SecretString::from(WHEREBY_KEY.to_owned()),

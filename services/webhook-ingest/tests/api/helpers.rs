@@ -40,6 +40,7 @@ pub fn settings(broker: &TestBroker, secrets: &str) -> IngestSettings {
             webhook_body_limit_bytes: 64 * 1024,
             webhook_ingest_shutdown_seconds: 1,
             webhook_max_in_flight: 256,
+            ..Default::default()
         },
         webhook: WebhookSettings {
             whereby_webhook_secret: SecretString::from(secrets.to_owned()),
