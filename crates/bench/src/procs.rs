@@ -90,6 +90,11 @@ impl Proc {
         false
     }
 
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// SIGKILL: no drain at all.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

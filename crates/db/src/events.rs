@@ -24,18 +24,35 @@ pub struct InboxEntry<'a> {
     pub request_id: Option<&'a str>,
     pub outcome: &'a str,
     pub payload: &'a serde_json::Value,
+    /// Why an `unrecognised` event could not be read.
+    pub reason: Option<&'a str>,
 }
 
 /// Records an event in the inbox. `false` means it was already there: a duplicate
-/// whose effects must not be applied again.
+/// whose effects must not be applied again. An event stored as `unrecognised`
+/// counts as new when it comes again (after a parser fix, `events reapply`): its
+/// row is overwritten and its effects applied.
 pub async fn record(conn: &mut AsyncPgConnection, entry: &InboxEntry<'_>) -> QueryResult<bool> {
-    diesel::insert_into(webhook_events::table)
-        .values(entry)
-        .on_conflict(webhook_events::event_id)
-        .do_nothing()
-        .execute(conn)
+    record_many(conn, std::slice::from_ref(entry))
         .await
-        .map(|n| n == 1)
+        .map(|ids| ids.contains(entry.event_id))
+}
+
+/// Unrecognised events received since `since`, oldest first, at most `limit`:
+/// `(event id, payload)`.
+pub async fn unrecognised_since(
+    conn: &mut AsyncPgConnection,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<(String, serde_json::Value)>> {
+    webhook_events::table
+        .filter(webhook_events::outcome.eq("unrecognised"))
+        .filter(webhook_events::recorded_at.ge(since))
+        .order(webhook_events::recorded_at.asc())
+        .limit(limit)
+        .select((webhook_events::event_id, webhook_events::payload))
+        .load(conn)
+        .await
 }
 
 /// Our meeting for a Whereby meeting id.
@@ -259,12 +276,19 @@ pub async fn record_many(
     let outcomes: Vec<String> = entries.iter().map(|e| e.outcome.to_owned()).collect();
     let payloads: Vec<serde_json::Value> = entries.iter().map(|e| e.payload.clone()).collect();
     let meetings: Vec<Option<Uuid>> = entries.iter().map(|e| e.meeting_id).collect();
+    // A repeat of an `unrecognised` event replaces its row (see `record`); any
+    // other repeat changes nothing. The caller passes each id once: an upsert may
+    // not touch one row twice in a statement.
     let rows: Vec<Id> = diesel::sql_query(
-        "INSERT INTO webhook_events (event_id, event_type, whereby_meeting_id, meeting_id, created_at, \
-         received_at, request_id, outcome, payload) \
+        "INSERT INTO webhook_events AS e (event_id, event_type, whereby_meeting_id, meeting_id, created_at, \
+         received_at, request_id, outcome, payload, reason) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::uuid[], $5::timestamptz[], \
-         $6::timestamptz[], $7::text[], $8::text[], $9::jsonb[]) \
-         ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+         $6::timestamptz[], $7::text[], $8::text[], $9::jsonb[], $10::text[]) \
+         ON CONFLICT (event_id) DO UPDATE SET whereby_meeting_id = EXCLUDED.whereby_meeting_id, \
+         meeting_id = EXCLUDED.meeting_id, received_at = EXCLUDED.received_at, \
+         request_id = EXCLUDED.request_id, outcome = EXCLUDED.outcome, payload = EXCLUDED.payload, \
+         reason = EXCLUDED.reason, recorded_at = now() \
+         WHERE e.outcome = 'unrecognised' RETURNING event_id",
     )
     .bind::<Array<Text>, _>(ids)
     .bind::<Array<Text>, _>(types)
@@ -275,6 +299,7 @@ pub async fn record_many(
     .bind::<Array<Nullable<Text>>, _>(col(|e| e.request_id.map(str::to_owned)))
     .bind::<Array<Text>, _>(outcomes)
     .bind::<Array<Jsonb>, _>(payloads)
+    .bind::<Array<Nullable<Text>>, _>(col(|e| e.reason.map(str::to_owned)))
     .load(conn)
     .await?;
     Ok(rows.into_iter().map(|r| r.event_id).collect())

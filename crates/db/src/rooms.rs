@@ -162,3 +162,61 @@ pub async fn update(
 pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
     diesel::delete(rooms::table.find(id)).execute(conn).await
 }
+
+/// A claim on creating a room's meeting (see the migration
+/// `meeting_creation_claims`): who holds it and until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreationClaim {
+    pub token: Uuid,
+    pub until: DateTime<Utc>,
+}
+
+/// The room's current claim, if any (read it under the room's row lock).
+pub async fn creation_claim(
+    conn: &mut AsyncPgConnection,
+    room_id: Uuid,
+) -> QueryResult<Option<CreationClaim>> {
+    let (token, until): (Option<Uuid>, Option<DateTime<Utc>>) = rooms::table
+        .find(room_id)
+        .select((rooms::meeting_claim, rooms::meeting_claim_until))
+        .first(conn)
+        .await?;
+    Ok(token.zip(until).map(|(token, until)| CreationClaim { token, until }))
+}
+
+/// Sets the room's claim (under its row lock, after checking there is none live).
+pub async fn set_creation_claim(
+    conn: &mut AsyncPgConnection,
+    room_id: Uuid,
+    claim: CreationClaim,
+) -> QueryResult<()> {
+    diesel::update(rooms::table.find(room_id))
+        .set((
+            rooms::meeting_claim.eq(Some(claim.token)),
+            rooms::meeting_claim_until.eq(Some(claim.until)),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Clears the claim if it is still `token`'s; `false` when it was not (it lapsed
+/// and someone else claimed the room).
+pub async fn clear_creation_claim(
+    conn: &mut AsyncPgConnection,
+    room_id: Uuid,
+    token: Uuid,
+) -> QueryResult<bool> {
+    diesel::update(
+        rooms::table
+            .find(room_id)
+            .filter(rooms::meeting_claim.eq(token)),
+    )
+    .set((
+        rooms::meeting_claim.eq(None::<Uuid>),
+        rooms::meeting_claim_until.eq(None::<DateTime<Utc>>),
+    ))
+    .execute(conn)
+    .await
+    .map(|n| n == 1)
+}

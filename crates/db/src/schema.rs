@@ -65,6 +65,7 @@ diesel::table! {
         request_id -> Nullable<Text>,
         outcome -> Text,
         payload -> Jsonb,
+        reason -> Nullable<Text>,
     }
 }
 
@@ -104,6 +105,8 @@ diesel::table! {
         recording_trigger -> Text,
         is_shared -> Bool,
         platform -> Text,
+        meeting_claim -> Nullable<Uuid>,
+        meeting_claim_until -> Nullable<Timestamptz>,
     }
 }
 

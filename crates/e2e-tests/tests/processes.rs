@@ -382,3 +382,90 @@ async fn sigterm_under_load_loses_nothing_that_was_accepted() {
     drop(worker);
     let _ = std::fs::remove_dir_all(&s.dir);
 }
+
+/// Unauthenticated bodies cannot exhaust a pod: 600 concurrent slow 256 KiB bodies
+/// (half with no signature, half with a forged but well-formed, fresh one) hold
+/// at most the byte budget, the process stays alive and small, and a signed
+/// webhook sent alongside is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn six_hundred_slow_unsigned_bodies_cannot_exhaust_ingest() {
+    use tokio::io::AsyncWriteExt;
+    let (db, broker, aws) = (
+        TestDatabase::new().await,
+        TestBroker::new().await,
+        TestAws::new().await,
+    );
+    let s = system(&db, &broker, &aws).await;
+    let mut ingest = Proc::start("webhook-ingest", &s.env, &s.dir);
+    wait_http(&format!("{}/readyz", s.ingest), "webhook-ingest").await;
+    let addr = s.ingest.trim_start_matches("http://").to_owned();
+    let (idle_kib, _) = ingest.0.usage();
+
+    const BODY: usize = 256 * 1024;
+    let forged = whereby::webhook::sign("not-the-secret", chrono::Utc::now().timestamp(), b"x");
+    let mut slow = Vec::new();
+    for i in 0..600 {
+        let addr = addr.clone();
+        let signature = (i % 2 == 0).then(|| forged.clone());
+        slow.push(tokio::spawn(async move {
+            let Ok(mut stream) = tokio::net::TcpStream::connect(&addr).await else {
+                return;
+            };
+            let mut head = format!(
+                "POST /v1/whereby HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {BODY}\r\n"
+            );
+            if let Some(sig) = signature {
+                head.push_str(&format!("Whereby-Signature: {sig}\r\n"));
+            }
+            head.push_str("\r\n");
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            // Most of the body, slowly; never the end of it.
+            let chunk = vec![b' '; 16 * 1024];
+            for _ in 0..12 {
+                if stream.write_all(&chunk).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A genuine webhook alongside.
+    let body = serde_json::to_vec(&json!({"id": "mem-1", "apiVersion": "1.0", "type": "room.client.joined",
+        "createdAt": "2030-01-01T00:00:00.000Z", "data": {"meetingId": "1"}}))
+    .expect("json");
+    let signature = whereby::webhook::sign(WEBHOOK_SECRET, chrono::Utc::now().timestamp(), &body);
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/whereby", s.ingest))
+        .header("Whereby-Signature", signature)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("the signed webhook is answered");
+    assert_eq!(res.status().as_u16(), 200);
+    for t in slow {
+        let _ = t.await;
+    }
+    let (peak_kib, _) = ingest.0.usage();
+    eprintln!("webhook-ingest RSS: idle {idle_kib} KiB, peak {peak_kib} KiB under 600 slow bodies");
+    assert!(ingest.0.alive(), "webhook-ingest died");
+    // The byte budget is 32 MiB by default, the container limit 128 MiB.
+    assert!(peak_kib < 96 * 1024, "peak RSS {peak_kib} KiB");
+    let metrics = reqwest::get(format!("{}/metrics", s.ingest))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("ingest_webhooks_rejected_total{reason=\"signature_missing\"} 300"),
+        "{}",
+        metrics.lines().filter(|l| l.contains("rejected")).collect::<Vec<_>>().join("\n")
+    );
+    ingest.terminate();
+}

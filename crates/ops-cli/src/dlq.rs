@@ -26,7 +26,7 @@ use crate::{
 /// mistaken replay cannot move a whole backlog at once.
 pub const DEFAULT_REPLAY_LIMIT: usize = 100;
 
-async fn open(source: &Source) -> Result<(Connection, Channel, Topology), Check> {
+pub(crate) async fn open(source: &Source) -> Result<(Connection, Channel, Topology), Check> {
     let a = source
         .section::<AmqpSettings>()
         .map_err(|e| Check::fail("rabbitmq", e.to_string(), "set AMQP_URL"))?;

@@ -4,6 +4,7 @@
 
 pub mod dlq;
 pub mod doctor;
+pub mod events;
 pub mod output;
 
 use std::time::Duration;
@@ -22,6 +23,10 @@ commands:
   dlq replay [--limit N] [--again]    put dead-lettered webhooks back for the worker (at
                                       most N, default 100); stops at a message that was
                                       replayed before and failed again, unless --again
+  events reapply --since T [--limit N]
+                                      send webhook events stored as unrecognised since T
+                                      (RFC 3339, or 90m / 24h / 7d back) through the
+                                      worker again, after a parser fix (default 1000)
   recordings rescan --worker-url URL  run the recordings catch-up scan now
   migrate                             apply pending database migrations
 
@@ -36,6 +41,8 @@ pub struct Options {
     pub url: Option<String>,
     /// `dlq replay`: also replay messages that failed again after a replay.
     pub again: bool,
+    /// `events reapply`: from when.
+    pub since: Option<String>,
     pub limit: Option<usize>,
     pub worker_url: Option<String>,
     pub webhook_health_url: Option<String>,
@@ -51,6 +58,7 @@ fn parse(args: &[String]) -> Result<(Vec<&str>, Options), String> {
             "--json" => o.json = true,
             "--url" => o.url = Some(value("--url")?),
             "--again" => o.again = true,
+            "--since" => o.since = Some(value("--since")?),
             "--worker-url" => o.worker_url = Some(value("--worker-url")?),
             "--webhook-health-url" => o.webhook_health_url = Some(value("--webhook-health-url")?),
             "--limit" => {
@@ -89,6 +97,7 @@ pub async fn run(args: &[String]) -> i32 {
         ["webhook", "send-test"] => send_test(&source, &options).await,
         ["dlq", "list"] => dlq::list(&source, &options).await,
         ["dlq", "replay"] => dlq::replay(&source, &options).await,
+        ["events", "reapply"] => events::reapply(&source, &options).await,
         ["recordings", "rescan"] => rescan(&options).await,
         ["migrate"] => migrate(&source).await,
         ["help"] | [] => {

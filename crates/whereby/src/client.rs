@@ -112,6 +112,7 @@ pub struct WherebyClient {
     api_key: SecretString,
     retry: RetryPolicy,
     metrics: Option<WherebyMetrics>,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for WherebyClient {
@@ -153,7 +154,18 @@ impl WherebyClient {
             api_key,
             retry,
             metrics,
+            timeout,
         })
+    }
+
+    /// The longest one call can take, every attempt and wait included: what a
+    /// caller holding a claim or a deadline around a call must allow for.
+    pub fn longest_call(&self) -> Duration {
+        let attempts = self.retry.max_attempts.max(1);
+        let wait = self.retry.max_delay.max(self.retry.max_retry_after);
+        self.timeout
+            .saturating_mul(attempts)
+            .saturating_add(wait.saturating_mul(attempts - 1))
     }
 
     /// The client the services build from `WHEREBY_*` settings.

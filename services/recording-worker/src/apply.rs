@@ -27,6 +27,9 @@ pub enum Outcome {
     Stored,
     /// Its meeting is still unknown after every retry: recorded as unmatched.
     Unmatched,
+    /// A type we act on whose data did not parse: recorded with its payload and
+    /// the reason, counted, and applied if it comes again after a parser fix.
+    Unrecognised,
     /// Its meeting is not known yet (the webhook can beat room-api's commit):
     /// retry after a delay.
     RetryLater,
@@ -41,6 +44,7 @@ impl Outcome {
             Self::Duplicate => "duplicate",
             Self::Stored => "stored",
             Self::Unmatched => "unmatched",
+            Self::Unrecognised => "unrecognised",
             Self::RetryLater => "retry",
             Self::Poison(_) => "poison",
         }
@@ -106,6 +110,8 @@ enum Effect {
         bucket: String,
         whereby_recording_id: Option<String>,
     },
+    /// The type is one we act on, but its data did not parse: why.
+    Unrecognised(String),
     None,
 }
 
@@ -122,31 +128,39 @@ fn effect_of(event: &Event, location: Option<&RecordingLocation>) -> Effect {
         .get("data")
         .cloned()
         .unwrap_or_default();
+    let unrecognised = |why: String| {
+        // Bounded: serde's messages can quote the offending value.
+        Effect::Unrecognised(why.chars().take(300).collect())
+    };
     match EventKind::of(&event.header.event_type) {
         EventKind::RecordingFinished => {
-            match (
-                serde_json::from_value::<RecordingFinishedData>(data),
-                location,
-            ) {
-                (Ok(d), Some(location)) => Effect::Recording {
-                    key: location.key_for(&d.filename),
-                    bucket: location.bucket.clone(),
-                    whereby_recording_id: d.recording_id,
+            match serde_json::from_value::<RecordingFinishedData>(data) {
+                Ok(d) => match location {
+                    Some(location) => Effect::Recording {
+                        key: location.key_for(&d.filename),
+                        bucket: location.bucket.clone(),
+                        whereby_recording_id: d.recording_id,
+                    },
+                    // No bucket configured: nothing to record it against.
+                    None => Effect::None,
                 },
-                _ => Effect::None,
+                Err(e) => unrecognised(format!("recording.finished data: {e}")),
             }
         }
-        kind @ (EventKind::ClientJoined | EventKind::ClientLeft) => serde_json::from_value(data)
-            .map(|d| Effect::Client(d, kind == EventKind::ClientJoined))
-            .unwrap_or(Effect::None),
+        kind @ (EventKind::ClientJoined | EventKind::ClientLeft) => {
+            match serde_json::from_value::<ClientEventData>(data) {
+                Ok(d) => Effect::Client(d, kind == EventKind::ClientJoined),
+                Err(e) => unrecognised(format!("client event data: {e}")),
+            }
+        }
         kind @ (EventKind::SessionStarted | EventKind::SessionEnded) => {
             match serde_json::from_value::<SessionEventData>(data) {
                 Ok(SessionEventData {
                     room_session_id: Some(session),
                     ..
                 }) => Effect::Session(session, kind == EventKind::SessionStarted),
-                Ok(_) => Effect::None,
-                Err(_) => Effect::None,
+                Ok(_) => unrecognised("session event without a roomSessionId".to_owned()),
+                Err(e) => unrecognised(format!("session event data: {e}")),
             }
         }
         EventKind::Other => Effect::None,
@@ -222,6 +236,7 @@ pub async fn handle_batch(
         // deadlock.
         let mut entries = entries;
         entries.sort_unstable_by(|a, b| a.event_id.cmp(b.event_id));
+        entries.dedup_by(|a, b| a.event_id == b.event_id);
         let new_ids = events::record_many(conn, &entries).await?;
         let mut seen = std::collections::HashSet::new();
         let mut participants: std::collections::HashMap<
@@ -364,6 +379,10 @@ fn inbox_entry<'a>(event: &'a Event, p: &'a Prepared) -> InboxEntry<'a> {
         request_id: event.envelope.request_id.as_deref(),
         outcome: p.outcome.label(),
         payload: &event.envelope.event,
+        reason: match &p.effect {
+            Effect::Unrecognised(why) => Some(why),
+            _ => None,
+        },
     }
 }
 
@@ -458,6 +477,7 @@ async fn prepare(
     } else {
         match (&effect, meeting_id) {
             (Effect::None, _) => Outcome::Stored,
+            (Effect::Unrecognised(_), _) => Outcome::Unrecognised,
             (Effect::Recording { .. }, _) => Outcome::Applied,
             (_, Some(_)) => Outcome::Applied,
             (_, None) => Outcome::Unmatched,

@@ -1,12 +1,21 @@
 //! Getting a room's meeting: reuse the active one while it still fits the room,
-//! otherwise create one at Whereby. Serialised per room by a row lock in Postgres,
-//! so concurrent requests on any number of replicas produce one Whereby meeting.
+//! otherwise create one at Whereby. Creation is claimed per room in Postgres (a
+//! token and a deadline on the room's row, committed at once), so concurrent
+//! requests on any number of replicas produce one Whereby meeting, while the
+//! Whereby call itself holds no pooled connection, no row lock and no open
+//! transaction: a slow Whereby cannot exhaust the pool or outlast the session
+//! limits. Creation runs in a task of its own, so a client that disconnects midway
+//! cannot orphan the Whereby meeting: it is stored (and reused by the next request)
+//! or deleted again.
 
+use std::time::{Duration, Instant};
+
+use actix_web::web;
 use chrono::Utc;
 use db::{
     AsyncConnection, AsyncPgConnection, QueryError,
     meetings::{self, MeetingRow, NewMeeting},
-    rooms::{self, RoomRow},
+    rooms::{self, CreationClaim, RoomRow},
 };
 use domain::{MeetingReuse, reuse_decision};
 use web_common::ApiError;
@@ -14,9 +23,10 @@ use whereby::{CreateMeeting, WherebyError};
 
 use crate::{errors, startup::AppState};
 
-/// How long a request waits for another request's meeting creation on the same
-/// room before answering 503. Longer than a Whereby call with its retries.
-const ROOM_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(45);
+/// Polling interval while another request holds the room's creation claim.
+const CLAIM_POLL: Duration = Duration::from_millis(100);
+/// Slack on top of Whereby's longest call before a claim lapses.
+const CLAIM_SLACK: Duration = Duration::from_secs(5);
 
 /// Either a database failure (mapped at the end) or a finished HTTP error.
 enum Failure {
@@ -46,69 +56,238 @@ pub struct MeetingForRoom {
 }
 
 pub async fn get_or_create(
+    state: web::Data<AppState>,
+    room_name: &str,
+    caller: &str,
+) -> Result<MeetingForRoom, ApiError> {
+    // The common case first, without a lock: the room already has a meeting that
+    // fits.
+    {
+        let mut conn = state.pool.get().await.map_err(errors::pool)?;
+        if let Some(found) = reusable(&mut conn, room_name, caller).await? {
+            return Ok(found);
+        }
+    }
+    let (room_name, caller) = (room_name.to_owned(), caller.to_owned());
+    tokio::spawn(async move { claim_and_create(&state, &room_name, &caller).await })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "meeting creation task failed");
+            ApiError::internal()
+        })?
+}
+
+/// What deciding under the room's lock came to.
+enum Decision {
+    Found(MeetingForRoom),
+    /// Another request is creating the meeting until then.
+    Wait(chrono::DateTime<Utc>),
+    Claimed {
+        room: RoomRow,
+        settings: domain::RoomSettings,
+        replaced: Vec<uuid::Uuid>,
+        claim: CreationClaim,
+    },
+}
+
+async fn claim_and_create(
     state: &AppState,
     room_name: &str,
     caller: &str,
 ) -> Result<MeetingForRoom, ApiError> {
-    let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    // The common case first, without a lock: the room already has a meeting that
-    // fits. Only when one must be created do we serialise on the room's row (and
-    // decide again under the lock).
-    if let Some(found) = reusable(&mut conn, room_name, caller).await? {
-        return Ok(found);
-    }
-    // The Whereby meeting id once created, so it can be deleted again if our
-    // transaction does not commit: a failed request leaves nothing behind.
-    let mut created_at_whereby: Option<String> = None;
-    let created_ref = &mut created_at_whereby;
-    let result = conn
-        .transaction::<_, Failure, _>(async |conn| {
-            db::set_local_lock_timeout(conn, ROOM_LOCK_TIMEOUT).await?;
-            let room = rooms::lock_by_name(conn, room_name)
-                .await?
-                .filter(|r| r.visible_to(caller))
-                .ok_or_else(|| Failure::Api(ApiError::not_found("no such room")))?;
-            let settings = room.settings().map_err(|e| Failure::Api(errors::corrupt(e)))?;
-            let active = meetings::active_for_room(conn, room.id).await?;
-            let candidates = active
-                .iter()
-                .map(MeetingRow::as_active)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| Failure::Api(errors::corrupt(e)))?;
-            let now = Utc::now();
-            match reuse_decision(&settings, &candidates, now) {
-                MeetingReuse::Reuse(id) => {
-                    let meeting = active
-                        .into_iter()
-                        .find(|m| m.id == id)
-                        .ok_or_else(|| Failure::Api(ApiError::internal()))?;
-                    Ok(MeetingForRoom {
-                        room,
-                        meeting,
-                        created: false,
-                    })
+    let claim_for = state.whereby.longest_call() + CLAIM_SLACK;
+    let give_up = Instant::now() + claim_for + claim_for;
+    let (room, settings, replaced, claim) = loop {
+        let mut conn = state.pool.get().await.map_err(errors::pool)?;
+        let decision = conn
+            .transaction::<_, Failure, _>(async |conn| decide(conn, room_name, caller, claim_for).await)
+            .await?;
+        drop(conn);
+        match decision {
+            Decision::Found(found) => return Ok(found),
+            Decision::Claimed {
+                room,
+                settings,
+                replaced,
+                claim,
+            } => break (room, settings, replaced, claim),
+            Decision::Wait(until) => {
+                if Instant::now() >= give_up {
+                    return Err(ApiError::unavailable(
+                        "busy",
+                        "another request is creating this room's meeting; retry shortly",
+                    ));
                 }
-                MeetingReuse::CreateReplacing(replaced) => {
-                    let meeting = create(conn, state, &room, settings, created_ref).await?;
-                    let n = meetings::deactivate(conn, &replaced).await?;
-                    if n > 0 {
-                        tracing::info!(room = %room.name, replaced = n, "deactivated meetings whose settings no longer match the room");
-                    }
-                    Ok(MeetingForRoom {
-                        room,
-                        meeting,
-                        created: true,
-                    })
-                }
+                let left = (until - Utc::now()).to_std().unwrap_or_default();
+                tokio::time::sleep(left.clamp(Duration::from_millis(10), CLAIM_POLL)).await;
             }
-        })
-        .await;
-    if result.is_err()
-        && let Some(id) = created_at_whereby
-    {
-        compensate(state, &id).await;
+        }
+    };
+
+    let created = match create_at_whereby(state, &room, settings).await {
+        Ok(created) => created,
+        Err(e) => {
+            release(state, room.id, claim.token).await;
+            return Err(e);
+        }
+    };
+    let stored = store(state, &room, settings, &replaced, claim, &created).await;
+    if stored.is_err() {
+        compensate(state, &created.meeting_id).await;
+        release(state, room.id, claim.token).await;
     }
-    result.map_err(ApiError::from)
+    let meeting = stored?;
+    tracing::info!(room = %room.name, meeting = %meeting.id, whereby_meeting_id = %meeting.whereby_meeting_id, "created meeting");
+    Ok(MeetingForRoom {
+        room,
+        meeting,
+        created: true,
+    })
+}
+
+/// Under the room's row lock: reuse, wait for another request's claim, or claim.
+async fn decide(
+    conn: &mut AsyncPgConnection,
+    room_name: &str,
+    caller: &str,
+    claim_for: Duration,
+) -> Result<Decision, Failure> {
+    let room = rooms::lock_by_name(conn, room_name)
+        .await?
+        .filter(|r| r.visible_to(caller))
+        .ok_or_else(|| Failure::Api(ApiError::not_found("no such room")))?;
+    let settings = room.settings().map_err(|e| Failure::Api(errors::corrupt(e)))?;
+    let active = meetings::active_for_room(conn, room.id).await?;
+    let candidates = active
+        .iter()
+        .map(MeetingRow::as_active)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::Api(errors::corrupt(e)))?;
+    let now = Utc::now();
+    match reuse_decision(&settings, &candidates, now) {
+        MeetingReuse::Reuse(id) => {
+            let meeting = active
+                .into_iter()
+                .find(|m| m.id == id)
+                .ok_or_else(|| Failure::Api(ApiError::internal()))?;
+            Ok(Decision::Found(MeetingForRoom {
+                room,
+                meeting,
+                created: false,
+            }))
+        }
+        MeetingReuse::CreateReplacing(replaced) => {
+            if let Some(live) = rooms::creation_claim(conn, room.id)
+                .await?
+                .filter(|c| c.until > now)
+            {
+                return Ok(Decision::Wait(live.until));
+            }
+            let claim = CreationClaim {
+                token: uuid::Uuid::new_v4(),
+                until: now + chrono::Duration::from_std(claim_for).unwrap_or(chrono::Duration::MAX),
+            };
+            rooms::set_creation_claim(conn, room.id, claim).await?;
+            Ok(Decision::Claimed {
+                room,
+                settings,
+                replaced,
+                claim,
+            })
+        }
+    }
+}
+
+async fn create_at_whereby(
+    state: &AppState,
+    room: &RoomRow,
+    settings: domain::RoomSettings,
+) -> Result<whereby::Meeting, ApiError> {
+    let name = domain::RoomName::parse(&room.name).map_err(errors::corrupt)?;
+    let end_date = Utc::now()
+        + chrono::Duration::from_std(state.meeting_duration)
+            .unwrap_or_else(|_| chrono::Duration::hours(8));
+    let request = CreateMeeting::for_room(
+        name.whereby_prefix(),
+        end_date,
+        settings.is_locked,
+        settings.room_mode,
+        settings.recording_type,
+        settings.recording_trigger,
+        &state.recording_destination,
+    );
+    state
+        .whereby
+        .create_meeting(&request)
+        .await
+        .map_err(|e| errors::whereby(&e))
+}
+
+/// Stores the created meeting if the claim still stands (and clears it), in one
+/// short transaction.
+async fn store(
+    state: &AppState,
+    room: &RoomRow,
+    settings: domain::RoomSettings,
+    replaced: &[uuid::Uuid],
+    claim: CreationClaim,
+    created: &whereby::Meeting,
+) -> Result<MeetingRow, ApiError> {
+    let invalid = |why: &str| errors::whereby(&WherebyError::InvalidResponse(why.to_owned()));
+    let room_name = created.room_name().ok_or_else(|| invalid("no room name"))?;
+    let start_date = created.start_date.unwrap_or_else(Utc::now);
+    if created.end_date <= start_date {
+        return Err(invalid("endDate is not after startDate"));
+    }
+    let mut conn = state.pool.get().await.map_err(errors::pool)?;
+    conn.transaction::<_, Failure, _>(async |conn| {
+        if !rooms::clear_creation_claim(conn, room.id, claim.token).await? {
+            // The claim lapsed (this request took longer than Whereby's longest
+            // call allows) and another request may be creating a meeting now.
+            return Err(Failure::Api(ApiError::unavailable(
+                "busy",
+                "creating the meeting took too long; retry",
+            )));
+        }
+        let row = meetings::insert(
+            conn,
+            &NewMeeting {
+                id: uuid::Uuid::new_v4(),
+                room_id: room.id,
+                owner: &room.owner,
+                whereby_meeting_id: &created.meeting_id,
+                room_name: &room_name,
+                room_url: &created.room_url,
+                host_room_url: created.host_room_url.as_deref(),
+                start_date,
+                end_date: created.end_date,
+                is_locked: settings.is_locked,
+                room_mode: settings.room_mode.as_str(),
+                recording_type: settings.recording_type.as_str(),
+                recording_trigger: settings.recording_trigger.as_str(),
+                platform: settings.platform.as_str(),
+            },
+        )
+        .await?;
+        let n = meetings::deactivate(conn, replaced).await?;
+        if n > 0 {
+            tracing::info!(room = %room.name, replaced = n, "deactivated meetings whose settings no longer match the room");
+        }
+        Ok(row)
+    })
+    .await
+    .map_err(ApiError::from)
+}
+
+/// Gives the claim back after a failed creation (best effort: it lapses anyway).
+async fn release(state: &AppState, room_id: uuid::Uuid, token: uuid::Uuid) {
+    let released = match state.pool.get().await {
+        Ok(mut conn) => rooms::clear_creation_claim(&mut conn, room_id, token).await.is_ok(),
+        Err(_) => false,
+    };
+    if !released {
+        tracing::warn!(%room_id, "could not release the meeting-creation claim; it lapses at its deadline");
+    }
 }
 
 /// The room's reusable meeting, read without locking; `None` when there is none
@@ -147,67 +326,6 @@ async fn reusable(
         }
         MeetingReuse::CreateReplacing(_) => Ok(None),
     }
-}
-
-async fn create(
-    conn: &mut AsyncPgConnection,
-    state: &AppState,
-    room: &RoomRow,
-    settings: domain::RoomSettings,
-    created_ref: &mut Option<String>,
-) -> Result<MeetingRow, Failure> {
-    let name = domain::RoomName::parse(&room.name).map_err(|e| Failure::Api(errors::corrupt(e)))?;
-    let end_date = Utc::now()
-        + chrono::Duration::from_std(state.meeting_duration)
-            .unwrap_or_else(|_| chrono::Duration::hours(8));
-    let request = CreateMeeting::for_room(
-        name.whereby_prefix(),
-        end_date,
-        settings.is_locked,
-        settings.room_mode,
-        settings.recording_type,
-        settings.recording_trigger,
-        &state.recording_destination,
-    );
-    let created = state
-        .whereby
-        .create_meeting(&request)
-        .await
-        .map_err(|e| Failure::Api(errors::whereby(&e)))?;
-    *created_ref = Some(created.meeting_id.clone());
-    let room_name = created.room_name().ok_or_else(|| {
-        Failure::Api(errors::whereby(&WherebyError::InvalidResponse(
-            "no room name".to_owned(),
-        )))
-    })?;
-    let start_date = created.start_date.unwrap_or_else(Utc::now);
-    if created.end_date <= start_date {
-        return Err(Failure::Api(errors::whereby(
-            &WherebyError::InvalidResponse("endDate is not after startDate".to_owned()),
-        )));
-    }
-    let row = meetings::insert(
-        conn,
-        &NewMeeting {
-            id: uuid::Uuid::new_v4(),
-            room_id: room.id,
-            owner: &room.owner,
-            whereby_meeting_id: &created.meeting_id,
-            room_name: &room_name,
-            room_url: &created.room_url,
-            host_room_url: created.host_room_url.as_deref(),
-            start_date,
-            end_date: created.end_date,
-            is_locked: settings.is_locked,
-            room_mode: settings.room_mode.as_str(),
-            recording_type: settings.recording_type.as_str(),
-            recording_trigger: settings.recording_trigger.as_str(),
-            platform: settings.platform.as_str(),
-        },
-    )
-    .await?;
-    tracing::info!(room = %room.name, meeting = %row.id, whereby_meeting_id = %row.whereby_meeting_id, "created meeting");
-    Ok(row)
 }
 
 /// Deletes a Whereby meeting that we created but could not store.

@@ -198,3 +198,96 @@ async fn shutdown_finishes_the_event_in_hand_and_loses_nothing() {
     );
     again.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_retry_waits_for_room_when_the_worker_queue_is_full() {
+    use messaging::{
+        Topology, TopologySettings,
+        lapin::{
+            BasicProperties,
+            options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions},
+        },
+    };
+    // The broker-level promise, with the topology the services declare: a worker
+    // queue of two messages at most and one 300 ms delay step.
+    let settings = TopologySettings {
+        prefix: format!("t{}.", uuid::Uuid::new_v4().simple()),
+        retry_delays: vec![Duration::from_millis(300)],
+        max_length: 2,
+        ..TopologySettings::default()
+    };
+    let broker = TestBroker::new().await;
+    let topology = Topology::new(settings.clone());
+    let (conn, channel) = broker.channel().await;
+    topology.declare(&channel).await.expect("declare");
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirms");
+    let publish = async |exchange: String, key: String, body: &[u8]| {
+        channel
+            .basic_publish(
+                exchange.as_str().into(),
+                key.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("confirm")
+    };
+    // The worker queue is full.
+    for filler in [b"filler-1".as_slice(), b"filler-2"] {
+        let c = publish(topology.events_exchange(), "whereby.x".to_owned(), filler).await;
+        assert!(c.is_ack(), "{c:?}");
+    }
+    let c = publish(topology.events_exchange(), "whereby.x".to_owned(), b"refused").await;
+    assert!(c.is_nack(), "a full worker queue refuses publishes: {c:?}");
+    // An event for a meeting not known yet goes to the delay queue, and its TTL
+    // expires while the worker queue refuses it.
+    let c = publish(
+        topology.retry_exchange(),
+        Topology::retry_routing_key(Duration::from_millis(300)),
+        b"the event",
+    )
+    .await;
+    assert!(c.is_ack());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let delay_queue = topology.retry_queue(Duration::from_millis(300));
+    assert_eq!(
+        broker.ready_count(&delay_queue).await,
+        1,
+        "kept while the worker queue is full, not dropped"
+    );
+    // Room again: the event arrives.
+    for _ in 0..2 {
+        let got = channel
+            .basic_get(topology.worker_queue().as_str().into(), BasicGetOptions::default())
+            .await
+            .expect("get")
+            .expect("a filler");
+        got.delivery
+            .ack(BasicAckOptions::default())
+            .await
+            .expect("ack");
+    }
+    let mut arrived = None;
+    for _ in 0..100 {
+        if let Some(m) = channel
+            .basic_get(topology.worker_queue().as_str().into(), BasicGetOptions::default())
+            .await
+            .expect("get")
+        {
+            arrived = Some(m.delivery.data.clone());
+            let _ = m.delivery.ack(BasicAckOptions::default()).await;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(arrived.as_deref(), Some(b"the event".as_slice()));
+    assert_eq!(broker.ready_count(&delay_queue).await, 0);
+    topology.delete(&channel).await.expect("clean up");
+    let _ = conn.close(200, "bye".into()).await;
+}

@@ -6,4 +6,5 @@ mod faults;
 mod flow;
 mod helpers;
 mod jobs;
+mod odd_data;
 mod recordings;

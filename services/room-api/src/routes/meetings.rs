@@ -17,7 +17,7 @@ pub async fn create_meeting_for_room(
     caller: Caller,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let result = get_or_create(&state, &name, caller.id()).await?;
+    let result = get_or_create(state, &name, caller.id()).await?;
     let view = MeetingView::for_caller(result.meeting, caller.id())?;
     Ok(if result.created {
         HttpResponse::Created().json(view)

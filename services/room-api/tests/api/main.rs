@@ -2,6 +2,7 @@
 //! Postgres database per test, and the Whereby stand-in over HTTP.
 
 mod auth;
+mod database_failures;
 mod helpers;
 mod meetings;
 mod recordings;

@@ -161,3 +161,63 @@ async fn valid_signatures_are_accepted_including_rotation_and_several_v1_entries
     assert_eq!(status, 200);
     assert_eq!(ingest.queued().await, 6);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuffed_signature_header_is_refused_without_a_mac() {
+    let ingest = spawn_ingest(TestBroker::new().await).await;
+    let body = vec![b' '; 60 * 1024];
+    let t = now();
+    let good = signed(SECRET, t, &body);
+    let entry = format!(",v1={}", v1_of(&good));
+    // 1,200 entries (the right one among them): over the 1 KiB header cap.
+    let stuffed = format!("t={t}{}", entry.repeat(1200));
+    let (status, _) = ingest.post(&body, Some(&stuffed)).await;
+    assert_eq!(status, 401);
+    // Nine entries fit in 1 KiB but are over the cap of eight.
+    let nine = format!("t={t}{}", entry.repeat(9));
+    let (status, _) = ingest.post(&body, Some(&nine)).await;
+    assert_eq!(status, 401);
+    // Eight are fine.
+    let small = sample_event("evt-eight");
+    let good = signed(SECRET, t, &small);
+    let eight = format!("t={t}{}", format!(",v1={}", v1_of(&good)).repeat(8));
+    let (status, text) = ingest.post(&small, Some(&eight)).await;
+    assert_eq!(status, 200, "{text}");
+    let metrics = ingest
+        .http
+        .get(format!("{}/metrics", ingest.address))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("ingest_webhooks_rejected_total{reason=\"signature_malformed\"} 2"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invented_http_methods_do_not_grow_the_metrics() {
+    let ingest = spawn_ingest(TestBroker::new().await).await;
+    for i in 0..50 {
+        let method = reqwest::Method::from_bytes(format!("QZX{i}").as_bytes()).expect("method");
+        let _ = ingest
+            .http
+            .request(method, format!("{}/v1/whereby", ingest.address))
+            .send()
+            .await;
+    }
+    let metrics = ingest
+        .http
+        .get(format!("{}/metrics", ingest.address))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(!metrics.contains("QZX"), "a label per invented method");
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+}
