@@ -168,6 +168,7 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
                 room_api_workers: Some(1),
                 room_api_body_limit_bytes: 16384,
                 room_api_shutdown_seconds: 1,
+                room_api_request_timeout_seconds: 30,
             },
             database: database(&db.url),
             whereby: whereby_settings(&whereby.api_url),

@@ -169,6 +169,14 @@ impl Default for DatabaseSettings {
 }
 
 impl DatabaseSettings {
+    /// The longest a unit of work (a pool wait, a few statements and a commit)
+    /// should take: beyond it the database is taken as unavailable. Twice the
+    /// statement timeout plus the pool wait.
+    pub fn apply_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.database_statement_timeout_ms.saturating_mul(2))
+            + std::time::Duration::from_secs(self.database_timeout_seconds)
+    }
+
     /// Range checks, at start-up: a zero timeout would mean "none" to Postgres.
     pub fn check(&self) -> Result<(), SettingsError> {
         check_range("DATABASE_POOL_SIZE", self.database_pool_size as u64, 1..=1000)?;

@@ -12,7 +12,10 @@ pub use body::{
     BodyError, BodyLimit, BudgetHold, ByteBudget, JsonBody, read_body, read_body_budgeted, too_large,
 };
 pub use error::ApiError;
-pub use middleware::{HttpMetrics, REQUEST_ID_HEADER, RequestId, request_context};
+pub use middleware::{
+    HttpMetrics, REQUEST_ID_HEADER, RequestDeadline, RequestId, method_label, request_context,
+    request_deadline,
+};
 
 use actix_web::{HttpResponse, web};
 use prometheus::Registry;

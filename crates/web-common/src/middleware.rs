@@ -141,3 +141,32 @@ mod tests {
         assert_eq!(method_label(&Method::PATCH), "PATCH");
     }
 }
+
+/// The longest a request may take ([`request_deadline`]), set as app data.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestDeadline(pub std::time::Duration);
+
+/// Middleware: a request that takes longer than its [`RequestDeadline`] (30 s when
+/// none is set) is answered 503 `timeout`. The handler's future is dropped, and
+/// with it whatever it was waiting for (a database that stopped answering holds
+/// nothing for longer than this). Wrap it inside [`request_context`].
+pub async fn request_deadline(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, Error> {
+    let limit = req
+        .app_data::<web::Data<RequestDeadline>>()
+        .map_or(std::time::Duration::from_secs(30), |d| d.0);
+    let request = req.request().clone();
+    match tokio::time::timeout(limit, next.call(req)).await {
+        Ok(result) => result.map(ServiceResponse::map_into_left_body),
+        Err(_) => {
+            tracing::warn!(limit_ms = limit.as_millis() as u64, "request deadline passed");
+            let response = actix_web::ResponseError::error_response(&crate::ApiError::unavailable(
+                "timeout",
+                "the request took too long; retry",
+            ));
+            Ok(ServiceResponse::new(request, response).map_into_right_body())
+        }
+    }
+}

@@ -71,6 +71,20 @@ impl From<QueryError> for ApplyError {
     }
 }
 
+/// `work` within `limit`, or `Unavailable`: a database that stopped answering
+/// (a black-holed connection) is treated like one that is down. The abandoned
+/// connection is dropped with the future: the pool checks it before any reuse.
+pub async fn bounded<T>(
+    limit: std::time::Duration,
+    work: impl std::future::Future<Output = Result<T, ApplyError>>,
+) -> Result<T, ApplyError> {
+    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+        Err(ApplyError::Unavailable(format!(
+            "the database did not answer within {limit:?}"
+        )))
+    })
+}
+
 /// What a readable delivery carries.
 pub struct Event {
     pub envelope: WebhookEnvelope,
@@ -554,7 +568,7 @@ async fn apply_effect(
         Effect::Session(session, started) => {
             events::apply_session(conn, meeting_id, session, *started, header.created_at).await?;
         }
-        Effect::Recording { .. } | Effect::None => {}
+        Effect::Recording { .. } | Effect::Unrecognised(_) | Effect::None => {}
     }
     Ok(())
 }

@@ -49,6 +49,10 @@ pub struct Consumer {
     /// True while consuming and the database answered last time.
     pub ready: Arc<AtomicBool>,
     pub publish_timeout: Duration,
+    /// The longest one batch may take in the database, pool wait included: past
+    /// it the connection is given up (a black-holed server answers nothing, and
+    /// nothing on our side would notice) and the batch is held and retried.
+    pub apply_timeout: Duration,
     /// Fault injection for tests: while positive, each commit is followed by
     /// dropping the connection instead of acking (what a crash between commit and
     /// ack looks like to the broker). Always `None` outside tests.
@@ -197,7 +201,8 @@ impl Consumer {
             .collect();
         let mut waits = 0;
         let outcomes = loop {
-            match apply::handle_batch(&self.pool, &inputs, self.location.as_ref()).await {
+            let applying = apply::handle_batch(&self.pool, &inputs, self.location.as_ref());
+            match apply::bounded(self.apply_timeout, applying).await {
                 Ok(outcomes) => break outcomes,
                 Err(ApplyError::Unavailable(e)) => {
                     waits += 1;
@@ -290,7 +295,8 @@ impl Consumer {
             let retries_left = (attempt as usize) < self.topology.settings.retry_delays.len();
             let mut waits = 0;
             let outcome = loop {
-                match apply::handle(&self.pool, &event, retries_left, self.location.as_ref()).await {
+                let applying = apply::handle(&self.pool, &event, retries_left, self.location.as_ref());
+                match apply::bounded(self.apply_timeout, applying).await {
                     Ok(outcome) => break outcome,
                     Err(ApplyError::Unavailable(e)) => {
                         waits += 1;

@@ -23,6 +23,8 @@ pub struct SqsPoller {
     /// One receive's wait (at most 20 s; SQS's limit).
     pub wait: Duration,
     pub visibility: Duration,
+    /// The longest registering one object may take (S3, Postgres, RabbitMQ).
+    pub register_timeout: Duration,
 }
 
 /// What to do with a message after handling it.
@@ -149,11 +151,19 @@ impl SqsPoller {
             }
         };
         for object in &objects {
-            match self.intake.register(&object.bucket, &object.key).await {
-                Ok(outcome) => {
+            let registering = self.intake.register(&object.bucket, &object.key);
+            match tokio::time::timeout(self.register_timeout, registering).await {
+                Ok(Ok(outcome)) => {
                     tracing::info!(bucket = %object.bucket, key = %object.key, ?outcome, "registered S3 object")
                 }
-                Err(IntakeError::Unavailable(e)) => return Disposition::LeaveAndPause(e),
+                Ok(Err(IntakeError::Unavailable(e))) => return Disposition::LeaveAndPause(e),
+                // S3 or Postgres stopped answering: the same as down.
+                Err(_) => {
+                    return Disposition::LeaveAndPause(format!(
+                        "registering took longer than {:?}",
+                        self.register_timeout
+                    ));
+                }
             }
         }
         if unreadable > 0 {

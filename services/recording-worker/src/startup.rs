@@ -155,6 +155,7 @@ impl Application {
                 visibility: Duration::from_secs(
                     settings.recordings.sqs_visibility_timeout_seconds.max(2),
                 ),
+                register_timeout: settings.database.apply_timeout() + publish_timeout,
             });
         if poller.is_none() {
             tracing::warn!(
@@ -198,6 +199,7 @@ impl Application {
             metrics,
             ready: ready.clone(),
             publish_timeout,
+            apply_timeout: settings.database.apply_timeout(),
             crash_after_commit: None,
             location,
             panic_next: Arc::new(AtomicBool::new(false)),

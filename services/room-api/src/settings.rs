@@ -38,6 +38,11 @@ impl RoomApiSettings {
             log: source.section()?,
         };
         settings.database.check()?;
+        settings::check_range(
+            "ROOM_API_REQUEST_TIMEOUT_SECONDS",
+            settings.http.room_api_request_timeout_seconds,
+            1..=600,
+        )?;
         Ok(settings)
     }
 }
@@ -66,6 +71,15 @@ pub struct HttpSettings {
     /// `ROOM_API_SHUTDOWN_SECONDS`: how long in-flight requests may finish on SIGTERM.
     #[serde(default = "default_shutdown")]
     pub room_api_shutdown_seconds: u64,
+    /// `ROOM_API_REQUEST_TIMEOUT_SECONDS`: the longest a request may take; past it,
+    /// 503 (bounds every database and Whereby call behind a request; a meeting
+    /// creation under way goes on and is stored for the next request).
+    #[serde(default = "default_request_timeout")]
+    pub room_api_request_timeout_seconds: u64,
+}
+
+const fn default_request_timeout() -> u64 {
+    30
 }
 
 const fn default_duration_hours() -> u64 {

@@ -4,7 +4,7 @@ use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
 use db::DbPool;
 use prometheus::Registry;
-use web_common::{BodyLimit, HttpMetrics};
+use web_common::{BodyLimit, HttpMetrics, RequestDeadline};
 use whereby::{
     RecordingDestination, RecordingFileFormat, RecordingProvider, WherebyClient, WherebyMetrics,
 };
@@ -140,9 +140,14 @@ impl Application {
         let registry = web::Data::new(registry);
         let http_metrics = web::Data::new(http_metrics);
         let body_limit = web::Data::new(BodyLimit(settings.http.room_api_body_limit_bytes));
+        let deadline = web::Data::new(RequestDeadline(Duration::from_secs(
+            settings.http.room_api_request_timeout_seconds,
+        )));
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(web_common::request_deadline))
                 .wrap(from_fn(web_common::request_context))
+                .app_data(deadline.clone())
                 .app_data(state.clone())
                 .app_data(registry.clone())
                 .app_data(http_metrics.clone())

@@ -43,6 +43,7 @@ pub fn base_settings(db_url: &str, whereby_url: &str) -> RoomApiSettings {
             room_api_workers: Some(2),
             room_api_body_limit_bytes: 16 * 1024,
             room_api_shutdown_seconds: 1,
+            room_api_request_timeout_seconds: 30,
         },
         database: DatabaseSettings {
             database_url: SecretString::from(db_url.to_owned()),
