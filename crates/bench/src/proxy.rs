@@ -1,6 +1,8 @@
-//! A TCP proxy that can be cut and restored: an endpoint that goes away and comes
-//! back with its state intact (the S3/SQS emulator keeps its state in memory, so
-//! stopping it would lose it; a real S3/SQS outage does not).
+//! A TCP proxy that can be cut and restored, or stalled: an endpoint that goes
+//! away and comes back with its state intact (the S3/SQS emulator keeps its state
+//! in memory, so stopping it would lose it; a real S3/SQS outage does not), or a
+//! peer that stops answering without closing anything (a failover behind a NAT, a
+//! dropped route): bytes are accepted and never forwarded.
 
 use std::sync::{
     Arc,
@@ -8,6 +10,7 @@ use std::sync::{
 };
 
 use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::{TcpListener, TcpStream},
     sync::watch,
 };
@@ -16,10 +19,33 @@ pub struct Proxy {
     port: u16,
     up: Arc<AtomicBool>,
     cut: watch::Sender<u64>,
+    stalled: watch::Sender<bool>,
+}
+
+/// Copies `from` to `to`, holding every chunk while the proxy is stalled.
+async fn pump(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    mut stalled: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if stalled.wait_for(|s| !*s).await.is_err() {
+            break;
+        }
+        if to.write_all(buf.get(..n).unwrap_or_default()).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 impl Proxy {
-    /// Proxies `127.0.0.1:<free port>` to the `http://host:port` of `target`.
+    /// Proxies `127.0.0.1:<free port>` to `target` (`host:port`, `http://` allowed).
     pub async fn start(target: &str) -> anyhow::Result<Self> {
         let target = target
             .trim_start_matches("http://")
@@ -29,7 +55,8 @@ impl Proxy {
         let port = listener.local_addr()?.port();
         let up = Arc::new(AtomicBool::new(true));
         let (cut, _) = watch::channel(0u64);
-        let (up2, cut2) = (up.clone(), cut.clone());
+        let (stalled, _) = watch::channel(false);
+        let (up2, cut2, stalled2) = (up.clone(), cut.clone(), stalled.clone());
         tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
                 if !up2.load(Ordering::SeqCst) {
@@ -38,23 +65,44 @@ impl Proxy {
                 }
                 let target = target.clone();
                 let mut cut_rx = cut2.subscribe();
+                let stall_rx = stalled2.subscribe();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                    // A new connection while stalled is accepted and left hanging.
+                    let mut waiting = stall_rx.clone();
+                    if waiting.wait_for(|s| !*s).await.is_err() {
+                        return;
+                    }
+                    let Ok(outbound) = TcpStream::connect(&target).await else {
                         return;
                     };
-                    let mut inbound = inbound;
+                    let (in_read, in_write) = inbound.into_split();
+                    let (out_read, out_write) = outbound.into_split();
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        () = async {
+                            tokio::join!(
+                                pump(in_read, out_write, stall_rx.clone()),
+                                pump(out_read, in_write, stall_rx),
+                            );
+                        } => {}
                         _ = cut_rx.changed() => {}
                     }
                 });
             }
         });
-        Ok(Self { port, up, cut })
+        Ok(Self {
+            port,
+            up,
+            cut,
+            stalled,
+        })
     }
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Refuses new connections and drops open ones.
@@ -65,5 +113,14 @@ impl Proxy {
 
     pub fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops forwarding without closing anything, for open and new connections.
+    pub fn stall(&self) {
+        self.stalled.send_replace(true);
+    }
+
+    pub fn unstall(&self) {
+        self.stalled.send_replace(false);
     }
 }

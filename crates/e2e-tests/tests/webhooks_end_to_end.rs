@@ -52,14 +52,7 @@ fn whereby_settings(url: &str) -> WherebySettings {
 }
 
 fn amqp(broker: &TestBroker) -> AmqpSettings {
-    AmqpSettings {
-        amqp_url: SecretString::from(broker.url.clone()),
-        amqp_prefix: broker.prefix().to_owned(),
-        amqp_publish_timeout_ms: 5000,
-        amqp_connect_timeout_seconds: 5,
-        amqp_delivery_limit: broker.topology.settings.delivery_limit,
-        amqp_retry_delays_ms: "200,400,600".to_owned(),
-    }
+    broker.amqp_settings()
 }
 
 async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {

@@ -76,6 +76,17 @@ impl Topology {
         Self { settings }
     }
 
+    /// The topology every service and tool declares, from the `AMQP_*` settings:
+    /// one place, so that no two declarations can disagree.
+    pub fn from_settings(amqp: &settings::AmqpSettings) -> Result<Self, settings::SettingsError> {
+        Ok(Self::new(TopologySettings {
+            prefix: amqp.amqp_prefix.clone(),
+            delivery_limit: amqp.amqp_delivery_limit,
+            retry_delays: amqp.retry_delays()?,
+            max_length: amqp.amqp_max_length,
+        }))
+    }
+
     fn name(&self, suffix: &str) -> String {
         format!("{}{suffix}", self.settings.prefix)
     }

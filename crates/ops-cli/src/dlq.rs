@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use messaging::{
-    HEADER_ATTEMPT, HEADER_REPLAYS, Topology, TopologySettings, connect,
+    HEADER_ATTEMPT, HEADER_REPLAYS, Topology, connect,
     lapin::{
         BasicProperties, Channel, Connection,
         options::{
@@ -41,10 +41,8 @@ pub(crate) async fn open(source: &Source) -> Result<(Connection, Channel, Topolo
         .create_channel()
         .await
         .map_err(|e| Check::fail("rabbitmq", e.to_string(), "see the broker's log"))?;
-    let topology = Topology::new(TopologySettings {
-        prefix: a.amqp_prefix,
-        ..TopologySettings::default()
-    });
+    let topology = Topology::from_settings(&a)
+        .map_err(|e| Check::fail("rabbitmq", e.to_string(), "check the AMQP_* settings"))?;
     Ok((conn, channel, topology))
 }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use domain::recording::RecordingLocation;
 use messaging::{
-    Topology, TopologySettings, connect,
+    Topology, connect,
     lapin::{options::QueueDeclareOptions, types::FieldTable},
 };
 use secrecy::ExposeSecret;
@@ -163,10 +163,10 @@ async fn rabbitmq(source: &Source) -> Vec<Check> {
             )];
         }
     };
-    let topology = Topology::new(TopologySettings {
-        prefix: a.amqp_prefix.clone(),
-        ..TopologySettings::default()
-    });
+    let topology = match Topology::from_settings(&a) {
+        Ok(t) => t,
+        Err(e) => return vec![Check::fail("rabbitmq", e.to_string(), "check the AMQP_* settings")],
+    };
     let mut checks = vec![Check::ok("rabbitmq", "reachable")];
     for (queue, dead) in [
         (topology.worker_queue(), false),

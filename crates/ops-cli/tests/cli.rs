@@ -190,14 +190,7 @@ async fn send_test_reaches_webhook_ingest_and_explains_a_wrong_secret() {
             whereby_webhook_secret: secrecy::SecretString::from(SECRET.to_owned()),
             whereby_webhook_tolerance_seconds: 300,
         },
-        amqp: settings::AmqpSettings {
-            amqp_url: secrecy::SecretString::from(stack.broker.url.clone()),
-            amqp_prefix: stack.broker.prefix().to_owned(),
-            amqp_publish_timeout_ms: 5000,
-            amqp_connect_timeout_seconds: 5,
-            amqp_delivery_limit: 10,
-            amqp_retry_delays_ms: "200,400,600".to_owned(),
-        },
+        amqp: stack.broker.amqp_settings(),
         log: settings::LogSettings {
             log_format: settings::LogFormat::Pretty,
             log_level: "info".to_owned(),
@@ -381,14 +374,7 @@ async fn rescan_runs_the_workers_catch_up_scan() {
             database_migrate_on_start: false,
             ..Default::default()
         },
-        amqp: settings::AmqpSettings {
-            amqp_url: secrecy::SecretString::from(stack.broker.url.clone()),
-            amqp_prefix: stack.broker.prefix().to_owned(),
-            amqp_publish_timeout_ms: 5000,
-            amqp_connect_timeout_seconds: 5,
-            amqp_delivery_limit: 10,
-            amqp_retry_delays_ms: "200,400,600".to_owned(),
-        },
+        amqp: stack.broker.amqp_settings(),
         aws: test_support::aws::aws_settings(),
         whereby: settings::WherebySettings {
             whereby_api_key: secrecy::SecretString::from(KEY.to_owned()),

@@ -278,6 +278,14 @@ pub struct AmqpSettings {
     /// The delayed-retry steps in milliseconds, comma-separated.
     #[serde(default = "default_retry_delays")]
     pub amqp_retry_delays_ms: String,
+    /// The most messages a work queue holds; beyond it publishes are refused
+    /// (ingest answers 503) rather than old messages dropped.
+    #[serde(default = "default_max_length")]
+    pub amqp_max_length: u64,
+}
+
+const fn default_max_length() -> u64 {
+    1_000_000
 }
 
 impl AmqpSettings {
@@ -294,6 +302,7 @@ impl AmqpSettings {
         check_range("AMQP_PUBLISH_TIMEOUT_MS", self.amqp_publish_timeout_ms, 100..=60_000)?;
         check_range("AMQP_CONNECT_TIMEOUT_SECONDS", self.amqp_connect_timeout_seconds, 1..=120)?;
         check_range("AMQP_DELIVERY_LIMIT", u64::from(self.amqp_delivery_limit), 1..=1000)?;
+        check_range("AMQP_MAX_LENGTH", self.amqp_max_length, 1..=100_000_000)?;
         for delay in self.retry_delays()? {
             check_range(
                 "each of AMQP_RETRY_DELAYS_MS",

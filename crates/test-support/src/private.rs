@@ -201,6 +201,10 @@ impl PrivatePostgres {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
     }
 
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     pub fn start_server(&self) {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1",

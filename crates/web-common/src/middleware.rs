@@ -153,20 +153,15 @@ pub struct RequestDeadline(pub std::time::Duration);
 pub async fn request_deadline(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, Error> {
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let limit = req
         .app_data::<web::Data<RequestDeadline>>()
         .map_or(std::time::Duration::from_secs(30), |d| d.0);
-    let request = req.request().clone();
     match tokio::time::timeout(limit, next.call(req)).await {
-        Ok(result) => result.map(ServiceResponse::map_into_left_body),
+        Ok(result) => result,
         Err(_) => {
             tracing::warn!(limit_ms = limit.as_millis() as u64, "request deadline passed");
-            let response = actix_web::ResponseError::error_response(&crate::ApiError::unavailable(
-                "timeout",
-                "the request took too long; retry",
-            ));
-            Ok(ServiceResponse::new(request, response).map_into_right_body())
+            Err(crate::ApiError::unavailable("timeout", "the request took too long; retry").into())
         }
     }
 }

@@ -9,7 +9,7 @@ use std::{
 
 use actix_web::{App, HttpResponse, HttpServer, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
-use messaging::{Publisher, Topology, TopologySettings};
+use messaging::{Publisher, Topology};
 use prometheus::Registry;
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
@@ -108,12 +108,7 @@ impl Application {
         let http_metrics = HttpMetrics::register(&registry)?;
         let metrics = WorkerMetrics::register(&registry)?;
         let tasks = Supervisor::register(&registry)?;
-        let topology = Topology::new(TopologySettings {
-            prefix: settings.amqp.amqp_prefix.clone(),
-            delivery_limit: settings.amqp.amqp_delivery_limit,
-            retry_delays: settings.amqp.retry_delays()?,
-            ..TopologySettings::default()
-        });
+        let topology = Topology::from_settings(&settings.amqp)?;
         let amqp_url = settings.amqp.amqp_url.expose_secret().to_owned();
         let connect_timeout = Duration::from_secs(settings.amqp.amqp_connect_timeout_seconds);
         // Delayed retries and the recording hand-off, on a connection of their own.

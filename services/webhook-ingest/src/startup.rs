@@ -2,7 +2,7 @@ use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
-use messaging::{Publisher, Topology, TopologySettings};
+use messaging::{Publisher, Topology};
 use prometheus::Registry;
 use secrecy::ExposeSecret;
 use tokio::sync::Semaphore;
@@ -33,12 +33,7 @@ impl Application {
         let registry = Registry::new_custom(Some("ingest".to_owned()), None)?;
         let http_metrics = HttpMetrics::register(&registry)?;
         let metrics = IngestMetrics::register(&registry)?;
-        let topology = Topology::new(TopologySettings {
-            prefix: settings.amqp.amqp_prefix.clone(),
-            delivery_limit: settings.amqp.amqp_delivery_limit,
-            retry_delays: settings.amqp.retry_delays()?,
-            ..TopologySettings::default()
-        });
+        let topology = Topology::from_settings(&settings.amqp)?;
         let publisher = Publisher::new(
             settings.amqp.amqp_url.expose_secret(),
             "webhook-ingest",

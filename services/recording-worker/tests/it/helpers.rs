@@ -52,12 +52,8 @@ pub fn settings(db_url: &str, broker: &TestBroker) -> WorkerSettings {
             ..Default::default()
         },
         amqp: AmqpSettings {
-            amqp_url: SecretString::from(broker.url.clone()),
-            amqp_prefix: broker.prefix().to_owned(),
-            amqp_publish_timeout_ms: 5000,
-            amqp_connect_timeout_seconds: 5,
-            amqp_delivery_limit: broker.topology.settings.delivery_limit,
             amqp_retry_delays_ms: delays,
+            ..broker.amqp_settings()
         },
         recordings: RecordingSettings {
             recording_storage_aws_bucket_name: None,

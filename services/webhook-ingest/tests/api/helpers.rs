@@ -47,19 +47,9 @@ pub fn settings(broker: &TestBroker, secrets: &str) -> IngestSettings {
             whereby_webhook_tolerance_seconds: 300,
         },
         amqp: AmqpSettings {
-            amqp_url: SecretString::from(broker.url.clone()),
-            amqp_prefix: broker.prefix().to_owned(),
             amqp_publish_timeout_ms: 2000,
             amqp_connect_timeout_seconds: 2,
-            amqp_delivery_limit: broker.topology.settings.delivery_limit,
-            amqp_retry_delays_ms: broker
-                .topology
-                .settings
-                .retry_delays
-                .iter()
-                .map(|d| d.as_millis().to_string())
-                .collect::<Vec<_>>()
-                .join(","),
+            ..broker.amqp_settings()
         },
         log: LogSettings {
             log_format: LogFormat::Pretty,
