@@ -11,12 +11,18 @@ use serde_json::json;
 /// A `room.client.joined` for a distinct participant: one event, one effect.
 pub fn joined(meeting: &str, run: &str, i: usize) -> (String, Vec<u8>) {
     let id = format!("{run}-{i:07}");
+    let participant = format!("p-{id}");
+    client_event(meeting, id, &participant, true)
+}
+
+/// A join or leave of `participant` in `meeting`, with the event id `id`.
+pub fn client_event(meeting: &str, id: String, participant: &str, joined: bool) -> (String, Vec<u8>) {
     let body = serde_json::to_vec(&json!({
         "id": id, "apiVersion": "1.0",
         "createdAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "type": "room.client.joined",
+        "type": if joined { "room.client.joined" } else { "room.client.left" },
         "data": {"meetingId": meeting, "roomName": "/bench", "subdomain": "bench", "roomSessionId": "s",
-                 "participantId": format!("p-{id}"), "displayName": "Bench", "roleName": "visitor",
+                 "participantId": participant, "displayName": "Bench", "roleName": "visitor",
                  "numClients": 1, "numClientsByRoleName": {"visitor": 1}, "isDialIn": false,
                  "metadata": null, "externalId": null}
     }))

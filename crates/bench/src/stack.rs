@@ -17,6 +17,8 @@ pub const SECRET: &str = "chaos-webhook-secret";
 pub const API_KEY: &str = "chaos-whereby-key";
 pub const JWT_SECRET: &str = "chaos-jwt-secret-that-is-long-enough-0123";
 pub const MEETING: &str = "chaos-meeting-1";
+/// Meetings for the scenarios whose events must touch several rows each.
+pub const MEETINGS: [&str; 4] = [MEETING, "chaos-meeting-2", "chaos-meeting-3", "chaos-meeting-4"];
 
 pub struct Stack {
     pub dir: PathBuf,
@@ -24,14 +26,19 @@ pub struct Stack {
     pub rabbit: PrivateRabbit,
     pub aws: TestAws,
     pub aws_proxy: Proxy,
+    /// Between the services and PostgreSQL (the harness itself connects directly).
+    pub pg_proxy: Proxy,
     pub env: HashMap<String, String>,
     pub db_url: String,
     pub ingest_url: String,
     pub worker_url: String,
+    pub worker2_url: String,
     pub room_api_url: String,
     pub stand_in_url: String,
     pub ingest: Option<Proc>,
     pub worker: Option<Proc>,
+    /// A second replica, for the scenarios that need two.
+    pub worker2: Option<Proc>,
     pub room_api: Option<Proc>,
     pub stand_in: Option<Proc>,
 }
@@ -53,13 +60,19 @@ impl Stack {
         exec(&db_url, "SELECT 1").await?;
         let aws = TestAws::new().await;
         let aws_proxy = Proxy::start(&test_support::aws::endpoint()).await?;
-        let (ingest_port, worker_port, api_port, stand_in_port) =
-            (free_port(), free_port(), free_port(), free_port());
+        let pg_proxy = Proxy::start(&format!("127.0.0.1:{}", pg.port())).await?;
+        let (ingest_port, worker_port, worker2_port, api_port, stand_in_port) =
+            (free_port(), free_port(), free_port(), free_port(), free_port());
         let env: HashMap<String, String> = [
             ("LOG_FORMAT", "json".to_owned()),
             ("LOG_LEVEL", "info".to_owned()),
-            ("DATABASE_URL", db_url.clone()),
+            (
+                "DATABASE_URL",
+                format!("postgres://postgres@127.0.0.1:{}/whereby", pg_proxy.port()),
+            ),
             ("DATABASE_TIMEOUT_SECONDS", "2".to_owned()),
+            ("DATABASE_STATEMENT_TIMEOUT_MS", "2000".to_owned()),
+            ("WORKER_FAULT_INJECTION", "true".to_owned()),
             ("AMQP_URL", rabbit.url()),
             ("AMQP_PUBLISH_TIMEOUT_MS", "3000".to_owned()),
             ("AMQP_RETRY_DELAYS_MS", "300,600,900".to_owned()),
@@ -101,21 +114,28 @@ impl Stack {
             rabbit,
             aws,
             aws_proxy,
+            pg_proxy,
             env,
             db_url,
             ingest_url: format!("http://127.0.0.1:{ingest_port}"),
             worker_url: format!("http://127.0.0.1:{worker_port}"),
+            worker2_url: format!("http://127.0.0.1:{worker2_port}"),
             room_api_url: format!("http://127.0.0.1:{api_port}"),
             stand_in_url: format!("http://127.0.0.1:{stand_in_port}"),
             ingest: None,
             worker: None,
+            worker2: None,
             room_api: None,
             stand_in: None,
         };
         // The worker migrates on its first start; then the meeting events are for.
         stack.start_worker().await?;
         exec(&stack.db_url, "INSERT INTO rooms (id, name, owner) VALUES ('00000000-0000-0000-0000-0000000000c1', 'chaos', 'ops')").await?;
-        exec(&stack.db_url, &format!("INSERT INTO meetings (id, room_id, owner, whereby_meeting_id, room_name, room_url, start_date, end_date, is_locked, room_mode, recording_type, recording_trigger, platform) VALUES ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-0000000000c1', 'ops', '{MEETING}', '/chaos-room', 'https://x/chaos-room', now() - interval '1 hour', now() + interval '8 hours', false, 'normal', 'cloud', 'none', 'whereby')")).await?;
+        for (i, meeting) in MEETINGS.iter().enumerate() {
+            // The first one is the recordings' meeting (room name `/chaos-room`).
+            let room_name = if i == 0 { "/chaos-room".to_owned() } else { format!("/chaos-room-{i}") };
+            exec(&stack.db_url, &format!("INSERT INTO meetings (id, room_id, owner, whereby_meeting_id, room_name, room_url, start_date, end_date, is_locked, room_mode, recording_type, recording_trigger, platform) VALUES (gen_random_uuid(), '00000000-0000-0000-0000-0000000000c1', 'ops', '{meeting}', '{room_name}', 'https://x{room_name}', now() - interval '1 hour', now() + interval '8 hours', false, 'normal', 'cloud', 'none', 'whereby')")).await?;
+        }
         stack.start_ingest().await?;
         Ok(stack)
     }
@@ -136,6 +156,52 @@ impl Stack {
             Duration::from_secs(30),
         )
         .await
+    }
+
+    /// A second worker replica on its own port.
+    pub async fn start_worker2(&mut self) -> anyhow::Result<()> {
+        let mut env = self.env.clone();
+        env.insert(
+            "WORKER_ADDR".to_owned(),
+            self.worker2_url.trim_start_matches("http://").to_owned(),
+        );
+        self.worker2 = Some(Proc::start("recording-worker", &env, &self.dir)?);
+        wait_ready(
+            &format!("{}/healthz", self.worker2_url),
+            Duration::from_secs(30),
+        )
+        .await
+    }
+
+    /// Messages in the webhook dead-letter queue now.
+    pub async fn dead_lettered(&self) -> anyhow::Result<u32> {
+        let prefix = self.env.get("AMQP_PREFIX").cloned().unwrap_or_default();
+        let conn = messaging::connect(&self.rabbit.url(), "chaos", Duration::from_secs(5)).await?;
+        let channel = conn.create_channel().await?;
+        let q = channel
+            .queue_declare(
+                format!("{prefix}whereby.events.dead").as_str().into(),
+                messaging::lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                messaging::lapin::types::FieldTable::default(),
+            )
+            .await?;
+        let _ = conn.close(200, "bye".into()).await;
+        Ok(q.message_count())
+    }
+
+    /// One number from a query (`SELECT … AS n`, a bigint).
+    pub async fn scalar(&self, sql: &str) -> anyhow::Result<i64> {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = AsyncPgConnection::establish(&self.db_url).await?;
+        let rows: Vec<N> = diesel::sql_query(sql).load(&mut conn).await?;
+        Ok(rows.into_iter().next().map_or(0, |r| r.n))
     }
 
     pub async fn start_room_api(&mut self) -> anyhow::Result<()> {
@@ -182,6 +248,7 @@ impl Drop for Stack {
         for p in [
             &mut self.ingest,
             &mut self.worker,
+            &mut self.worker2,
             &mut self.room_api,
             &mut self.stand_in,
         ]

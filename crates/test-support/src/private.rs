@@ -73,6 +73,14 @@ impl PrivateRabbit {
             format!("listeners.tcp.local = 127.0.0.1:{port}\n"),
         )
         .expect("config");
+        // At-least-once dead-lettering retries a publish its target refused (a full
+        // queue) after this long; the broker's default is 3 minutes. The setting
+        // the docs recommend for production (docs/operations.md) is used here too.
+        std::fs::write(
+            dir.join("advanced.config"),
+            "[{rabbit, [{dead_letter_worker_publisher_confirm_timeout, 2000}]}].\n",
+        )
+        .expect("advanced config");
         assert!(run(Command::new("chown")
             .arg("-R")
             .arg("rabbitmq")
@@ -82,6 +90,7 @@ impl PrivateRabbit {
             .env("RABBITMQ_NODENAME", &node)
             .env("RABBITMQ_DIST_PORT", free_port().to_string())
             .env("RABBITMQ_CONFIG_FILE", dir.join("rabbitmq.conf"))
+            .env("RABBITMQ_ADVANCED_CONFIG_FILE", dir.join("advanced.config"))
             .env("RABBITMQ_MNESIA_BASE", dir.join("mnesia"))
             .env("RABBITMQ_LOG_BASE", dir.join("log"))
             .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("enabled_plugins"))

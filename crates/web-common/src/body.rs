@@ -135,15 +135,24 @@ where
     if declared.is_some_and(|n| n > limit) {
         return Err(BodyError::TooLarge);
     }
+    let mut hold = BudgetHold(Vec::new());
+    // A declared length is charged whole, before a byte is read, and buffered in
+    // one allocation of that size: the budget counts the memory really held, and
+    // a request refused for want of budget has cost nothing.
+    if let Some(n) = declared
+        && !budget.take(declared, &mut hold, n)
+    {
+        return Err(BodyError::OverBudget);
+    }
     let read = async {
-        let mut hold = BudgetHold(Vec::new());
-        let mut body = BytesMut::new();
+        let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
-            if body.len() + chunk.len() > limit {
+            if body.len() + chunk.len() > limit || declared.is_some_and(|n| body.len() + chunk.len() > n) {
                 return Err(BodyError::TooLarge);
             }
-            if !budget.take(declared, &mut hold, chunk.len()) {
+            // Without a declared length (chunked), chunk by chunk.
+            if declared.is_none() && !budget.take(None, &mut hold, chunk.len()) {
                 return Err(BodyError::OverBudget);
             }
             body.extend_from_slice(&chunk);
@@ -261,6 +270,40 @@ mod tests {
     use serde::Deserialize;
 
     use super::*;
+
+    fn stream(
+        chunks: &[&'static [u8]],
+    ) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin
+    {
+        futures_util::stream::iter(
+            chunks
+                .iter()
+                .map(|c| Ok(Bytes::from_static(c)))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_byte_budget_bounds_what_bodies_hold_and_keeps_a_reserve_for_small_ones() {
+        let budget = ByteBudget::new(100, 40, 10);
+        let t = std::time::Duration::from_secs(1);
+        // Two large bodies of 30 take the 60 bytes of the large lane.
+        let a = read_body_budgeted(&mut stream(&[&[b'a'; 30]]), 50, Some(30), &budget, t).await;
+        let b = read_body_budgeted(&mut stream(&[&[b'b'; 30]]), 50, Some(30), &budget, t).await;
+        assert!(a.is_ok() && b.is_ok());
+        // A third is refused before it is read, although the reserve has room.
+        let c = read_body_budgeted(&mut stream(&[&[b'c'; 30]]), 50, Some(30), &budget, t).await;
+        assert_eq!(c.err(), Some(BodyError::OverBudget));
+        // A small one still gets through, from the reserve.
+        let d = read_body_budgeted(&mut stream(&[b"0123456789"]), 50, Some(10), &budget, t).await;
+        assert!(d.is_ok());
+        // Giving bodies back gives their bytes back.
+        drop((a, b, d));
+        assert_eq!(budget.available(), (60, 100));
+        // A body longer than it declared is refused.
+        let e = read_body_budgeted(&mut stream(&[b"0123456789"]), 50, Some(5), &budget, t).await;
+        assert_eq!(e.err(), Some(BodyError::TooLarge));
+    }
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]

@@ -63,7 +63,7 @@ const fn default_in_flight() -> usize {
     2048
 }
 const fn default_body_budget() -> usize {
-    32 * 1024 * 1024
+    16 * 1024 * 1024
 }
 const fn default_body_timeout() -> u64 {
     10
