@@ -124,7 +124,11 @@ async fn inject(stack: &mut Stack, fault: Fault) -> anyhow::Result<Observed> {
                 .post(format!("{}/admin/faults/consumer_panic", stack.worker_url))
                 .send()
                 .await?;
-            anyhow::ensure!(res.status().as_u16() == 202, "fault switch: {}", res.status());
+            anyhow::ensure!(
+                res.status().as_u16() == 202,
+                "fault switch: {}",
+                res.status()
+            );
             let started = Instant::now();
             let (mut down_at, mut up_at) = (None, None);
             while started.elapsed() < Duration::from_secs(20) && up_at.is_none() {
@@ -218,6 +222,27 @@ async fn inject(stack: &mut Stack, fault: Fault) -> anyhow::Result<Observed> {
     Ok(Observed::nothing())
 }
 
+/// The events the sender got a 200 for, and (after waiting up to two minutes for
+/// them all) the events of this run in the inbox.
+async fn accepted_and_applied(
+    stack: &Stack,
+    run: &str,
+    sent: &[Sent],
+) -> (HashSet<String>, HashSet<String>) {
+    let accepted: HashSet<String> = sent
+        .iter()
+        .filter(|s| s.accepted)
+        .map(|s| s.id.clone())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut applied = stack.applied(run).await.unwrap_or_default();
+    while !accepted.is_subset(&applied) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        applied = stack.applied(run).await.unwrap_or_default();
+    }
+    (accepted, applied)
+}
+
 async fn webhook_scenario(stack: &mut Stack, name: &str, fault: Fault) -> anyhow::Result<Row> {
     let run = format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
     let events: Vec<_> = (0..EVENTS)
@@ -230,17 +255,7 @@ async fn webhook_scenario(stack: &mut Stack, name: &str, fault: Fault) -> anyhow
     let observed = inject(stack, fault).await?;
     let recovered = Instant::now();
     let sent: Vec<Sent> = sending.await?;
-    let accepted: HashSet<String> = sent
-        .iter()
-        .filter(|s| s.accepted)
-        .map(|s| s.id.clone())
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut applied = stack.applied(&run).await.unwrap_or_default();
-    while !accepted.is_subset(&applied) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        applied = stack.applied(&run).await.unwrap_or_default();
-    }
+    let (accepted, applied) = accepted_and_applied(stack, &run, &sent).await;
     let recovery = recovered.elapsed().as_secs_f64();
     let effects = stack.effects(&run).await.unwrap_or(0);
     let lost = accepted.difference(&applied).count();
@@ -293,17 +308,7 @@ async fn two_workers_scenario(stack: &mut Stack) -> anyhow::Result<Row> {
     let url = format!("{}/v1/whereby", stack.ingest_url);
     let started = Instant::now();
     let sent = sender::paced(&url, SECRET, events, RATE * 5.0, 2).await;
-    let accepted: HashSet<String> = sent
-        .iter()
-        .filter(|s| s.accepted)
-        .map(|s| s.id.clone())
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut applied = stack.applied(&run).await.unwrap_or_default();
-    while !accepted.is_subset(&applied) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        applied = stack.applied(&run).await.unwrap_or_default();
-    }
+    let (accepted, applied) = accepted_and_applied(stack, &run, &sent).await;
     // pg_stat_database is flushed within about a second.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let new_deadlocks = stack.scalar(deadlocks).await? - deadlocks_before;
@@ -331,8 +336,14 @@ async fn two_workers_scenario(stack: &mut Stack) -> anyhow::Result<Row> {
         duplicates: rows.saturating_sub(expected_rows),
         lost,
         recovery_seconds: started.elapsed().as_secs_f64(),
-        detail: format!("deadlocks {new_deadlocks}; dead-lettered {dead}; participant rows {rows}/{expected_rows}"),
-        passed: lost == 0 && new_deadlocks == 0 && dead == 0 && rows == expected_rows && !accepted.is_empty(),
+        detail: format!(
+            "deadlocks {new_deadlocks}; dead-lettered {dead}; participant rows {rows}/{expected_rows}"
+        ),
+        passed: lost == 0
+            && new_deadlocks == 0
+            && dead == 0
+            && rows == expected_rows
+            && !accepted.is_empty(),
     })
 }
 
@@ -346,19 +357,35 @@ async fn queue_full_scenario(stack: &mut Stack) -> anyhow::Result<Row> {
     let late_meeting = format!("late-{run}");
     // A topology of its own: a small worker queue and longer delays.
     let saved = stack.env.clone();
-    stack.env.insert("AMQP_PREFIX".to_owned(), format!("{run}."));
-    stack.env.insert("AMQP_MAX_LENGTH".to_owned(), "40".to_owned());
     stack
         .env
-        .insert("AMQP_RETRY_DELAYS_MS".to_owned(), "1500,3000,6000".to_owned());
+        .insert("AMQP_PREFIX".to_owned(), format!("{run}."));
+    stack
+        .env
+        .insert("AMQP_MAX_LENGTH".to_owned(), "40".to_owned());
+    stack.env.insert(
+        "AMQP_RETRY_DELAYS_MS".to_owned(),
+        "1500,3000,6000".to_owned(),
+    );
     // One delivery in hand at a time, so that a stopped worker leaves the messages
     // in the queue (where they count towards its limit) rather than prefetched.
-    stack.env.insert("WORKER_PREFETCH".to_owned(), "1".to_owned());
-    stack.env.insert("WORKER_BATCH_SIZE".to_owned(), "1".to_owned());
+    stack
+        .env
+        .insert("WORKER_PREFETCH".to_owned(), "1".to_owned());
+    stack
+        .env
+        .insert("WORKER_BATCH_SIZE".to_owned(), "1".to_owned());
     restart_ingest_and_worker(stack).await?;
     let url = format!("{}/v1/whereby", stack.ingest_url);
     let late: Vec<_> = (0..20)
-        .map(|i| sender::client_event(&late_meeting, format!("{run}-late-{i:03}"), &format!("p-{run}-late-{i}"), true))
+        .map(|i| {
+            sender::client_event(
+                &late_meeting,
+                format!("{run}-late-{i:03}"),
+                &format!("p-{run}-late-{i}"),
+                true,
+            )
+        })
         .collect();
     let started = Instant::now();
     let mut sent = sender::paced(&url, SECRET, late, 200.0, 2).await;
@@ -368,7 +395,14 @@ async fn queue_full_scenario(stack: &mut Stack) -> anyhow::Result<Row> {
         worker.signal("-STOP");
     }
     let fillers: Vec<_> = (0..60)
-        .map(|i| sender::client_event(stack::MEETING, format!("{run}-fill-{i:03}"), &format!("p-{run}-fill-{i}"), true))
+        .map(|i| {
+            sender::client_event(
+                stack::MEETING,
+                format!("{run}-fill-{i:03}"),
+                &format!("p-{run}-fill-{i}"),
+                true,
+            )
+        })
         .collect();
     sent.extend(sender::paced(&url, SECRET, fillers, 200.0, 2).await);
     let refused = sent.iter().filter(|s| !s.accepted).count();
@@ -379,17 +413,7 @@ async fn queue_full_scenario(stack: &mut Stack) -> anyhow::Result<Row> {
         worker.signal("-CONT");
     }
     let recovered = Instant::now();
-    let accepted: HashSet<String> = sent
-        .iter()
-        .filter(|s| s.accepted)
-        .map(|s| s.id.clone())
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut applied = stack.applied(&run).await.unwrap_or_default();
-    while !accepted.is_subset(&applied) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        applied = stack.applied(&run).await.unwrap_or_default();
-    }
+    let (accepted, applied) = accepted_and_applied(stack, &run, &sent).await;
     let late_applied = stack::exec(
         &stack.db_url,
         &format!("SELECT 1 FROM webhook_events WHERE event_id LIKE '{run}-late-%' AND outcome = 'applied'"),
@@ -465,7 +489,10 @@ async fn odd_recording_scenario(stack: &mut Stack) -> anyhow::Result<Row> {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let (handed_off, kept) = (count(queued).await, count(unmatched).await);
-    let rows = count(format!("SELECT 1 FROM recordings WHERE object_key LIKE '{run}/%'")).await;
+    let rows = count(format!(
+        "SELECT 1 FROM recordings WHERE object_key LIKE '{run}/%'"
+    ))
+    .await;
     let restarts = worker_restarts(&stack.worker_url).await - restarts_before;
     let alive = stack.worker.as_mut().is_some_and(crate::procs::Proc::alive);
     Ok(Row {
@@ -477,8 +504,16 @@ async fn odd_recording_scenario(stack: &mut Stack) -> anyhow::Result<Row> {
         duplicates: rows.saturating_sub(odd.len() + valid.len()),
         lost: (odd.len() + valid.len()).saturating_sub(handed_off + kept),
         recovery_seconds: started.elapsed().as_secs_f64(),
-        detail: format!("handed off {handed_off}/{}; kept unmatched {kept}/{}; worker restarts {restarts}", valid.len(), odd.len()),
-        passed: handed_off == valid.len() && kept == odd.len() && rows == odd.len() + valid.len() && restarts == 0.0 && alive,
+        detail: format!(
+            "handed off {handed_off}/{}; kept unmatched {kept}/{}; worker restarts {restarts}",
+            valid.len(),
+            odd.len()
+        ),
+        passed: handed_off == valid.len()
+            && kept == odd.len()
+            && rows == odd.len() + valid.len()
+            && restarts == 0.0
+            && alive,
     })
 }
 
@@ -632,7 +667,9 @@ pub async fn run(only: Option<&str>) -> anyhow::Result<Vec<Row>> {
                 queue_full_scenario(&mut stack).await?
             }
             ("s3-sqs-unreachable", None) => storage_scenario(&mut stack).await?,
-            ("unparseable-recording-then-valid", None) => odd_recording_scenario(&mut stack).await?,
+            ("unparseable-recording-then-valid", None) => {
+                odd_recording_scenario(&mut stack).await?
+            }
             _ => whereby_scenario(&mut stack).await?,
         };
         eprintln!(

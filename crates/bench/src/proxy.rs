@@ -37,7 +37,11 @@ async fn pump(
         if stalled.wait_for(|s| !*s).await.is_err() {
             break;
         }
-        if to.write_all(buf.get(..n).unwrap_or_default()).await.is_err() {
+        if to
+            .write_all(buf.get(..n).unwrap_or_default())
+            .await
+            .is_err()
+        {
             break;
         }
     }

@@ -16,7 +16,12 @@ pub fn joined(meeting: &str, run: &str, i: usize) -> (String, Vec<u8>) {
 }
 
 /// A join or leave of `participant` in `meeting`, with the event id `id`.
-pub fn client_event(meeting: &str, id: String, participant: &str, joined: bool) -> (String, Vec<u8>) {
+pub fn client_event(
+    meeting: &str,
+    id: String,
+    participant: &str,
+    joined: bool,
+) -> (String, Vec<u8>) {
     let body = serde_json::to_vec(&json!({
         "id": id, "apiVersion": "1.0",
         "createdAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),

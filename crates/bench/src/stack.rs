@@ -18,7 +18,12 @@ pub const API_KEY: &str = "chaos-whereby-key";
 pub const JWT_SECRET: &str = "chaos-jwt-secret-that-is-long-enough-0123";
 pub const MEETING: &str = "chaos-meeting-1";
 /// Meetings for the scenarios whose events must touch several rows each.
-pub const MEETINGS: [&str; 4] = [MEETING, "chaos-meeting-2", "chaos-meeting-3", "chaos-meeting-4"];
+pub const MEETINGS: [&str; 4] = [
+    MEETING,
+    "chaos-meeting-2",
+    "chaos-meeting-3",
+    "chaos-meeting-4",
+];
 
 pub struct Stack {
     pub dir: PathBuf,
@@ -61,8 +66,13 @@ impl Stack {
         let aws = TestAws::new().await;
         let aws_proxy = Proxy::start(&test_support::aws::endpoint()).await?;
         let pg_proxy = Proxy::start(&format!("127.0.0.1:{}", pg.port())).await?;
-        let (ingest_port, worker_port, worker2_port, api_port, stand_in_port) =
-            (free_port(), free_port(), free_port(), free_port(), free_port());
+        let (ingest_port, worker_port, worker2_port, api_port, stand_in_port) = (
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+        );
         let env: HashMap<String, String> = [
             ("LOG_FORMAT", "json".to_owned()),
             ("LOG_LEVEL", "info".to_owned()),
@@ -133,7 +143,11 @@ impl Stack {
         exec(&stack.db_url, "INSERT INTO rooms (id, name, owner) VALUES ('00000000-0000-0000-0000-0000000000c1', 'chaos', 'ops')").await?;
         for (i, meeting) in MEETINGS.iter().enumerate() {
             // The first one is the recordings' meeting (room name `/chaos-room`).
-            let room_name = if i == 0 { "/chaos-room".to_owned() } else { format!("/chaos-room-{i}") };
+            let room_name = if i == 0 {
+                "/chaos-room".to_owned()
+            } else {
+                format!("/chaos-room-{i}")
+            };
             exec(&stack.db_url, &format!("INSERT INTO meetings (id, room_id, owner, whereby_meeting_id, room_name, room_url, start_date, end_date, is_locked, room_mode, recording_type, recording_trigger, platform) VALUES (gen_random_uuid(), '00000000-0000-0000-0000-0000000000c1', 'ops', '{meeting}', '{room_name}', 'https://x{room_name}', now() - interval '1 hour', now() + interval '8 hours', false, 'normal', 'cloud', 'none', 'whereby')")).await?;
         }
         stack.start_ingest().await?;

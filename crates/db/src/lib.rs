@@ -145,8 +145,7 @@ pub fn make_storable(value: &mut serde_json::Value) {
 }
 
 /// A connection taken from the pool.
-pub type PooledConnection =
-    diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>;
+pub type PooledConnection = diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>;
 
 /// Runs `job` only if no other process holds the advisory lock `key` (several
 /// worker replicas schedule the same jobs; one runs each at a time). `None` means
@@ -190,7 +189,9 @@ where
         fn drop(&mut self) {
             if let Some(conn) = self.0.take() {
                 // Detached from the pool and dropped: the session ends.
-                drop(diesel_async::pooled_connection::deadpool::Object::take(conn));
+                drop(diesel_async::pooled_connection::deadpool::Object::take(
+                    conn,
+                ));
             }
         }
     }
@@ -224,7 +225,10 @@ mod tests {
             v,
             serde_json::json!({"a\u{FFFD}": ["x\u{FFFD}y", {"n": 1}], "b": "ok"})
         );
-        assert!(matches!(storable_text("plain"), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(
+            storable_text("plain"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     fn db(kind: DatabaseErrorKind, message: &str) -> QueryError {
@@ -240,7 +244,9 @@ mod tests {
             assert_eq!(classify_sqlstate(code), Failure::Unavailable, "{code}");
         }
         assert_eq!(classify_sqlstate("55P03"), Failure::Busy);
-        for code in ["22021", "22P05", "23505", "23503", "23514", "42P01", "42703", "XX000", ""] {
+        for code in [
+            "22021", "22P05", "23505", "23503", "23514", "42P01", "42703", "XX000", "",
+        ] {
             assert_eq!(classify_sqlstate(code), Failure::Permanent, "{code:?}");
         }
     }
@@ -252,7 +258,10 @@ mod tests {
             DatabaseErrorKind::UnableToSendCommand,
             "connection closed"
         )));
-        assert!(is_unavailable(&db(DatabaseErrorKind::ClosedConnection, "x")));
+        assert!(is_unavailable(&db(
+            DatabaseErrorKind::ClosedConnection,
+            "x"
+        )));
         assert!(is_unavailable(&QueryError::BrokenTransactionManager));
         assert!(!is_unavailable(&QueryError::NotFound));
         // Text alone decides nothing: a data error's message mentioning a

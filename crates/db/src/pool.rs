@@ -87,7 +87,8 @@ impl SessionLimits {
                     query.split('&').any(|kv| kv.split('=').next() == Some(key))
                 })
             } else {
-                url.split_whitespace().any(|kv| kv.split('=').next() == Some(key))
+                url.split_whitespace()
+                    .any(|kv| kv.split('=').next() == Some(key))
             };
             if present {
                 continue;
@@ -96,9 +97,17 @@ impl SessionLimits {
                 out.push(if out.contains('?') { '&' } else { '?' });
                 out.push_str(key);
                 out.push('=');
-                out.push_str(&value.replace('%', "%25").replace(' ', "%20").replace('=', "%3D"));
+                out.push_str(
+                    &value
+                        .replace('%', "%25")
+                        .replace(' ', "%20")
+                        .replace('=', "%3D"),
+                );
             } else {
-                out.push_str(&format!(" {key}='{}'", value.replace('\\', "\\\\").replace('\'', "\\'")));
+                out.push_str(&format!(
+                    " {key}='{}'",
+                    value.replace('\\', "\\\\").replace('\'', "\\'")
+                ));
             }
         }
         out
@@ -169,14 +178,23 @@ mod tests {
     fn limits_become_connection_parameters_unless_set_already() {
         let limits = SessionLimits::default();
         let url = limits.apply_to("postgres://u@h:5432/db");
-        assert!(url.starts_with("postgres://u@h:5432/db?options=-c%20statement_timeout%3D10000%20"), "{url}");
+        assert!(
+            url.starts_with("postgres://u@h:5432/db?options=-c%20statement_timeout%3D10000%20"),
+            "{url}"
+        );
         assert!(url.ends_with("&tcp_user_timeout=10"), "{url}");
         assert!(url.contains("&keepalives_idle=5"), "{url}");
         let url = limits.apply_to("postgres://u@h/db?sslmode=disable&options=-c%20x%3D1");
-        assert!(url.contains("sslmode=disable&options=-c%20x%3D1&keepalives=1"), "{url}");
+        assert!(
+            url.contains("sslmode=disable&options=-c%20x%3D1&keepalives=1"),
+            "{url}"
+        );
         assert_eq!(url.matches("options=").count(), 1);
         let dsn = limits.apply_to("host=h user=u keepalives_idle=30");
-        assert!(dsn.contains(" options='-c statement_timeout=10000 "), "{dsn}");
+        assert!(
+            dsn.contains(" options='-c statement_timeout=10000 "),
+            "{dsn}"
+        );
         assert_eq!(dsn.matches("keepalives_idle").count(), 1);
     }
 }

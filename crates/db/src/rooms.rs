@@ -181,7 +181,9 @@ pub async fn creation_claim(
         .select((rooms::meeting_claim, rooms::meeting_claim_until))
         .first(conn)
         .await?;
-    Ok(token.zip(until).map(|(token, until)| CreationClaim { token, until }))
+    Ok(token
+        .zip(until)
+        .map(|(token, until)| CreationClaim { token, until }))
 }
 
 /// Sets the room's claim (under its row lock, after checking there is none live).

@@ -199,9 +199,9 @@ mod tests {
     fn random_name(rng: &mut fastrand::Rng) -> String {
         let alphabets: [&[char]; 4] = [
             &['a', '-', '/', '.', 'Z', '0', ':', 'T'],
-            &['é', 'ß', 'ø', 'ü'],           // two bytes
-            &['€', '中', '—', '\u{2028}'],  // three bytes
-            &['😀', '𝄞', '\u{10FFFF}'],     // four bytes
+            &['é', 'ß', 'ø', 'ü'],         // two bytes
+            &['€', '中', '—', '\u{2028}'], // three bytes
+            &['😀', '𝄞', '\u{10FFFF}'],    // four bytes
         ];
         let mut name = String::new();
         for _ in 0..rng.usize(0..40) {
@@ -245,9 +245,16 @@ mod tests {
             parse_recording_key("café-recording-final-v2.mp4"),
             Err(NameProblem::Unparseable(_))
         ));
-        for key in ["é-2024-03-01T10:00:00Z.mp4", "réunion-2024-03-01T10:00:00Z.mp4"] {
+        for key in [
+            "é-2024-03-01T10:00:00Z.mp4",
+            "réunion-2024-03-01T10:00:00Z.mp4",
+        ] {
             let parsed = parse_recording_key(key).expect(key);
-            assert!(parsed.room_name.ends_with(key.split('-').next().unwrap_or_default()));
+            assert!(
+                parsed
+                    .room_name
+                    .ends_with(key.split('-').next().unwrap_or_default())
+            );
         }
         let stamp_with_accent = "room-2024-03-01T10:00:0é.mp4";
         assert!(parse_recording_key(stamp_with_accent).is_err());

@@ -65,7 +65,9 @@ fn environment(objects: &[Value], container: &Value) -> HashMap<String, String> 
         let value = match (e["value"].as_str(), name.as_str()) {
             (Some(v), _) => v.to_owned(),
             (None, "AMQP_URL") => "amqp://whereby:placeholder@rabbitmq:5672/%2f".to_owned(),
-            (None, "DATABASE_URL") => "postgres://whereby:placeholder@postgres:5432/whereby".to_owned(),
+            (None, "DATABASE_URL") => {
+                "postgres://whereby:placeholder@postgres:5432/whereby".to_owned()
+            }
             (None, _) => format!("placeholder-secret-value-long-enough-for-every-check-{name}"),
         };
         env.insert(name, value);

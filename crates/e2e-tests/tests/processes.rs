@@ -434,8 +434,10 @@ async fn six_hundred_slow_unsigned_bodies_cannot_exhaust_ingest() {
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // A genuine webhook alongside.
-    let body = serde_json::to_vec(&json!({"id": "mem-1", "apiVersion": "1.0", "type": "room.client.joined",
-        "createdAt": "2030-01-01T00:00:00.000Z", "data": {"meetingId": "1"}}))
+    let body = serde_json::to_vec(
+        &json!({"id": "mem-1", "apiVersion": "1.0", "type": "room.client.joined",
+        "createdAt": "2030-01-01T00:00:00.000Z", "data": {"meetingId": "1"}}),
+    )
     .expect("json");
     let signature = whereby::webhook::sign(WEBHOOK_SECRET, chrono::Utc::now().timestamp(), &body);
     let res = reqwest::Client::new()
@@ -465,7 +467,11 @@ async fn six_hundred_slow_unsigned_bodies_cannot_exhaust_ingest() {
     assert!(
         metrics.contains("ingest_webhooks_rejected_total{reason=\"signature_missing\"} 300"),
         "{}",
-        metrics.lines().filter(|l| l.contains("rejected")).collect::<Vec<_>>().join("\n")
+        metrics
+            .lines()
+            .filter(|l| l.contains("rejected"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     ingest.terminate();
 }

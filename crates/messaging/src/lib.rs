@@ -9,8 +9,8 @@ mod topology;
 use std::time::Duration;
 
 pub use envelope::{
-    HEADER_ATTEMPT, HEADER_EVENT_TYPE, HEADER_REPLAYS, HEADER_REQUEST_ID, RecordingReady, SCHEMA_VERSION,
-    WebhookEnvelope, header_str, header_u32,
+    HEADER_ATTEMPT, HEADER_EVENT_TYPE, HEADER_REPLAYS, HEADER_REQUEST_ID, RecordingReady,
+    SCHEMA_VERSION, WebhookEnvelope, header_str, header_u32,
 };
 pub use lapin;
 pub use publisher::{PublishError, Publisher, PublisherMetrics};

@@ -46,6 +46,34 @@ pub(crate) async fn open(source: &Source) -> Result<(Connection, Channel, Topolo
     Ok((conn, channel, topology))
 }
 
+/// Publishes persistently and mandatorily to `exchange`; true only when the broker
+/// confirmed it and routed it to a queue (no return).
+pub(crate) async fn publish_confirmed(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> bool {
+    let published = async {
+        channel
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                body,
+                properties.with_delivery_mode(2),
+            )
+            .await?
+            .await
+    }
+    .await;
+    matches!(published, Ok(messaging::lapin::Confirmation::Ack(None)))
+}
+
 /// Why the broker dead-lettered it, from `x-death` (rejected, delivery_limit, …).
 fn death_reason(properties: &BasicProperties) -> String {
     let Some(headers) = properties.headers() else {
@@ -158,8 +186,9 @@ pub async fn replay(source: &Source, o: &Options) -> Report {
         };
         // A message that failed again after a replay would only go round again:
         // stop, leave it where it is, and let a person look (`dlq list`).
-        let replays = messaging::header_u32(m.delivery.properties.headers().as_ref(), HEADER_REPLAYS)
-            .unwrap_or(0);
+        let replays =
+            messaging::header_u32(m.delivery.properties.headers().as_ref(), HEADER_REPLAYS)
+                .unwrap_or(0);
         if replays > 0 && !o.again {
             let _ = m
                 .delivery
@@ -202,36 +231,24 @@ pub async fn replay(source: &Source, o: &Options) -> Report {
             .clone()
             .with_headers(inner)
             .with_delivery_mode(2);
-        let published = async {
-            channel
-                .basic_publish(
-                    topology.events_exchange().as_str().into(),
-                    m.delivery.routing_key.clone(),
-                    BasicPublishOptions {
-                        mandatory: true,
-                        ..BasicPublishOptions::default()
-                    },
-                    &m.delivery.data,
-                    properties,
-                )
-                .await?
-                .await
-        }
+        let published = publish_confirmed(
+            &channel,
+            &topology.events_exchange(),
+            m.delivery.routing_key.as_str(),
+            &m.delivery.data,
+            properties,
+        )
         .await;
-        match published {
-            Ok(messaging::lapin::Confirmation::Ack(None)) => {
-                let _ = m.delivery.ack(BasicAckOptions::default()).await;
-                replayed += 1;
-            }
-            _ => {
-                report.push(Check::fail(
-                    "replay",
-                    "the broker did not take a message back",
-                    "check the worker queue exists and has room; nothing was lost",
-                ));
-                break;
-            }
+        if !published {
+            report.push(Check::fail(
+                "replay",
+                "the broker did not take a message back",
+                "check the worker queue exists and has room; nothing was lost",
+            ));
+            break;
         }
+        let _ = m.delivery.ack(BasicAckOptions::default()).await;
+        replayed += 1;
     }
     let _ = conn.close(200, "bye".into()).await;
     report.push(Check::ok(

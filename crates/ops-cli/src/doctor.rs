@@ -165,7 +165,13 @@ async fn rabbitmq(source: &Source) -> Vec<Check> {
     };
     let topology = match Topology::from_settings(&a) {
         Ok(t) => t,
-        Err(e) => return vec![Check::fail("rabbitmq", e.to_string(), "check the AMQP_* settings")],
+        Err(e) => {
+            return vec![Check::fail(
+                "rabbitmq",
+                e.to_string(),
+                "check the AMQP_* settings",
+            )];
+        }
     };
     let mut checks = vec![Check::ok("rabbitmq", "reachable")];
     for (queue, dead) in [

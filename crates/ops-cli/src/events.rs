@@ -7,7 +7,7 @@ use messaging::{
     HEADER_REQUEST_ID, SCHEMA_VERSION, WebhookEnvelope,
     lapin::{
         BasicProperties,
-        options::{BasicPublishOptions, ConfirmSelectOptions},
+        options::ConfirmSelectOptions,
         types::{AMQPValue, FieldTable},
     },
     routing_key_for,
@@ -64,8 +64,15 @@ pub async fn reapply(source: &Source, o: &Options) -> Report {
             return report;
         }
     };
-    if let Err(e) = channel.confirm_select(ConfirmSelectOptions::default()).await {
-        report.push(Check::fail("rabbitmq", e.to_string(), "see the broker's log"));
+    if let Err(e) = channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+    {
+        report.push(Check::fail(
+            "rabbitmq",
+            e.to_string(),
+            "see the broker's log",
+        ));
         return report;
     }
     let mut sent = 0;
@@ -90,27 +97,18 @@ pub async fn reapply(source: &Source, o: &Options) -> Report {
             HEADER_REQUEST_ID.into(),
             AMQPValue::LongString(request_id.as_str().into()),
         );
-        let published = async {
-            channel
-                .basic_publish(
-                    topology.events_exchange().as_str().into(),
-                    routing_key_for(&event_type).as_str().into(),
-                    BasicPublishOptions {
-                        mandatory: true,
-                        ..BasicPublishOptions::default()
-                    },
-                    &body,
-                    BasicProperties::default()
-                        .with_message_id(event_id.as_str().into())
-                        .with_content_type("application/json".into())
-                        .with_delivery_mode(2)
-                        .with_headers(headers),
-                )
-                .await?
-                .await
-        }
+        let published = dlq::publish_confirmed(
+            &channel,
+            &topology.events_exchange(),
+            &routing_key_for(&event_type),
+            &body,
+            BasicProperties::default()
+                .with_message_id(event_id.as_str().into())
+                .with_content_type("application/json".into())
+                .with_headers(headers),
+        )
         .await;
-        if matches!(published, Ok(messaging::lapin::Confirmation::Ack(None))) {
+        if published {
             sent += 1;
         } else {
             report.push(Check::fail(
@@ -143,7 +141,13 @@ async fn load(
         .map_err(|e| Check::fail("postgres", e.to_string(), "check DATABASE_URL"))?;
     db::events::unrecognised_since(&mut conn, since, i64::try_from(limit).unwrap_or(i64::MAX))
         .await
-        .map_err(|e| Check::fail("postgres", e.to_string(), "are the migrations applied? `whereby-ops migrate`"))
+        .map_err(|e| {
+            Check::fail(
+                "postgres",
+                e.to_string(),
+                "are the migrations applied? `whereby-ops migrate`",
+            )
+        })
 }
 
 #[cfg(test)]
@@ -154,7 +158,10 @@ mod tests {
 
     #[test]
     fn since_takes_a_time_or_a_duration_back() {
-        let now = Utc.with_ymd_and_hms(2030, 1, 10, 12, 0, 0).single().expect("time");
+        let now = Utc
+            .with_ymd_and_hms(2030, 1, 10, 12, 0, 0)
+            .single()
+            .expect("time");
         assert_eq!(
             parse_since("7d", now),
             Utc.with_ymd_and_hms(2030, 1, 3, 12, 0, 0).single()

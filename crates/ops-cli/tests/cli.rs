@@ -321,7 +321,12 @@ async fn dlq_list_shows_why_and_replay_puts_messages_back() {
         .await
         .expect("reject");
     for _ in 0..100 {
-        if stack.broker.ready_count(&topology.dead_letter_queue()).await == 1 {
+        if stack
+            .broker
+            .ready_count(&topology.dead_letter_queue())
+            .await
+            == 1
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -330,7 +335,13 @@ async fn dlq_list_shows_why_and_replay_puts_messages_back() {
     let (code, out) = ops(stack.env(), &["dlq", "replay"]).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("dead-lettered again"), "{out}");
-    assert_eq!(stack.broker.ready_count(&topology.dead_letter_queue()).await, 1);
+    assert_eq!(
+        stack
+            .broker
+            .ready_count(&topology.dead_letter_queue())
+            .await,
+        1
+    );
     assert_eq!(stack.broker.ready_count(&topology.worker_queue()).await, 0);
     let (code, out) = ops(stack.env(), &["dlq", "replay", "--again"]).await;
     assert_eq!(code, 0, "{out}");
@@ -423,4 +434,57 @@ async fn usage_errors_exit_2() {
     assert_eq!(code, 2);
     let (code, _) = ops(HashMap::new(), &["dlq", "list", "--limit", "many"]).await;
     assert_eq!(code, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reapply_sends_unrecognised_events_back_to_the_worker() {
+    let stack = Stack::new().await;
+    // One unrecognised event (recorded a minute ago) and one applied.
+    stack
+        .db
+        .execute(
+            "INSERT INTO webhook_events (event_id, event_type, created_at, received_at, outcome, payload, reason) VALUES \
+             ('evt-unrec', 'room.session.started', now(), now(), 'unrecognised', \
+              '{\"id\":\"evt-unrec\",\"type\":\"room.session.started\",\"createdAt\":\"2030-01-01T00:00:00Z\",\"data\":{\"meetingId\":\"1\",\"roomSessionId\":null}}', \
+              'session event without a roomSessionId'), \
+             ('evt-fine', 'room.session.started', now(), now(), 'applied', '{\"id\":\"evt-fine\"}', NULL)",
+        )
+        .await;
+    let (code, out) = ops(stack.env(), &["events", "reapply"]).await;
+    assert_eq!(code, 1, "--since is required: {out}");
+    let (code, out) = ops(
+        stack.env(),
+        &["events", "reapply", "--since", "1h", "--json"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 unrecognised event(s)"), "{out}");
+    let topology = &stack.broker.topology;
+    assert_eq!(stack.broker.ready_count(&topology.worker_queue()).await, 1);
+    let (conn, channel) = stack.broker.channel().await;
+    let got = channel
+        .basic_get(topology.worker_queue().as_str().into(), Default::default())
+        .await
+        .expect("get")
+        .expect("the reapplied event");
+    let envelope: Value = serde_json::from_slice(&got.delivery.data).expect("json");
+    assert_eq!(envelope["event"]["id"], "evt-unrec");
+    assert_eq!(envelope["schema_version"], 1);
+    assert_eq!(
+        got.delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|m| m.as_str()),
+        Some("evt-unrec")
+    );
+    let _ = conn.close(200, "bye".into()).await;
+    // Nothing since the future: nothing sent.
+    let (code, out) = ops(
+        stack.env(),
+        &["events", "reapply", "--since", "2999-01-01T00:00:00Z"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("0 unrecognised event(s)"), "{out}");
 }

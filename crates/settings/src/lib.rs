@@ -179,20 +179,36 @@ impl DatabaseSettings {
 
     /// Range checks, at start-up: a zero timeout would mean "none" to Postgres.
     pub fn check(&self) -> Result<(), SettingsError> {
-        check_range("DATABASE_POOL_SIZE", self.database_pool_size as u64, 1..=1000)?;
-        check_range("DATABASE_TIMEOUT_SECONDS", self.database_timeout_seconds, 1..=300)?;
+        check_range(
+            "DATABASE_POOL_SIZE",
+            self.database_pool_size as u64,
+            1..=1000,
+        )?;
+        check_range(
+            "DATABASE_TIMEOUT_SECONDS",
+            self.database_timeout_seconds,
+            1..=300,
+        )?;
         check_range(
             "DATABASE_STATEMENT_TIMEOUT_MS",
             self.database_statement_timeout_ms,
             100..=3_600_000,
         )?;
-        check_range("DATABASE_LOCK_TIMEOUT_MS", self.database_lock_timeout_ms, 100..=3_600_000)?;
+        check_range(
+            "DATABASE_LOCK_TIMEOUT_MS",
+            self.database_lock_timeout_ms,
+            100..=3_600_000,
+        )?;
         check_range(
             "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS",
             self.database_idle_in_transaction_timeout_ms,
             1_000..=3_600_000,
         )?;
-        check_range("DATABASE_TCP_TIMEOUT_SECONDS", self.database_tcp_timeout_seconds, 2..=600)
+        check_range(
+            "DATABASE_TCP_TIMEOUT_SECONDS",
+            self.database_tcp_timeout_seconds,
+            2..=600,
+        )
     }
 }
 
@@ -299,9 +315,21 @@ impl AmqpSettings {
                     .to_owned(),
             ));
         }
-        check_range("AMQP_PUBLISH_TIMEOUT_MS", self.amqp_publish_timeout_ms, 100..=60_000)?;
-        check_range("AMQP_CONNECT_TIMEOUT_SECONDS", self.amqp_connect_timeout_seconds, 1..=120)?;
-        check_range("AMQP_DELIVERY_LIMIT", u64::from(self.amqp_delivery_limit), 1..=1000)?;
+        check_range(
+            "AMQP_PUBLISH_TIMEOUT_MS",
+            self.amqp_publish_timeout_ms,
+            100..=60_000,
+        )?;
+        check_range(
+            "AMQP_CONNECT_TIMEOUT_SECONDS",
+            self.amqp_connect_timeout_seconds,
+            1..=120,
+        )?;
+        check_range(
+            "AMQP_DELIVERY_LIMIT",
+            u64::from(self.amqp_delivery_limit),
+            1..=1000,
+        )?;
         check_range("AMQP_MAX_LENGTH", self.amqp_max_length, 1..=100_000_000)?;
         for delay in self.retry_delays()? {
             check_range(
@@ -394,6 +422,61 @@ mod tests {
         assert_eq!(whereby.whereby_api_key.expose_secret(), "k");
         assert_eq!(whereby.whereby_api_url, "https://api.whereby.dev/v1");
         assert_eq!(whereby.whereby_max_attempts, 3);
+    }
+
+    #[test]
+    fn secrets_of_digits_only_are_read_as_written() {
+        let source = Source::from_parts(
+            None,
+            env(&[
+                ("WHEREBY_API_KEY", "000123"),
+                ("WHEREBY_MAX_ATTEMPTS", "4"),
+                ("DATABASE_URL", "1e5"),
+            ]),
+        )
+        .expect("source");
+        let whereby: WherebySettings = source.section().expect("whereby");
+        assert_eq!(whereby.whereby_api_key.expose_secret(), "000123");
+        // Numbers still parse where a setting asks for one.
+        assert_eq!(whereby.whereby_max_attempts, 4);
+        let database: DatabaseSettings = source.section().expect("database");
+        assert_eq!(database.database_url.expose_secret(), "1e5");
+    }
+
+    #[test]
+    fn numbers_out_of_range_and_a_bad_amqp_url_are_refused_without_the_password() {
+        let source = Source::from_parts(None, env(&[("DATABASE_STATEMENT_TIMEOUT_MS", "0")]))
+            .expect("source");
+        let database: DatabaseSettings = source.section().expect("database");
+        let err = database
+            .check()
+            .expect_err("zero means no timeout to Postgres");
+        assert!(
+            err.to_string().contains("DATABASE_STATEMENT_TIMEOUT_MS"),
+            "{err}"
+        );
+
+        let source = Source::from_parts(
+            None,
+            env(&[("AMQP_URL", "htp://guest:hunter2-pw@broker:5672/")]),
+        )
+        .expect("source");
+        let amqp: AmqpSettings = source.section().expect("amqp");
+        let err = amqp.check().expect_err("not an AMQP URL").to_string();
+        assert!(
+            err.contains("AMQP_URL") && !err.contains("hunter2"),
+            "{err}"
+        );
+
+        let source =
+            Source::from_parts(None, env(&[("AMQP_RETRY_DELAYS_MS", "2000,0")])).expect("source");
+        let amqp: AmqpSettings = source.section().expect("amqp");
+        assert!(amqp.check().is_err());
+        let source = Source::from_parts(None, env(&[])).expect("source");
+        let amqp: AmqpSettings = source.section().expect("amqp");
+        assert!(amqp.check().is_ok(), "the defaults are valid");
+        let database: DatabaseSettings = source.section().expect("database");
+        assert!(database.check().is_ok(), "the defaults are valid");
     }
 
     #[test]

@@ -97,7 +97,9 @@ impl Supervisor {
                             .unwrap_or_else(|| "(no message)".to_owned());
                         tracing::error!(task, panic = %message, "background loop panicked; restarting");
                     }
-                    Err(e) => tracing::error!(task, error = %e, "background loop ended; restarting"),
+                    Err(e) => {
+                        tracing::error!(task, error = %e, "background loop ended; restarting")
+                    }
                 }
                 failures = if started.elapsed() >= HEALTHY_RUN {
                     1
@@ -181,6 +183,9 @@ mod tests {
         assert!(runs.load(Ordering::SeqCst) >= 2);
         shutdown.cancel();
         handle.await.expect("ends");
-        assert!(supervisor.all_up(), "a stopped process reports nothing down");
+        assert!(
+            supervisor.all_up(),
+            "a stopped process reports nothing down"
+        );
     }
 }

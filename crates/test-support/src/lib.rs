@@ -58,11 +58,10 @@ fn template_name() -> String {
     let mut hasher = DefaultHasher::new();
     // And the migrations compiled into this binary: a test binary older than the
     // files on disk must not build a template under the files' name.
-    let embedded = diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(
-        &db::migrate::MIGRATIONS,
-    )
-    .map(|ms| ms.iter().map(|m| m.name().to_string()).collect::<Vec<_>>())
-    .unwrap_or_default();
+    let embedded =
+        diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&db::migrate::MIGRATIONS)
+            .map(|ms| ms.iter().map(|m| m.name().to_string()).collect::<Vec<_>>())
+            .unwrap_or_default();
     embedded.hash(&mut hasher);
     for file in files {
         file.strip_prefix(dir).ok().hash(&mut hasher);

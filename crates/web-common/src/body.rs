@@ -109,7 +109,11 @@ impl ByteBudget {
         for lane in lanes {
             if let Ok(permit) = (*lane).clone().try_acquire_many_owned(n) {
                 // At most one permit per lane: merge into the one held already.
-                match hold.0.iter_mut().find(|p| std::sync::Arc::ptr_eq(p.semaphore(), lane)) {
+                match hold
+                    .0
+                    .iter_mut()
+                    .find(|p| std::sync::Arc::ptr_eq(p.semaphore(), lane))
+                {
                     Some(held) => held.merge(permit),
                     None => hold.0.push(permit),
                 }
@@ -148,7 +152,9 @@ where
         let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
-            if body.len() + chunk.len() > limit || declared.is_some_and(|n| body.len() + chunk.len() > n) {
+            if body.len() + chunk.len() > limit
+                || declared.is_some_and(|n| body.len() + chunk.len() > n)
+            {
                 return Err(BodyError::TooLarge);
             }
             // Without a declared length (chunked), chunk by chunk.

@@ -9,7 +9,8 @@ mod error;
 mod middleware;
 
 pub use body::{
-    BodyError, BodyLimit, BudgetHold, ByteBudget, JsonBody, read_body, read_body_budgeted, too_large,
+    BodyError, BodyLimit, BudgetHold, ByteBudget, JsonBody, read_body, read_body_budgeted,
+    too_large,
 };
 pub use error::ApiError;
 pub use middleware::{

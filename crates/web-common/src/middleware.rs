@@ -160,7 +160,10 @@ pub async fn request_deadline(
     match tokio::time::timeout(limit, next.call(req)).await {
         Ok(result) => result,
         Err(_) => {
-            tracing::warn!(limit_ms = limit.as_millis() as u64, "request deadline passed");
+            tracing::warn!(
+                limit_ms = limit.as_millis() as u64,
+                "request deadline passed"
+            );
             Err(crate::ApiError::unavailable("timeout", "the request took too long; retry").into())
         }
     }

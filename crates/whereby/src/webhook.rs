@@ -220,7 +220,11 @@ mod tests {
         let body = b"{\"id\":\"e\"}";
         let old = sign("old-secret", 100, body);
         let new = sign("new-secret", 100, body);
-        let header = format!("t=100,v1={},{}", "0".repeat(64), &old[old.find("v1=").unwrap_or(0)..]);
+        let header = format!(
+            "t=100,v1={},{}",
+            "0".repeat(64),
+            &old[old.find("v1=").unwrap_or(0)..]
+        );
         assert_eq!(
             verify(Some(&header), body, &[b"new-secret", b"old-secret"], 100, 5),
             Ok(())

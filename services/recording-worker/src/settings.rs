@@ -39,10 +39,22 @@ impl WorkerSettings {
         let w = &settings.worker;
         settings::check_range("WORKER_PREFETCH", u64::from(w.worker_prefetch), 1..=2000)?;
         settings::check_range("WORKER_BATCH_SIZE", w.worker_batch_size as u64, 1..=1000)?;
-        settings::check_range("WORKER_SHUTDOWN_SECONDS", w.worker_shutdown_seconds, 1..=600)?;
+        settings::check_range(
+            "WORKER_SHUTDOWN_SECONDS",
+            w.worker_shutdown_seconds,
+            1..=600,
+        )?;
         let r = &settings.recordings;
-        settings::check_range("SQS_POLLING_TIMEOUT_SECONDS", r.sqs_polling_timeout_seconds, 1..=3600)?;
-        settings::check_range("SQS_VISIBILITY_TIMEOUT_SECONDS", r.sqs_visibility_timeout_seconds, 2..=43_200)?;
+        settings::check_range(
+            "SQS_POLLING_TIMEOUT_SECONDS",
+            r.sqs_polling_timeout_seconds,
+            1..=3600,
+        )?;
+        settings::check_range(
+            "SQS_VISIBILITY_TIMEOUT_SECONDS",
+            r.sqs_visibility_timeout_seconds,
+            2..=43_200,
+        )?;
         Ok(settings)
     }
 }

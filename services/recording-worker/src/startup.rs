@@ -12,8 +12,8 @@ use anyhow::Context;
 use messaging::{Publisher, Topology};
 use prometheus::Registry;
 use secrecy::ExposeSecret;
-use tokio_util::sync::CancellationToken;
 use telemetry::Supervisor;
+use tokio_util::sync::CancellationToken;
 use web_common::HttpMetrics;
 
 use crate::{

@@ -100,7 +100,9 @@ async fn claim_and_create(
     let (room, settings, replaced, claim) = loop {
         let mut conn = state.pool.get().await.map_err(errors::pool)?;
         let decision = conn
-            .transaction::<_, Failure, _>(async |conn| decide(conn, room_name, caller, claim_for).await)
+            .transaction::<_, Failure, _>(async |conn| {
+                decide(conn, room_name, caller, claim_for).await
+            })
             .await?;
         drop(conn);
         match decision {
@@ -156,7 +158,9 @@ async fn decide(
         .await?
         .filter(|r| r.visible_to(caller))
         .ok_or_else(|| Failure::Api(ApiError::not_found("no such room")))?;
-    let settings = room.settings().map_err(|e| Failure::Api(errors::corrupt(e)))?;
+    let settings = room
+        .settings()
+        .map_err(|e| Failure::Api(errors::corrupt(e)))?;
     let active = meetings::active_for_room(conn, room.id).await?;
     let candidates = active
         .iter()
@@ -282,7 +286,9 @@ async fn store(
 /// Gives the claim back after a failed creation (best effort: it lapses anyway).
 async fn release(state: &AppState, room_id: uuid::Uuid, token: uuid::Uuid) {
     let released = match state.pool.get().await {
-        Ok(mut conn) => rooms::clear_creation_claim(&mut conn, room_id, token).await.is_ok(),
+        Ok(mut conn) => rooms::clear_creation_claim(&mut conn, room_id, token)
+            .await
+            .is_ok(),
         Err(_) => false,
     };
     if !released {

@@ -205,7 +205,9 @@ async fn a_delayed_retry_waits_for_room_when_the_worker_queue_is_full() {
         Topology, TopologySettings,
         lapin::{
             BasicProperties,
-            options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions},
+            options::{
+                BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
+            },
         },
     };
     // The broker-level promise, with the topology the services declare: a worker
@@ -245,7 +247,12 @@ async fn a_delayed_retry_waits_for_room_when_the_worker_queue_is_full() {
     // reached, so fill it until a publish is refused.
     let mut fillers = 0;
     loop {
-        let c = publish(topology.events_exchange(), "whereby.x".to_owned(), b"filler").await;
+        let c = publish(
+            topology.events_exchange(),
+            "whereby.x".to_owned(),
+            b"filler",
+        )
+        .await;
         if c.is_nack() {
             break;
         }
@@ -265,14 +272,14 @@ async fn a_delayed_retry_waits_for_room_when_the_worker_queue_is_full() {
     // Expired, but not moved (the worker queue still holds only the fillers): the
     // delay queue keeps it as pending dead-letter, which it does not count as ready.
     let delay_queue = topology.retry_queue(Duration::from_millis(300));
-    assert_eq!(
-        broker.ready_count(&topology.worker_queue()).await,
-        fillers
-    );
+    assert_eq!(broker.ready_count(&topology.worker_queue()).await, fillers);
     // Room again: the event arrives.
     for _ in 0..fillers {
         let got = channel
-            .basic_get(topology.worker_queue().as_str().into(), BasicGetOptions::default())
+            .basic_get(
+                topology.worker_queue().as_str().into(),
+                BasicGetOptions::default(),
+            )
             .await
             .expect("get")
             .expect("a filler");
@@ -284,7 +291,10 @@ async fn a_delayed_retry_waits_for_room_when_the_worker_queue_is_full() {
     let mut arrived = None;
     for _ in 0..150 {
         if let Some(m) = channel
-            .basic_get(topology.worker_queue().as_str().into(), BasicGetOptions::default())
+            .basic_get(
+                topology.worker_queue().as_str().into(),
+                BasicGetOptions::default(),
+            )
             .await
             .expect("get")
         {

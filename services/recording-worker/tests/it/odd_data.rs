@@ -37,11 +37,18 @@ async fn nul_in_any_string_is_stored_not_dead_lettered() {
     );
     assert!(state(&db.url, meeting).await.contains("num_clients=1"));
     assert_eq!(
-        db.count("SELECT 1 FROM webhook_events WHERE outcome = 'applied' AND event_id = 'nul\u{FFFD}-1'")
-            .await,
+        db.count(
+            "SELECT 1 FROM webhook_events WHERE outcome = 'applied' AND event_id = 'nul\u{FFFD}-1'"
+        )
+        .await,
         1
     );
-    assert_eq!(broker.ready_count(&broker.topology.dead_letter_queue()).await, 0);
+    assert_eq!(
+        broker
+            .ready_count(&broker.topology.dead_letter_queue())
+            .await,
+        0
+    );
     worker.stop().await;
 }
 
@@ -88,7 +95,12 @@ async fn unparseable_data_is_kept_counted_and_applied_when_it_comes_again() {
             .collect::<Vec<_>>()
             .join("\n")
     );
-    assert_eq!(broker.ready_count(&broker.topology.dead_letter_queue()).await, 0);
+    assert_eq!(
+        broker
+            .ready_count(&broker.topology.dead_letter_queue())
+            .await,
+        0
+    );
 
     // A parser fix is deployed (here: the sender fills the field) and the events
     // come again (`whereby-ops events reapply`): the same ids are applied now.
@@ -180,13 +192,20 @@ async fn two_workers_applying_overlapping_batches_never_deadlock() {
         inbox_count(&db).await == events.len()
     })
     .await;
-    assert_eq!(broker.ready_count(&broker.topology.dead_letter_queue()).await, 0);
+    assert_eq!(
+        broker
+            .ready_count(&broker.topology.dead_letter_queue())
+            .await,
+        0
+    );
     // No deadlock at all: the server's own count for this database (its
     // statistics are flushed within a second or so).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
-        db.count("SELECT 1 FROM pg_stat_database WHERE datname = current_database() AND deadlocks > 0")
-            .await,
+        db.count(
+            "SELECT 1 FROM pg_stat_database WHERE datname = current_database() AND deadlocks > 0"
+        )
+        .await,
         0,
         "the workers deadlocked"
     );

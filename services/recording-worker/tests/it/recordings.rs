@@ -226,6 +226,22 @@ async fn a_message_that_cannot_be_handled_ends_in_the_dead_letter_queue() {
     worker.stop().await;
 }
 
+/// A worker's unit of recording intake, outside any worker.
+fn intake_for(
+    db: &TestDatabase,
+    aws: &TestAws,
+    publisher: messaging::Publisher,
+) -> recording_worker::intake::Intake {
+    recording_worker::intake::Intake {
+        pool: db::build_pool(&db.url, &db::PoolSettings::default()).expect("pool"),
+        s3: aws.s3.clone(),
+        publisher,
+        publish_timeout: Duration::from_secs(5),
+        metrics: recording_worker::metrics::WorkerMetrics::register(&prometheus::Registry::new())
+            .expect("metrics"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_after_commit_before_delete_makes_one_recording() {
     let db = TestDatabase::new().await;
@@ -238,14 +254,7 @@ async fn a_crash_after_commit_before_delete_makes_one_recording() {
     // becomes visible again after its visibility timeout.
     let s = settings(&db.url, &broker);
     let (publisher, _stop) = test_publisher(&broker).await;
-    let intake = recording_worker::intake::Intake {
-        pool: db::build_pool(&db.url, &db::PoolSettings::default()).expect("pool"),
-        s3: aws.s3.clone(),
-        publisher,
-        publish_timeout: Duration::from_secs(5),
-        metrics: recording_worker::metrics::WorkerMetrics::register(&prometheus::Registry::new())
-            .expect("metrics"),
-    };
+    let intake = intake_for(&db, &aws, publisher);
     let received = storage::receive(
         &aws.sqs,
         &aws.queue_url,
@@ -323,4 +332,54 @@ async fn count(url: &str, sql: &str) -> usize {
         .execute(&mut conn)
         .await
         .expect("sql")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_off_with_nothing_published_is_never_reported_as_one() {
+    let db = TestDatabase::new().await;
+    let broker = TestBroker::new().await;
+    let aws = TestAws::new().await;
+    let (publisher, _stop) = test_publisher(&broker).await;
+    let intake = intake_for(&db, &aws, publisher);
+    // A row ready for the hand-off whose meeting is gone by the time it is handed off.
+    let now = chrono::Utc::now();
+    let row = db::recordings::RecordingRow {
+        id: uuid::Uuid::new_v4(),
+        bucket: aws.bucket.clone(),
+        object_key: "gone-2030-01-01T09:05:30Z.mp4".to_owned(),
+        meeting_id: Some(uuid::Uuid::new_v4()),
+        room_name: Some("/gone".to_owned()),
+        recorded_at: Some(now),
+        format: Some("mp4".to_owned()),
+        size_bytes: Some(5),
+        content_type: None,
+        etag: None,
+        whereby_recording_id: None,
+        status: "uploaded".to_owned(),
+        unmatched_reason: None,
+        created_at: now,
+        updated_at: now,
+        queued_at: None,
+        done_at: None,
+        deleted_at: None,
+    };
+    let mut conn = intake.pool.get().await.expect("connection");
+    let published = intake.hand_off(&mut conn, &row).await.expect("no failure");
+    assert!(!published, "nothing was published, so it is not a hand-off");
+    assert_eq!(
+        broker.ready_count(&broker.topology.pipeline_queue()).await,
+        0,
+        "and nothing reached the pipeline"
+    );
+    // Without a size (not yet seen in the bucket) likewise.
+    let unsized_row = db::recordings::RecordingRow {
+        size_bytes: None,
+        ..row
+    };
+    assert!(
+        !intake
+            .hand_off(&mut conn, &unsized_row)
+            .await
+            .expect("no failure")
+    );
 }

@@ -130,6 +130,18 @@ impl TestIngest {
         (status, res.text().await.unwrap_or_default())
     }
 
+    /// The prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     pub async fn queued(&self) -> u32 {
         self.broker
             .ready_count(&self.broker.topology.worker_queue())

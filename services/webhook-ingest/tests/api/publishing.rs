@@ -200,15 +200,7 @@ async fn overload_answers_503_at_once_never_429() {
     );
     assert_eq!(first.await.expect("first").0, 503);
     rabbit.resume();
-    let metrics = ingest
-        .http
-        .get(format!("{}/metrics", ingest.address))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = ingest.metrics().await;
     assert!(
         metrics.contains("ingest_webhooks_rejected_total{reason=\"overloaded\"} 1"),
         "{metrics}"

@@ -97,15 +97,7 @@ async fn every_bad_signature_is_refused_and_nothing_is_queued() {
     }
     assert_eq!(ingest.queued().await, 0);
 
-    let metrics = ingest
-        .http
-        .get(format!("{}/metrics", ingest.address))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = ingest.metrics().await;
     assert!(
         metrics.contains("ingest_webhooks_rejected_total{reason=\"signature_mismatch\"}"),
         "{metrics}"
@@ -183,15 +175,7 @@ async fn a_stuffed_signature_header_is_refused_without_a_mac() {
     let eight = format!("t={t}{}", format!(",v1={}", v1_of(&good)).repeat(8));
     let (status, text) = ingest.post(&small, Some(&eight)).await;
     assert_eq!(status, 200, "{text}");
-    let metrics = ingest
-        .http
-        .get(format!("{}/metrics", ingest.address))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = ingest.metrics().await;
     assert!(
         metrics.contains("ingest_webhooks_rejected_total{reason=\"signature_malformed\"} 2"),
         "{metrics}"
@@ -209,15 +193,7 @@ async fn invented_http_methods_do_not_grow_the_metrics() {
             .send()
             .await;
     }
-    let metrics = ingest
-        .http
-        .get(format!("{}/metrics", ingest.address))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = ingest.metrics().await;
     assert!(!metrics.contains("QZX"), "a label per invented method");
     assert!(metrics.contains("method=\"other\""), "{metrics}");
 }
