@@ -79,11 +79,11 @@ pub async fn get_or_create(
 
 /// What deciding under the room's lock came to.
 enum Decision {
-    Found(MeetingForRoom),
+    Found(Box<MeetingForRoom>),
     /// Another request is creating the meeting until then.
     Wait(chrono::DateTime<Utc>),
     Claimed {
-        room: RoomRow,
+        room: Box<RoomRow>,
         settings: domain::RoomSettings,
         replaced: Vec<uuid::Uuid>,
         claim: CreationClaim,
@@ -106,13 +106,13 @@ async fn claim_and_create(
             .await?;
         drop(conn);
         match decision {
-            Decision::Found(found) => return Ok(found),
+            Decision::Found(found) => return Ok(*found),
             Decision::Claimed {
                 room,
                 settings,
                 replaced,
                 claim,
-            } => break (room, settings, replaced, claim),
+            } => break (*room, settings, replaced, claim),
             Decision::Wait(until) => {
                 if Instant::now() >= give_up {
                     return Err(ApiError::unavailable(
@@ -174,11 +174,11 @@ async fn decide(
                 .into_iter()
                 .find(|m| m.id == id)
                 .ok_or_else(|| Failure::Api(ApiError::internal()))?;
-            Ok(Decision::Found(MeetingForRoom {
+            Ok(Decision::Found(Box::new(MeetingForRoom {
                 room,
                 meeting,
                 created: false,
-            }))
+            })))
         }
         MeetingReuse::CreateReplacing(replaced) => {
             if let Some(live) = rooms::creation_claim(conn, room.id)
@@ -193,7 +193,7 @@ async fn decide(
             };
             rooms::set_creation_claim(conn, room.id, claim).await?;
             Ok(Decision::Claimed {
-                room,
+                room: Box::new(room),
                 settings,
                 replaced,
                 claim,
