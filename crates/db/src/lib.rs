@@ -17,17 +17,6 @@ pub use pool::{DbPool, PoolError, PoolSettings, SessionLimits, build_pool, open,
 use diesel::result::DatabaseErrorKind;
 use diesel_async::RunQueryDsl;
 
-/// Bounds how long statements in the current transaction wait for row locks.
-pub async fn set_local_lock_timeout(
-    conn: &mut AsyncPgConnection,
-    timeout: std::time::Duration,
-) -> Result<(), QueryError> {
-    diesel::sql_query(format!("SET LOCAL lock_timeout = {}", timeout.as_millis()))
-        .execute(conn)
-        .await
-        .map(drop)
-}
-
 /// `SELECT 1`: the readiness probe's check.
 pub async fn ping(conn: &mut AsyncPgConnection) -> Result<(), QueryError> {
     diesel::sql_query("SELECT 1").execute(conn).await.map(drop)
