@@ -249,6 +249,9 @@ async fn webhook_scenario(stack: &mut Stack, name: &str, fault: Fault) -> anyhow
         .map(|i| sender::joined(MEETING, &run, i))
         .collect();
     let url = format!("{}/v1/whereby", stack.ingest_url);
+    // Each scenario starts from a healthy system: one fault's recovery must not be
+    // counted against the next.
+    stack.wait_ready().await?;
     let dead_before = stack.dead_lettered().await.unwrap_or(0);
     let sending = tokio::spawn(async move { sender::paced(&url, SECRET, events, RATE, 2).await });
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -657,7 +660,7 @@ pub async fn run(only: Option<&str>) -> anyhow::Result<Vec<Row>> {
     ];
     let mut rows = Vec::new();
     for (name, fault) in scenarios {
-        if only.is_some_and(|o| o != name) {
+        if only.is_some_and(|o| !o.split(',').any(|n| n == name)) {
             continue;
         }
         let row = match (name, fault) {

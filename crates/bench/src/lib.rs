@@ -2,7 +2,7 @@
 //!
 //! - `whereby-bench bench --out DIR`: the load benchmark (`make bench`); prints a
 //!   report and writes it as JSON, Markdown and an SVG latency plot.
-//! - `whereby-bench chaos [--scenario NAME]`: the fault suite (`make chaos`, also run
+//! - `whereby-bench chaos [--scenario NAME[,NAME…]]`: the fault suite (`make chaos`, also run
 //!   by `.ci/run`); prints the table and fails if any scenario lost an accepted event.
 //!
 //! Both start the services from the built binaries (`WHEREBY_BIN_DIR`, default next

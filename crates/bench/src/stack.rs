@@ -172,6 +172,14 @@ impl Stack {
         .await
     }
 
+    /// Until ingest and the worker both answer ready.
+    pub async fn wait_ready(&self) -> anyhow::Result<()> {
+        for url in [&self.ingest_url, &self.worker_url] {
+            wait_ready(&format!("{url}/readyz"), Duration::from_secs(60)).await?;
+        }
+        Ok(())
+    }
+
     /// A second worker replica on its own port.
     pub async fn start_worker2(&mut self) -> anyhow::Result<()> {
         let mut env = self.env.clone();

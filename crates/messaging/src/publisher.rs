@@ -54,6 +54,9 @@ struct Inner {
     metrics: Option<Arc<dyn PublisherMetrics>>,
 }
 
+/// The longest wait between two connection attempts.
+pub const RECONNECT_BACKOFF_CAP: Duration = Duration::from_secs(1);
+
 /// A publisher with confirms on a connection that a supervisor task keeps alive:
 /// on any failure it reconnects with backoff and redeclares the topology. Each
 /// publish is `mandatory` and waits for its own confirm (pipelined across
@@ -177,7 +180,10 @@ impl Publisher {
                 }
                 Err(e) => {
                     attempt += 1;
-                    let wait = backoff(attempt, Duration::from_secs(5));
+                    // Capped at one second: every second ingest cannot publish is a
+                    // second of 503s, and Whereby retries only twice within seconds.
+                    // A refused connection costs the broker next to nothing.
+                    let wait = backoff(attempt, RECONNECT_BACKOFF_CAP);
                     tracing::warn!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "cannot connect to RabbitMQ");
                     tokio::select! {
                         () = shutdown.cancelled() => {}

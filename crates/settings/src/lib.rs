@@ -239,6 +239,35 @@ pub struct WherebySettings {
     pub whereby_max_retry_after_seconds: u64,
 }
 
+impl WherebySettings {
+    /// Range checks, at start-up: every call to Whereby must stay bounded.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        check_range(
+            "WHEREBY_TIMEOUT_SECONDS",
+            self.whereby_timeout_seconds,
+            1..=120,
+        )?;
+        check_range(
+            "WHEREBY_MAX_ATTEMPTS",
+            u64::from(self.whereby_max_attempts),
+            1..=10,
+        )?;
+        check_range(
+            "WHEREBY_MAX_RETRY_AFTER_SECONDS",
+            self.whereby_max_retry_after_seconds,
+            0..=300,
+        )?;
+        if !(self.whereby_api_url.starts_with("https://")
+            || self.whereby_api_url.starts_with("http://"))
+        {
+            return Err(SettingsError::Invalid(
+                "WHEREBY_API_URL must be an http(s) URL".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The S3 bucket Whereby's cloud recorder uploads to, and the key Whereby uses.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RecordingStorageSettings {

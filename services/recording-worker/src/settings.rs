@@ -35,6 +35,7 @@ impl WorkerSettings {
             log: source.section()?,
         };
         settings.database.check()?;
+        settings.whereby.check()?;
         settings.amqp.check()?;
         let w = &settings.worker;
         settings::check_range("WORKER_PREFETCH", u64::from(w.worker_prefetch), 1..=2000)?;

@@ -38,6 +38,7 @@ impl RoomApiSettings {
             log: source.section()?,
         };
         settings.database.check()?;
+        settings.whereby.check()?;
         settings::check_range(
             "ROOM_API_REQUEST_TIMEOUT_SECONDS",
             settings.http.room_api_request_timeout_seconds,
