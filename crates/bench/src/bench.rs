@@ -169,7 +169,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let rate = arg("--rate", 1000) as f64;
     let backlog = arg("--backlog", 100_000) as usize;
 
-    let mut stack = Stack::start().await?;
+    let mut stack = Stack::start(false).await?;
     stack.start_room_api().await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle_rss_mib = usage_of(&stack);

@@ -636,7 +636,7 @@ async fn whereby_scenario(stack: &mut Stack) -> anyhow::Result<Row> {
 }
 
 pub async fn run(only: Option<&str>) -> anyhow::Result<Vec<Row>> {
-    let mut stack = Stack::start().await?;
+    let mut stack = Stack::start(true).await?;
     let scenarios: [(&str, Option<Fault>); 16] = [
         ("rabbitmq-stop-start", Some(Fault::RabbitRestart)),
         (

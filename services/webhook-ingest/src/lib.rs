@@ -5,6 +5,7 @@
 //! message as routed to a queue, and 503 otherwise so that Whereby retries. It has
 //! no database: deduplication happens in recording-worker.
 
+pub mod limiter;
 pub mod metrics;
 pub mod routes;
 pub mod settings;

@@ -16,7 +16,11 @@ use tokio::sync::Semaphore;
 use web_common::{ApiError, BodyError, ByteBudget, RequestId, read_body_budgeted, too_large};
 use whereby::webhook::{self, SIGNATURE_HEADER};
 
-use crate::metrics::{IngestMetrics, type_label};
+use crate::{
+    limiter::{FailureLimiter, client_address},
+    metrics::{IngestMetrics, type_label},
+    settings::SMALL_BODY_BYTES,
+};
 
 pub struct IngestState {
     pub publisher: Publisher,
@@ -30,6 +34,11 @@ pub struct IngestState {
     pub in_flight: Arc<Semaphore>,
     pub metrics: IngestMetrics,
     pub tasks: telemetry::Supervisor,
+    /// Failed verifications per client address (429 past the limit).
+    pub limiter: FailureLimiter,
+    /// Where the client address comes from: a trusted proxy's header, or the peer.
+    pub client_address_header: Option<header::HeaderName>,
+    pub trusted_proxy_hops: usize,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -59,6 +68,25 @@ pub async fn receive(
         return Err(unavailable("too many webhooks in flight; retry"));
     };
 
+    let client = client_address(
+        state
+            .client_address_header
+            .as_ref()
+            .and_then(|h| req.headers().get(h))
+            .and_then(|v| v.to_str().ok()),
+        state.trusted_proxy_hops,
+        req.peer_addr().map(|a| a.ip()),
+    );
+    // An address over its limit of failed verifications: its failures are 429,
+    // and it may make us read only a small body (every real Whereby event is).
+    let limited = client.is_some_and(|a| state.limiter.is_limited(a));
+    let refuse = |e: webhook::SignatureError| {
+        if let Some(a) = client {
+            state.limiter.failed(a);
+        }
+        refuse_signature(m, e, limited)
+    };
+
     // The signature header first: a request without a well-formed, fresh one can
     // never succeed, so its body is never read (nor buffered).
     let signature = req
@@ -66,14 +94,18 @@ pub async fn receive(
         .get(SIGNATURE_HEADER)
         .map(|v| v.to_str().unwrap_or(""));
     let now = Utc::now().timestamp();
-    let signature = webhook::SignatureHeader::check(signature, now, state.tolerance_secs)
-        .map_err(|e| refuse_signature(m, e))?;
+    let signature =
+        webhook::SignatureHeader::check(signature, now, state.tolerance_secs).map_err(refuse)?;
 
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
+    if limited && declared.is_none_or(|n| n > SMALL_BODY_BYTES) {
+        m.reject("rate_limited");
+        return Err(rate_limited());
+    }
     let (body, _budget) = read_body_budgeted(
         &mut payload,
         state.body_limit,
@@ -100,9 +132,7 @@ pub async fn receive(
 
     // Then the HMAC, over the exact bytes received: nothing is parsed before.
     let secrets: Vec<&[u8]> = state.secrets.iter().map(Vec::as_slice).collect();
-    signature
-        .verify(&body, &secrets)
-        .map_err(|e| refuse_signature(m, e))?;
+    signature.verify(&body, &secrets).map_err(refuse)?;
 
     let event: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
         m.reject("invalid_json");
@@ -169,11 +199,25 @@ pub async fn receive(
     Ok(HttpResponse::Ok().json(json!({"status": "ok"})))
 }
 
-fn refuse_signature(m: &IngestMetrics, e: webhook::SignatureError) -> ApiError {
+fn refuse_signature(m: &IngestMetrics, e: webhook::SignatureError, limited: bool) -> ApiError {
+    tracing::info!(reason = e.reason(), limited, "rejected webhook signature");
+    if limited {
+        m.reject("rate_limited");
+        return rate_limited();
+    }
     m.reject(e.reason());
-    tracing::info!(reason = e.reason(), "rejected webhook signature");
     // Deliberately vague: no expected value, no hint which part failed.
     ApiError::unauthorized("invalid webhook signature")
+}
+
+/// 429 for an address over its limit of failed verifications. Never for a
+/// correctly signed event: Whereby does not retry a 429.
+fn rate_limited() -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "too many webhooks failed verification from this address; slow down",
+    )
 }
 
 /// `GET /v1/whereby/health` and `/readyz`: ready while RabbitMQ is connected.

@@ -36,6 +36,21 @@ impl IngestSettings {
                 "WEBHOOK_BODY_TIMEOUT_SECONDS must be between 1 and 120".to_owned(),
             ));
         }
+        settings::check_range(
+            "WEBHOOK_FAILURE_BURST",
+            u64::from(http.webhook_failure_burst),
+            1..=100_000,
+        )?;
+        if !(0.01..=10_000.0).contains(&http.webhook_failure_rate_per_second) {
+            return Err(SettingsError::Invalid(
+                "WEBHOOK_FAILURE_RATE_PER_SECOND must be between 0.01 and 10000".to_owned(),
+            ));
+        }
+        settings::check_range(
+            "WEBHOOK_TRUSTED_PROXY_HOPS",
+            http.webhook_trusted_proxy_hops as u64,
+            1..=10,
+        )?;
         if !(1..=3600).contains(&settings.webhook.whereby_webhook_tolerance_seconds) {
             return Err(SettingsError::Invalid(
                 "WHEREBY_WEBHOOK_TOLERANCE_SECONDS must be between 1 and 3600".to_owned(),
@@ -95,7 +110,34 @@ pub struct HttpSettings {
     /// A body must arrive within this many seconds of its headers; else 408.
     #[serde(default = "default_body_timeout")]
     pub webhook_body_timeout_seconds: u64,
+    /// Failed verifications a client address may have in a burst before its
+    /// failures are answered 429 (correctly signed events are never limited).
+    #[serde(default = "default_failure_burst")]
+    pub webhook_failure_burst: u32,
+    /// Failed verifications per second an address regains.
+    #[serde(default = "default_failure_rate")]
+    pub webhook_failure_rate_per_second: f64,
+    /// The header a trusted proxy puts the client's address in (for example
+    /// `X-Forwarded-For`); unset: the peer address.
+    #[serde(default)]
+    pub webhook_client_address_header: Option<String>,
+    /// How many trusted proxies append to that header: the address is this many
+    /// entries from the right (a client can forge anything to the left).
+    #[serde(default = "default_hops")]
+    pub webhook_trusted_proxy_hops: usize,
 }
+
+const fn default_failure_burst() -> u32 {
+    20
+}
+const fn default_failure_rate() -> f64 {
+    1.0
+}
+const fn default_hops() -> usize {
+    1
+}
+/// Client addresses the failure limiter tracks at most (a few MiB).
+pub const LIMITER_CAPACITY: usize = 50_000;
 
 impl Default for HttpSettings {
     fn default() -> Self {
@@ -107,11 +149,24 @@ impl Default for HttpSettings {
             webhook_max_in_flight: default_in_flight(),
             webhook_body_budget_bytes: default_body_budget(),
             webhook_body_timeout_seconds: default_body_timeout(),
+            webhook_failure_burst: default_failure_burst(),
+            webhook_failure_rate_per_second: default_failure_rate(),
+            webhook_client_address_header: None,
+            webhook_trusted_proxy_hops: default_hops(),
         }
     }
 }
 
 impl HttpSettings {
+    /// The failure limiter's settings.
+    pub fn failure_limit(&self) -> crate::limiter::LimitSettings {
+        crate::limiter::LimitSettings {
+            burst: self.webhook_failure_burst,
+            per_second: self.webhook_failure_rate_per_second,
+            capacity: LIMITER_CAPACITY,
+        }
+    }
+
     /// The byte budget: a quarter is kept for bodies of at most
     /// [`SMALL_BODY_BYTES`].
     pub fn body_budget(&self) -> web_common::ByteBudget {

@@ -63,6 +63,15 @@ impl Application {
             in_flight: Arc::new(Semaphore::new(settings.http.webhook_max_in_flight.max(1))),
             metrics,
             tasks,
+            limiter: crate::limiter::FailureLimiter::new(settings.http.failure_limit()),
+            client_address_header: settings
+                .http
+                .webhook_client_address_header
+                .as_deref()
+                .map(actix_web::http::header::HeaderName::try_from)
+                .transpose()
+                .context("WEBHOOK_CLIENT_ADDRESS_HEADER is not a header name")?,
+            trusted_proxy_hops: settings.http.webhook_trusted_proxy_hops,
         });
         let port = listener.local_addr()?.port();
         let registry = web::Data::new(registry);

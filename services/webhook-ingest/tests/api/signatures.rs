@@ -197,3 +197,62 @@ async fn invented_http_methods_do_not_grow_the_metrics() {
     assert!(!metrics.contains("QZX"), "a label per invented method");
     assert!(metrics.contains("method=\"other\""), "{metrics}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_verifications_are_limited_per_address_and_signed_events_never_are() {
+    let broker = TestBroker::new().await;
+    let mut s = settings(&broker, SECRET);
+    s.http.webhook_client_address_header = Some("X-Forwarded-For".to_owned());
+    s.http.webhook_failure_burst = 5;
+    s.http.webhook_failure_rate_per_second = 0.01;
+    let ingest = spawn_with(broker, s, true).await;
+    let post_from = async |address: &str, body: &[u8], signature: &str| {
+        ingest
+            .http
+            .post(format!("{}/v1/whereby", ingest.address))
+            .header("content-type", "application/json")
+            // A client may forge the left; the proxy appends the real address.
+            .header("X-Forwarded-For", format!("6.6.6.6, {address}"))
+            .header("Whereby-Signature", signature)
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("post")
+            .status()
+            .as_u16()
+    };
+    let body = sample_event("evt-limited");
+    let t = now();
+    let forged = signed("not-the-secret", t, &body);
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(post_from("203.0.113.7", &body, &forged).await);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429, 429]);
+    // A malformed header from the limited address: 429 too, nothing read.
+    assert_eq!(post_from("203.0.113.7", &body, "nonsense").await, 429);
+    // A large body with a fresh forged header: refused before it is read.
+    let large = vec![b' '; 40 * 1024];
+    assert_eq!(
+        post_from("203.0.113.7", &large, &signed("x", t, &large)).await,
+        429
+    );
+    // A correctly signed event from the same address is accepted.
+    assert_eq!(
+        post_from("203.0.113.7", &body, &signed(SECRET, t, &body)).await,
+        200
+    );
+    // Another address is not limited.
+    assert_eq!(post_from("203.0.113.8", &body, &forged).await, 401);
+    let other = sample_event("evt-other");
+    assert_eq!(
+        post_from("203.0.113.8", &other, &signed(SECRET, t, &other)).await,
+        200
+    );
+    assert_eq!(ingest.queued().await, 2);
+    let metrics = ingest.metrics().await;
+    assert!(
+        metrics.contains("ingest_webhooks_rejected_total{reason=\"rate_limited\"} 5"),
+        "{metrics}"
+    );
+}
