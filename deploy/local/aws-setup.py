@@ -1,7 +1,8 @@
 """Creates what the local run needs on the S3/SQS emulator, idempotently: the
-recordings bucket, the queue S3 notifies (with a dead-letter queue after 5
+recordings bucket (private: public access blocked, encrypted by default, an
+expiring lifecycle rule), the queue S3 notifies (with a dead-letter queue after 5
 receives), and the bucket's "object created" notification. Prints the queue URL.
-What a production account gets from its infrastructure code."""
+What a production account gets from its infrastructure code (docs/operations.md)."""
 import json
 import os
 import sys
@@ -17,6 +18,25 @@ sqs = boto3.client("sqs", **kwargs)
 
 if bucket not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
     s3.create_bucket(Bucket=bucket)
+s3.put_public_access_block(
+    Bucket=bucket,
+    PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True,
+    },
+)
+s3.put_bucket_encryption(
+    Bucket=bucket,
+    ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+)
+s3.put_bucket_lifecycle_configuration(
+    Bucket=bucket,
+    LifecycleConfiguration={
+        "Rules": [{"ID": "expire-recordings", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 400}}]
+    },
+)
 dlq_url = sqs.create_queue(QueueName=queue + "-dead")["QueueUrl"]
 dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 queue_url = sqs.create_queue(

@@ -249,6 +249,14 @@ async fn s3(source: &Source) -> Vec<Check> {
             "the services need s3:ListBucket, s3:GetObject and s3:DeleteObject on the bucket",
         )),
     }
+    checks.push(
+        privacy(
+            &services,
+            &bucket,
+            source.get("recording_retention_days").is_some(),
+        )
+        .await,
+    );
     // Writable with the key Whereby uploads with: what recordings depend on.
     let whereby_keys = AwsSettings {
         aws_access_key_id: source.get("aws_whereby_access_key_id"),
@@ -281,6 +289,55 @@ async fn s3(source: &Source) -> Vec<Check> {
         )),
     }
     checks
+}
+
+/// Recordings are personal data: the bucket must not be public, must encrypt at
+/// rest, and must expire what retention deletes (a lifecycle rule as the backstop).
+async fn privacy(s3: &storage::aws_sdk_s3::Client, bucket: &str, retention_set: bool) -> Check {
+    let p = match storage::bucket_protection(s3, bucket).await {
+        Ok(p) => p,
+        Err(e) => {
+            return Check::fail(
+                "s3 (privacy)",
+                e.to_string(),
+                "the services need s3:GetBucketPublicAccessBlock, s3:GetEncryptionConfiguration, s3:GetLifecycleConfiguration and s3:GetBucketVersioning to check this",
+            );
+        }
+    };
+    let mut problems = Vec::new();
+    let mut hints = Vec::new();
+    if !p.public_access_blocked {
+        problems.push("public access is not blocked");
+        hints.push("turn on all four Block Public Access settings of the bucket");
+    }
+    if p.default_encryption.is_none() {
+        problems.push("no default encryption");
+        hints.push("set default encryption (SSE-S3 or SSE-KMS)");
+    }
+    if retention_set && p.expiring_lifecycle_rules == 0 {
+        problems.push("RECORDING_RETENTION_DAYS is set but no lifecycle rule expires objects");
+        hints.push("add a lifecycle rule expiring objects a little after RECORDING_RETENTION_DAYS, as a backstop to the retention job");
+    }
+    let versioning = &p.versioning;
+    if problems.is_empty() {
+        Check::ok(
+            "s3 (privacy)",
+            format!(
+                "public access blocked, encrypted with {}, {} expiring lifecycle rule(s), versioning {versioning}",
+                p.default_encryption.as_deref().unwrap_or("?"),
+                p.expiring_lifecycle_rules
+            ),
+        )
+    } else {
+        Check::fail(
+            "s3 (privacy)",
+            format!("{} (versioning {versioning})", problems.join("; ")),
+            format!(
+                "{}; see docs/operations.md, \"Private recordings\"",
+                hints.join("; ")
+            ),
+        )
+    }
 }
 
 async fn sqs(source: &Source) -> Check {

@@ -111,6 +111,7 @@ async fn doctor_passes_on_a_healthy_stack_and_names_each_problem_otherwise() {
         "postgres",
         "rabbitmq",
         "s3 (whereby's key)",
+        "s3 (privacy)",
         "sqs",
     ] {
         assert!(
@@ -118,6 +119,39 @@ async fn doctor_passes_on_a_healthy_stack_and_names_each_problem_otherwise() {
             "{name} checked: {all:?}"
         );
     }
+    // A bucket without public-access block, encryption or lifecycle, while
+    // retention is set: each problem named, with a hint.
+    let mut bare = stack.env();
+    bare.insert(
+        "RECORDING_STORAGE_AWS_BUCKET_NAME".into(),
+        stack.aws.bare_bucket().await,
+    );
+    bare.insert("RECORDING_RETENTION_DAYS".into(), "30".into());
+    let (code, out) = ops(bare, &["doctor", "--json"]).await;
+    assert_eq!(code, 1, "{out}");
+    let v: Value = serde_json::from_str(&out).expect("json");
+    let privacy = v["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "s3 (privacy)")
+        .cloned()
+        .expect("the privacy check");
+    assert_eq!(privacy["status"], "fail");
+    let detail = privacy["detail"].as_str().unwrap_or_default();
+    for problem in [
+        "public access is not blocked",
+        "no default encryption",
+        "no lifecycle rule",
+        "versioning ",
+    ] {
+        assert!(detail.contains(problem), "{problem}: {detail}");
+    }
+    assert!(
+        privacy["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("Block Public Access"))
+    );
 
     let mut broken = stack.env();
     broken.insert("WHEREBY_API_KEY".into(), "wrong".into());

@@ -160,6 +160,84 @@ pub async fn put_object(
         .map_err(call_error)
 }
 
+/// How a bucket protects what is in it: recordings are personal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketProtection {
+    /// All four public-access blocks on (ACLs and policies, blocked and ignored).
+    pub public_access_blocked: bool,
+    /// Default encryption: `AES256` (SSE-S3), `aws:kms`, `aws:kms:dsse`; `None`: off.
+    pub default_encryption: Option<String>,
+    /// Enabled lifecycle rules that expire objects.
+    pub expiring_lifecycle_rules: usize,
+    /// `Enabled`, `Suspended`, `never enabled`, or `unknown` when the answer could
+    /// not be read (informational: the S3/SQS emulator answers a never-versioned
+    /// bucket with a document the SDK does not parse).
+    pub versioning: String,
+}
+
+/// The error code of an S3 service error, if it is one (`NoSuchLifecycleConfiguration`).
+fn service_code<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> Option<&str>
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    e.as_service_error().and_then(|s| s.code())
+}
+
+/// Reads the bucket's public-access block, default encryption, lifecycle and
+/// versioning. "Not configured" answers are facts (`false`, `None`, `0`), not errors.
+pub async fn bucket_protection(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> Result<BucketProtection, StorageError> {
+    let public_access_blocked = match s3.get_public_access_block().bucket(bucket).send().await {
+        Ok(out) => out.public_access_block_configuration().is_some_and(|c| {
+            c.block_public_acls() == Some(true)
+                && c.ignore_public_acls() == Some(true)
+                && c.block_public_policy() == Some(true)
+                && c.restrict_public_buckets() == Some(true)
+        }),
+        Err(e) if service_code(&e) == Some("NoSuchPublicAccessBlockConfiguration") => false,
+        Err(e) => return Err(call_error(e)),
+    };
+    let default_encryption = match s3.get_bucket_encryption().bucket(bucket).send().await {
+        Ok(out) => out
+            .server_side_encryption_configuration()
+            .and_then(|c| c.rules().first())
+            .and_then(|r| r.apply_server_side_encryption_by_default())
+            .map(|d| d.sse_algorithm().as_str().to_owned()),
+        Err(e) if service_code(&e) == Some("ServerSideEncryptionConfigurationNotFoundError") => {
+            None
+        }
+        Err(e) => return Err(call_error(e)),
+    };
+    let expiring_lifecycle_rules = match s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .send()
+        .await
+    {
+        Ok(out) => out
+            .rules()
+            .iter()
+            .filter(|r| r.status().as_str() == "Enabled" && r.expiration().is_some())
+            .count(),
+        Err(e) if service_code(&e) == Some("NoSuchLifecycleConfiguration") => 0,
+        Err(e) => return Err(call_error(e)),
+    };
+    let versioning = match s3.get_bucket_versioning().bucket(bucket).send().await {
+        Ok(out) => out
+            .status()
+            .map_or_else(|| "never enabled".to_owned(), |s| s.as_str().to_owned()),
+        Err(_) => "unknown".to_owned(),
+    };
+    Ok(BucketProtection {
+        public_access_blocked,
+        default_encryption,
+        expiring_lifecycle_rules,
+        versioning,
+    })
+}
+
 /// A time-limited GET URL for an object.
 pub async fn presigned_get(
     s3: &aws_sdk_s3::Client,

@@ -7,7 +7,13 @@ use settings::AwsSettings;
 use storage::{
     aws_sdk_s3::{
         self,
-        types::{Event, NotificationConfiguration, QueueConfiguration},
+        types::{
+            BucketLifecycleConfiguration, Event, ExpirationStatus, LifecycleExpiration,
+            LifecycleRule, LifecycleRuleFilter, NotificationConfiguration,
+            PublicAccessBlockConfiguration, QueueConfiguration, ServerSideEncryption,
+            ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+            ServerSideEncryptionRule,
+        },
     },
     aws_sdk_sqs::{self, types::QueueAttributeName},
 };
@@ -86,6 +92,7 @@ impl TestAws {
             .send()
             .await
             .expect("bucket notification");
+        protect_bucket(&s3, &bucket).await;
         Self {
             s3,
             sqs,
@@ -94,6 +101,19 @@ impl TestAws {
             dlq_url,
             settings,
         }
+    }
+
+    /// Another bucket of its own, created bare (no public-access block, no
+    /// encryption, no lifecycle): what `whereby-ops doctor` must complain about.
+    pub async fn bare_bucket(&self) -> String {
+        let bucket = format!("bare-{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
+        self.s3
+            .create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("create bucket");
+        bucket
     }
 
     async fn arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
@@ -153,4 +173,62 @@ impl TestAws {
             .await
             .is_ok()
     }
+}
+
+/// What a recordings bucket should have (docs/operations.md, "Private
+/// recordings"): public access blocked, default encryption, an expiring lifecycle
+/// rule.
+pub async fn protect_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
+    s3.put_public_access_block()
+        .bucket(bucket)
+        .public_access_block_configuration(
+            PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("public access block");
+    s3.put_bucket_encryption()
+        .bucket(bucket)
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(
+                            ServerSideEncryptionByDefault::builder()
+                                .sse_algorithm(ServerSideEncryption::Aes256)
+                                .build()
+                                .expect("encryption default"),
+                        )
+                        .build(),
+                )
+                .build()
+                .expect("encryption configuration"),
+        )
+        .send()
+        .await
+        .expect("bucket encryption");
+    s3.put_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .rules(
+                    LifecycleRule::builder()
+                        .id("expire-recordings")
+                        .status(ExpirationStatus::Enabled)
+                        .filter(LifecycleRuleFilter::builder().prefix("").build())
+                        .expiration(LifecycleExpiration::builder().days(400).build())
+                        .build()
+                        .expect("lifecycle rule"),
+                )
+                .build()
+                .expect("lifecycle configuration"),
+        )
+        .send()
+        .await
+        .expect("bucket lifecycle");
 }
