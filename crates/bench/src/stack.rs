@@ -116,6 +116,7 @@ impl Stack {
             ("JOB_SCAN_INTERVAL_SECONDS", "0".to_owned()),
             ("JOB_RETENTION_INTERVAL_SECONDS", "0".to_owned()),
             ("JOB_MEETING_CLEANUP_INTERVAL_SECONDS", "0".to_owned()),
+            ("JOB_PERSONAL_DATA_INTERVAL_SECONDS", "0".to_owned()),
             ("WEBHOOK_INGEST_ADDR", format!("127.0.0.1:{ingest_port}")),
             ("WEBHOOK_INGEST_SHUTDOWN_SECONDS", "10".to_owned()),
             ("WORKER_ADDR", format!("127.0.0.1:{worker_port}")),

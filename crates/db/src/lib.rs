@@ -6,6 +6,7 @@ pub mod events;
 pub mod meetings;
 pub mod migrate;
 pub mod pool;
+pub mod privacy;
 pub mod recordings;
 pub mod rooms;
 pub mod schema;

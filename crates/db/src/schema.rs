@@ -66,6 +66,7 @@ diesel::table! {
         outcome -> Text,
         payload -> Jsonb,
         reason -> Nullable<Text>,
+        reduced_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -89,6 +90,7 @@ diesel::table! {
         queued_at -> Nullable<Timestamptz>,
         done_at -> Nullable<Timestamptz>,
         deleted_at -> Nullable<Timestamptz>,
+        erased_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -110,6 +112,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    erasures (id) {
+        id -> Uuid,
+        requested_by -> Text,
+        requested_at -> Timestamptz,
+        subject_kind -> Text,
+        meeting_id -> Nullable<Uuid>,
+        participants_erased -> Int4,
+        events_reduced -> Int4,
+        recordings_erased -> Int4,
+    }
+}
+
 diesel::joinable!(meetings -> rooms (room_id));
 diesel::joinable!(meeting_participants -> meetings (meeting_id));
 diesel::joinable!(meeting_sessions -> meetings (meeting_id));
@@ -117,6 +132,7 @@ diesel::joinable!(webhook_events -> meetings (meeting_id));
 diesel::joinable!(recordings -> meetings (meeting_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    erasures,
     meetings,
     meeting_participants,
     meeting_sessions,

@@ -147,10 +147,12 @@ pub enum RecordingStatus {
     Done,
     Failed,
     Deleted,
+    /// Deleted from the bucket by a personal-data erasure.
+    Erased,
 }
 
 impl RecordingStatus {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Unmatched,
         Self::Uploaded,
         Self::Queued,
@@ -158,6 +160,7 @@ impl RecordingStatus {
         Self::Done,
         Self::Failed,
         Self::Deleted,
+        Self::Erased,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -169,6 +172,7 @@ impl RecordingStatus {
             Self::Done => "done",
             Self::Failed => "failed",
             Self::Deleted => "deleted",
+            Self::Erased => "erased",
         }
     }
 

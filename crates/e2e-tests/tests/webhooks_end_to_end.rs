@@ -128,6 +128,7 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
                 job_retention_interval_seconds: 0,
                 job_meeting_cleanup_interval_seconds: 0,
                 meeting_empty_grace_seconds: 600,
+                ..Default::default()
             },
             database: database(&db.url),
             amqp: amqp(&broker),

@@ -4,6 +4,7 @@
 
 pub mod dlq;
 pub mod doctor;
+pub mod erase;
 pub mod events;
 pub mod output;
 
@@ -27,6 +28,10 @@ commands:
                                       send webhook events stored as unrecognised since T
                                       (RFC 3339, or 90m / 24h / 7d back) through the
                                       worker again, after a parser fix (default 1000)
+  erase (--external-id X | --participant-id P | --meeting ID) --requested-by WHO
+                                      erase one person's or one meeting's personal data
+                                      (participants, webhook payloads, the meeting's
+                                      recordings); audited, idempotent
   recordings rescan --worker-url URL  run the recordings catch-up scan now
   migrate                             apply pending database migrations
 
@@ -43,6 +48,11 @@ pub struct Options {
     pub again: bool,
     /// `events reapply`: from when.
     pub since: Option<String>,
+    /// `erase`: whom, and who asked.
+    pub external_id: Option<String>,
+    pub participant_id: Option<String>,
+    pub meeting: Option<String>,
+    pub requested_by: Option<String>,
     pub limit: Option<usize>,
     pub worker_url: Option<String>,
     pub webhook_health_url: Option<String>,
@@ -59,6 +69,10 @@ fn parse(args: &[String]) -> Result<(Vec<&str>, Options), String> {
             "--url" => o.url = Some(value("--url")?),
             "--again" => o.again = true,
             "--since" => o.since = Some(value("--since")?),
+            "--external-id" => o.external_id = Some(value("--external-id")?),
+            "--participant-id" => o.participant_id = Some(value("--participant-id")?),
+            "--meeting" => o.meeting = Some(value("--meeting")?),
+            "--requested-by" => o.requested_by = Some(value("--requested-by")?),
             "--worker-url" => o.worker_url = Some(value("--worker-url")?),
             "--webhook-health-url" => o.webhook_health_url = Some(value("--webhook-health-url")?),
             "--limit" => {
@@ -98,6 +112,7 @@ pub async fn run(args: &[String]) -> i32 {
         ["dlq", "list"] => dlq::list(&source, &options).await,
         ["dlq", "replay"] => dlq::replay(&source, &options).await,
         ["events", "reapply"] => events::reapply(&source, &options).await,
+        ["erase"] => erase::run(&source, &options).await,
         ["recordings", "rescan"] => rescan(&options).await,
         ["migrate"] => migrate(&source).await,
         ["help"] | [] => {

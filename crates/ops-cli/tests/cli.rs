@@ -411,6 +411,7 @@ async fn rescan_runs_the_workers_catch_up_scan() {
             job_retention_interval_seconds: 0,
             job_meeting_cleanup_interval_seconds: 0,
             meeting_empty_grace_seconds: 60,
+            ..Default::default()
         },
         database: settings::DatabaseSettings {
             database_url: secrecy::SecretString::from(stack.db.url.clone()),
@@ -521,4 +522,41 @@ async fn events_reapply_sends_unrecognised_events_back_to_the_worker() {
     .await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("0 unrecognised event(s)"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erase_removes_a_persons_data_and_says_what_it_did() {
+    let stack = Stack::new().await;
+    stack.db.execute("INSERT INTO rooms (id, name, owner) VALUES ('00000000-0000-0000-0000-000000000001', 'r', 'a')").await;
+    stack.db.execute("INSERT INTO meetings (id, room_id, owner, whereby_meeting_id, room_name, room_url, start_date, end_date, is_locked, room_mode, recording_type, recording_trigger, platform) VALUES ('00000000-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000001', 'a', 'w1', '/r', 'u', now(), now() + interval '1 hour', false, 'normal', 'cloud', 'none', 'whereby')").await;
+    stack.db.execute("INSERT INTO meeting_participants (meeting_id, participant_id, display_name, external_id, is_person, state, state_as_of, state_event_id) VALUES ('00000000-0000-0000-0000-000000000002', 'p1', 'Ada', 'user-9', true, 'joined', now(), 'e1')").await;
+    let (code, out) = ops(stack.env(), &["erase", "--external-id", "user-9"]).await;
+    assert_eq!(code, 1, "--requested-by is required: {out}");
+    let (code, out) = ops(
+        stack.env(),
+        &[
+            "erase",
+            "--external-id",
+            "user-9",
+            "--requested-by",
+            "ticket 12",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 participant(s)"), "{out}");
+    assert_eq!(
+        stack
+            .db
+            .count("SELECT 1 FROM meeting_participants WHERE display_name IS NULL AND external_id IS NULL")
+            .await,
+        1
+    );
+    assert_eq!(
+        stack
+            .db
+            .count("SELECT 1 FROM erasures WHERE requested_by = 'ticket 12'")
+            .await,
+        1
+    );
 }

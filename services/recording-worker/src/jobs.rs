@@ -14,6 +14,7 @@ use crate::{intake::Intake, metrics::WorkerMetrics};
 const SCAN_LOCK: i64 = 0x5245_435f_5343_414e;
 const RETENTION_LOCK: i64 = 0x5245_435f_5245_5445;
 const CLEANUP_LOCK: i64 = 0x5245_435f_434c_4e55;
+const PERSONAL_DATA_LOCK: i64 = 0x5245_435f_5044_4154;
 
 #[derive(Clone)]
 pub struct Jobs {
@@ -23,6 +24,10 @@ pub struct Jobs {
     pub location: Option<RecordingLocation>,
     pub retention_days: Option<u32>,
     pub meeting_grace: Duration,
+    /// Personal data (names, external ids, webhook payloads) kept this long.
+    pub personal_data_days: u32,
+    /// Inbox rows kept this long.
+    pub inbox_days: u32,
     pub metrics: WorkerMetrics,
 }
 
@@ -67,12 +72,14 @@ impl Jobs {
         let key = match name {
             "scan" => SCAN_LOCK,
             "retention" => RETENTION_LOCK,
+            "personal_data" => PERSONAL_DATA_LOCK,
             _ => CLEANUP_LOCK,
         };
         db::with_advisory_lock(conn, key, || async {
             match name {
                 "scan" => self.scan().await,
                 "retention" => self.retention().await,
+                "personal_data" => self.personal_data().await,
                 _ => self.cleanup_meetings().await,
             }
         })
@@ -122,6 +129,29 @@ impl Jobs {
 
     /// Deletes from S3 the recordings the pipeline finished more than the retention
     /// period ago, and marks them deleted. Nothing else is ever deleted.
+    /// Personal data past its retention: participants' names and external ids
+    /// removed, webhook payloads reduced to id, type and times; inbox rows past
+    /// theirs deleted. In bounded steps.
+    pub async fn personal_data(&self) -> Result<Report, String> {
+        let now = Utc::now();
+        let days = |d: u32| chrono::Duration::days(i64::from(d));
+        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+        let r = db::privacy::apply_retention(
+            &mut conn,
+            now - days(self.personal_data_days),
+            now - days(self.inbox_days),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        tracing::info!(?r, "personal data retention");
+        let changed = r.participants_erased + r.events_reduced + r.events_deleted;
+        Ok(Report {
+            examined: usize::try_from(changed).unwrap_or(usize::MAX),
+            changed: usize::try_from(changed).unwrap_or(usize::MAX),
+            failed: 0,
+        })
+    }
+
     pub async fn retention(&self) -> Result<Report, String> {
         let Some(days) = self.retention_days else {
             return Ok(Report::default());

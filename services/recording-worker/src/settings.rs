@@ -45,6 +45,17 @@ impl WorkerSettings {
             w.worker_shutdown_seconds,
             1..=600,
         )?;
+        let j = &settings.jobs;
+        settings::check_range(
+            "PERSONAL_DATA_RETENTION_DAYS",
+            u64::from(j.personal_data_retention_days),
+            1..=3650,
+        )?;
+        settings::check_range(
+            "INBOX_RETENTION_DAYS",
+            u64::from(j.inbox_retention_days),
+            u64::from(j.personal_data_retention_days).max(2)..=3650,
+        )?;
         let r = &settings.recordings;
         settings::check_range(
             "SQS_POLLING_TIMEOUT_SECONDS",
@@ -163,4 +174,35 @@ pub struct JobSettings {
     /// A meeting whose session ended with nobody left is ended after this long.
     #[serde(default = "default_grace")]
     pub meeting_empty_grace_seconds: u64,
+    /// The personal-data retention job (0: off).
+    #[serde(default = "default_retention_interval")]
+    pub job_personal_data_interval_seconds: u64,
+    /// Days after which participants' names and external ids are removed and
+    /// webhook payloads reduced to what deduplication needs.
+    #[serde(default = "default_personal_data_days")]
+    pub personal_data_retention_days: u32,
+    /// Days after which inbox rows are deleted (long past any redelivery).
+    #[serde(default = "default_inbox_days")]
+    pub inbox_retention_days: u32,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            job_scan_interval_seconds: default_scan_interval(),
+            job_retention_interval_seconds: default_retention_interval(),
+            job_meeting_cleanup_interval_seconds: default_cleanup_interval(),
+            meeting_empty_grace_seconds: default_grace(),
+            job_personal_data_interval_seconds: default_retention_interval(),
+            personal_data_retention_days: default_personal_data_days(),
+            inbox_retention_days: default_inbox_days(),
+        }
+    }
+}
+
+const fn default_personal_data_days() -> u32 {
+    30
+}
+const fn default_inbox_days() -> u32 {
+    90
 }

@@ -27,7 +27,7 @@ pub struct Application {
     consumer: Consumer,
     poller: Option<SqsPoller>,
     jobs: Jobs,
-    job_intervals: [(&'static str, Duration); 3],
+    job_intervals: [(&'static str, Duration); 4],
     shutdown_grace: Duration,
     tasks: Supervisor,
 }
@@ -54,7 +54,10 @@ async fn scrape(jobs: web::Data<Jobs>, registry: web::Data<Registry>) -> HttpRes
 /// `POST /admin/jobs/{scan|retention|meeting_cleanup}`: runs a job now (operators,
 /// through `whereby-ops`). On the health port, which the ingress never exposes.
 async fn run_job(jobs: web::Data<Jobs>, name: web::Path<String>) -> HttpResponse {
-    if !matches!(name.as_str(), "scan" | "retention" | "meeting_cleanup") {
+    if !matches!(
+        name.as_str(),
+        "scan" | "retention" | "meeting_cleanup" | "personal_data"
+    ) {
         return HttpResponse::NotFound()
             .json(serde_json::json!({"error": {"code": "not_found", "message": "no such job"}}));
     }
@@ -168,6 +171,8 @@ impl Application {
             location: location.clone(),
             retention_days: settings.recordings.recording_retention_days,
             meeting_grace: Duration::from_secs(settings.jobs.meeting_empty_grace_seconds),
+            personal_data_days: settings.jobs.personal_data_retention_days,
+            inbox_days: settings.jobs.inbox_retention_days,
             metrics: metrics.clone(),
         };
         let job_intervals = [
@@ -182,6 +187,10 @@ impl Application {
             (
                 "meeting_cleanup",
                 Duration::from_secs(settings.jobs.job_meeting_cleanup_interval_seconds),
+            ),
+            (
+                "personal_data",
+                Duration::from_secs(settings.jobs.job_personal_data_interval_seconds),
             ),
         ];
         let consumer = Consumer {

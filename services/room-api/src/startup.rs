@@ -32,11 +32,14 @@ pub struct AppState {
 }
 
 /// Figures refreshed when prometheus scrapes: active meetings against the plan's
-/// limit, and the database pool.
+/// limit, the database pool, and recordings and their bytes by status (storage
+/// use and cost, from our own table).
 #[derive(Clone)]
 pub struct ScrapeGauges {
     active_meetings: prometheus::IntGauge,
     pool: prometheus::IntGaugeVec,
+    recordings: prometheus::IntGaugeVec,
+    recording_bytes: prometheus::IntGaugeVec,
 }
 
 impl ScrapeGauges {
@@ -57,12 +60,32 @@ impl ScrapeGauges {
             ),
             &["state"],
         )?;
+        let recordings = prometheus::IntGaugeVec::new(
+            prometheus::Opts::new("recordings", "Recordings by status (our table)"),
+            &["status"],
+        )?;
+        let recording_bytes = prometheus::IntGaugeVec::new(
+            prometheus::Opts::new(
+                "recording_bytes",
+                "Bytes of the recordings by status (our table; deleted and erased ones are no longer stored)",
+            ),
+            &["status"],
+        )?;
+        // Every status is exported, 0 included: the label set is the fixed list.
+        for status in domain::recording::RecordingStatus::ALL {
+            recordings.with_label_values(&[status.as_str()]).set(0);
+            recording_bytes.with_label_values(&[status.as_str()]).set(0);
+        }
         registry.register(Box::new(active_meetings.clone()))?;
         registry.register(Box::new(plan.clone()))?;
         registry.register(Box::new(pool.clone()))?;
+        registry.register(Box::new(recordings.clone()))?;
+        registry.register(Box::new(recording_bytes.clone()))?;
         Ok(Self {
             active_meetings,
             pool,
+            recordings,
+            recording_bytes,
         })
     }
 
@@ -70,10 +93,23 @@ impl ScrapeGauges {
         for (state, count) in db::pool_counts(db) {
             self.pool.with_label_values(&[state]).set(count);
         }
-        if let Ok(mut conn) = db.get().await
-            && let Ok(n) = db::meetings::count_active(&mut conn).await
-        {
+        let Ok(mut conn) = db.get().await else {
+            return;
+        };
+        if let Ok(n) = db::meetings::count_active(&mut conn).await {
             self.active_meetings.set(n);
+        }
+        if let Ok(rows) = db::privacy::recordings_by_status(&mut conn).await {
+            for status in domain::recording::RecordingStatus::ALL {
+                let (n, bytes) = rows
+                    .iter()
+                    .find(|(s, _, _)| s == status.as_str())
+                    .map_or((0, 0), |(_, n, b)| (*n, *b));
+                self.recordings.with_label_values(&[status.as_str()]).set(n);
+                self.recording_bytes
+                    .with_label_values(&[status.as_str()])
+                    .set(bytes);
+            }
         }
     }
 }

@@ -67,7 +67,9 @@ pub fn settings(db_url: &str, broker: &TestBroker) -> WorkerSettings {
             job_scan_interval_seconds: 0,
             job_retention_interval_seconds: 0,
             job_meeting_cleanup_interval_seconds: 0,
+            job_personal_data_interval_seconds: 0,
             meeting_empty_grace_seconds: 60,
+            ..Default::default()
         },
         aws: test_support::aws::aws_settings(),
         whereby: WherebySettings {

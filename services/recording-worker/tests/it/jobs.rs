@@ -214,3 +214,40 @@ async fn one_replica_runs_a_job_at_a_time() {
     );
     worker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_personal_data_job_runs_under_its_lock_and_through_the_admin_route() {
+    let db = TestDatabase::new().await;
+    let broker = TestBroker::new().await;
+    let meeting = insert_meeting(&db, "r-pd").await;
+    db.execute(&format!(
+        "INSERT INTO meeting_participants (meeting_id, participant_id, display_name, external_id, is_person, state, state_as_of, state_event_id) \
+         VALUES ('{meeting}', 'p-old', 'Old Name', 'ext-old', true, 'left', now() - interval '45 days', 'e-old')"
+    ))
+    .await;
+    let worker = spawn_worker(settings(&db.url, &broker)).await;
+    let report = worker
+        .jobs
+        .run_locked("personal_data")
+        .await
+        .expect("ran")
+        .expect("not locked elsewhere");
+    assert_eq!(report.changed, 1);
+    assert_eq!(
+        db.count(
+            "SELECT 1 FROM meeting_participants WHERE display_name IS NULL AND external_id IS NULL"
+        )
+        .await,
+        1
+    );
+    let res = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{}/admin/jobs/personal_data",
+            worker.port
+        ))
+        .send()
+        .await
+        .expect("admin route");
+    assert_eq!(res.status().as_u16(), 200);
+    worker.stop().await;
+}

@@ -1,5 +1,6 @@
 //! HTTP routes, all JSON, under `/v1`, plus `/healthz`, `/readyz`, `/metrics`.
 
+pub mod erasures;
 mod health;
 pub mod meetings;
 pub mod recordings;
@@ -55,6 +56,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     web::get().to(recordings::list_meeting_recordings),
                 )
                 .route("/recordings", web::get().to(recordings::list_recordings))
+                .route("/erasures", web::post().to(erasures::erase))
                 .route("/recordings/{id}", web::get().to(recordings::get_recording))
                 .route(
                     "/internal/recordings/{id}/status",

@@ -164,7 +164,7 @@ pub async fn list_recordings(
         Some(s) => RecordingStatus::parse(s).ok_or_else(|| {
             ApiError::validation(
                 "status",
-                "must be one of: unmatched, uploaded, queued, processing, done, failed, deleted",
+                "must be one of: unmatched, uploaded, queued, processing, done, failed, deleted, erased",
             )
         })?,
     };

@@ -3,6 +3,7 @@
 
 mod auth;
 mod database_failures;
+mod erasures;
 mod helpers;
 mod meetings;
 mod recordings;
