@@ -17,6 +17,7 @@
 
 pub mod recordings;
 pub mod spec;
+pub mod theme;
 pub mod webhooks;
 
 use std::{
@@ -114,6 +115,8 @@ struct State {
     next_id: AtomicU64,
     /// Every webhook body sent, for replays.
     sent: Mutex<Vec<Vec<u8>>>,
+    /// Themes by Whereby room name (with its leading `/`).
+    themes: Mutex<BTreeMap<String, theme::Theme>>,
 }
 
 /// Shared state plus config; cheap to clone.
@@ -157,6 +160,11 @@ impl StandIn {
     }
 
     /// How many meetings exist (created and not deleted).
+    /// What a room's theme was set to (`room_name` with its leading `/`).
+    pub fn theme(&self, room_name: &str) -> Option<theme::Theme> {
+        lock(&self.state.themes).get(room_name).cloned()
+    }
+
     pub fn meeting_count(&self) -> usize {
         lock(&self.state.meetings).len()
     }
@@ -175,11 +183,24 @@ impl StandIn {
     /// Registers the API and control routes on an actix `ServiceConfig`.
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(self.clone()))
-            .app_data(web::PayloadConfig::new(256 * 1024))
+            // Theme images: Whereby recommends at most 600 kB.
+            .app_data(web::PayloadConfig::new(1024 * 1024))
             .route("/v1/meetings", web::post().to(create_meeting))
             .route("/v1/meetings", web::get().to(list_meetings))
             .route("/v1/meetings/{id}", web::get().to(get_meeting))
             .route("/v1/meetings/{id}", web::delete().to(delete_meeting))
+            .route(
+                "/v1/rooms/{room}/theme/tokens",
+                web::put().to(theme::put_tokens),
+            )
+            .route(
+                "/v1/rooms/{room}/theme/logo",
+                web::put().to(theme::put_logo),
+            )
+            .route(
+                "/v1/rooms/{room}/theme/room-background",
+                web::put().to(theme::put_background),
+            )
             .route("/_stand-in/faults", web::post().to(post_fault))
             .route("/_stand-in/faults", web::delete().to(delete_faults))
             .route("/_stand-in/requests", web::get().to(get_requests))

@@ -190,7 +190,12 @@ impl WherebyClient {
     /// extra meeting at Whereby; it expires by itself one hour after `endDate`.
     pub async fn create_meeting(&self, body: &CreateMeeting) -> Result<Meeting, WherebyError> {
         let res = self
-            .call("create_meeting", Method::POST, "/meetings", Some(body))
+            .call(
+                "create_meeting",
+                Method::POST,
+                "/meetings",
+                Some(&RequestBody::json(body)?),
+            )
             .await?;
         parse(res).await
     }
@@ -198,15 +203,13 @@ impl WherebyClient {
     /// `GET /meetings/{id}` with the host URL.
     pub async fn get_meeting(&self, meeting_id: &str) -> Result<Meeting, WherebyError> {
         let path = format!("/meetings/{}?fields=hostRoomUrl", encode(meeting_id));
-        let res = self
-            .call::<()>("get_meeting", Method::GET, &path, None)
-            .await?;
+        let res = self.call("get_meeting", Method::GET, &path, None).await?;
         parse(res).await
     }
 
     /// `GET /meetings?limit=1`: the cheapest authenticated call, to check the key.
     pub async fn check_access(&self) -> Result<(), WherebyError> {
-        self.call::<()>("list_meetings", Method::GET, "/meetings?limit=1", None)
+        self.call("list_meetings", Method::GET, "/meetings?limit=1", None)
             .await
             .map(drop)
     }
@@ -215,7 +218,7 @@ impl WherebyClient {
     pub async fn delete_meeting(&self, meeting_id: &str) -> Result<(), WherebyError> {
         let path = format!("/meetings/{}", encode(meeting_id));
         match self
-            .call::<()>("delete_meeting", Method::DELETE, &path, None)
+            .call("delete_meeting", Method::DELETE, &path, None)
             .await
         {
             Ok(_) | Err(WherebyError::NotFound) => Ok(()),
@@ -223,12 +226,70 @@ impl WherebyClient {
         }
     }
 
-    async fn call<B: serde::Serialize>(
+    /// `PUT /rooms/{roomName}/theme/tokens`: the room's colours, or Whereby's
+    /// defaults (`None`).
+    pub async fn set_theme_colors(
+        &self,
+        room_name: &str,
+        colors: Option<&ThemeColors>,
+    ) -> Result<(), WherebyError> {
+        let body = match colors {
+            Some(c) => serde_json::json!({"tokens": {"colors": c}, "tokensPreset": "custom"}),
+            None => serde_json::json!({"tokensPreset": "default"}),
+        };
+        let path = format!("/rooms/{}/theme/tokens", room_segment(room_name)?);
+        self.call(
+            "set_theme_tokens",
+            Method::PUT,
+            &path,
+            Some(&RequestBody::json(&body)?),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `PUT /rooms/{roomName}/theme/logo`: an image (multipart `image`), or the
+    /// default logo (`None`).
+    pub async fn set_theme_logo(
+        &self,
+        room_name: &str,
+        image: Option<&ThemeImage>,
+    ) -> Result<(), WherebyError> {
+        let body = match image {
+            Some(i) => RequestBody::multipart_image(i),
+            None => RequestBody::json(&serde_json::json!({"theme": "default"}))?,
+        };
+        let path = format!("/rooms/{}/theme/logo", room_segment(room_name)?);
+        self.call("set_theme_logo", Method::PUT, &path, Some(&body))
+            .await
+            .map(drop)
+    }
+
+    /// `PUT /rooms/{roomName}/theme/room-background`: an image, or one of
+    /// Whereby's presets.
+    pub async fn set_theme_background(
+        &self,
+        room_name: &str,
+        background: &ThemeBackground,
+    ) -> Result<(), WherebyError> {
+        let body = match background {
+            ThemeBackground::Image(i) => RequestBody::multipart_image(i),
+            ThemeBackground::Preset { palette, theme } => {
+                RequestBody::json(&serde_json::json!({"palette": palette, "theme": theme}))?
+            }
+        };
+        let path = format!("/rooms/{}/theme/room-background", room_segment(room_name)?);
+        self.call("set_theme_background", Method::PUT, &path, Some(&body))
+            .await
+            .map(drop)
+    }
+
+    async fn call(
         &self,
         operation: &'static str,
         method: Method,
         path: &str,
-        body: Option<&B>,
+        body: Option<&RequestBody>,
     ) -> Result<reqwest::Response, WherebyError> {
         let started = Instant::now();
         let result = self.call_with_retries(method, path, body).await;
@@ -245,11 +306,11 @@ impl WherebyClient {
         result
     }
 
-    async fn call_with_retries<B: serde::Serialize>(
+    async fn call_with_retries(
         &self,
         method: Method,
         path: &str,
-        body: Option<&B>,
+        body: Option<&RequestBody>,
     ) -> Result<reqwest::Response, WherebyError> {
         let url = format!("{}{}", self.base_url, path);
         let mut attempt = 1;
@@ -260,7 +321,9 @@ impl WherebyClient {
                 .bearer_auth(self.api_key.expose_secret())
                 .header(header::ACCEPT, "application/json");
             if let Some(body) = body {
-                req = req.json(body);
+                req = req
+                    .header(header::CONTENT_TYPE, body.content_type.as_str())
+                    .body(body.bytes.clone());
             }
             let outcome = match req.send().await {
                 Ok(res) => self.classify(res).await,
@@ -371,6 +434,86 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// Meeting ids are numeric strings; anything else is percent-encoded defensively.
+/// A request body: its content type and bytes (kept to send again on a retry).
+struct RequestBody {
+    content_type: String,
+    bytes: Vec<u8>,
+}
+
+impl RequestBody {
+    fn json<T: serde::Serialize>(value: &T) -> Result<Self, WherebyError> {
+        Ok(Self {
+            content_type: "application/json".to_owned(),
+            bytes: serde_json::to_vec(value).map_err(|e| {
+                WherebyError::InvalidResponse(format!("cannot encode the request: {e}"))
+            })?,
+        })
+    }
+
+    /// `multipart/form-data` with one file field `image`, as the theme endpoints take.
+    fn multipart_image(image: &ThemeImage) -> Self {
+        let boundary = format!(
+            "whereby-{:016x}{:016x}",
+            fastrand::u64(..),
+            fastrand::u64(..)
+        );
+        let extension = if image.content_type == "image/png" {
+            "png"
+        } else {
+            "jpg"
+        };
+        let mut bytes = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"image.{extension}\"\r\nContent-Type: {}\r\n\r\n",
+            image.content_type
+        )
+        .into_bytes();
+        bytes.extend_from_slice(&image.bytes);
+        bytes.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        Self {
+            content_type: format!("multipart/form-data; boundary={boundary}"),
+            bytes,
+        }
+    }
+}
+
+/// Room colours, `#rrggbb` each (validated where they are set).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ThemeColors {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secondary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub focus: Option<String>,
+}
+
+/// An image for a logo or a background: PNG or JPEG bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThemeImage {
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A room background: an image, or one of Whereby's presets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ThemeBackground {
+    Image(ThemeImage),
+    Preset { palette: String, theme: String },
+}
+
+/// The theme endpoints take the meeting's room name without its leading `/`, as
+/// one path segment (`/rooms/prefix-uuid/theme/...`, never `/rooms//prefix-uuid`).
+fn room_segment(room_name: &str) -> Result<String, WherebyError> {
+    let segment = room_name.strip_prefix('/').unwrap_or(room_name);
+    if segment.is_empty() || segment.contains('/') {
+        return Err(WherebyError::Rejected {
+            status: 0,
+            message: "not a Whereby room name".to_owned(),
+        });
+    }
+    Ok(encode(segment))
+}
+
 fn encode(id: &str) -> String {
     id.bytes()
         .map(|b| {

@@ -5,7 +5,10 @@ mod client;
 mod types;
 pub mod webhook;
 
-pub use client::{RetryPolicy, WherebyClient, WherebyError, WherebyMetrics};
+pub use client::{
+    RetryPolicy, ThemeBackground, ThemeColors, ThemeImage, WherebyClient, WherebyError,
+    WherebyMetrics,
+};
 pub use types::{
     CreateMeeting, Meeting, Recording, RecordingDestination, RecordingFileFormat, RecordingProvider,
 };
