@@ -46,6 +46,18 @@ pub(crate) async fn open(source: &Source) -> Result<(Connection, Channel, Topolo
     Ok((conn, channel, topology))
 }
 
+/// [`open`], with publisher confirms on the channel (for [`publish_confirmed`]).
+pub(crate) async fn open_confirming(
+    source: &Source,
+) -> Result<(Connection, Channel, Topology), Check> {
+    let (conn, channel, topology) = open(source).await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(|e| Check::fail("rabbitmq", e.to_string(), "see the broker's log"))?;
+    Ok((conn, channel, topology))
+}
+
 /// Publishes persistently and mandatorily to `exchange`; true only when the broker
 /// confirmed it and routed it to a queue (no return).
 pub(crate) async fn publish_confirmed(
@@ -147,24 +159,13 @@ pub async fn list(source: &Source, o: &Options) -> Report {
 
 pub async fn replay(source: &Source, o: &Options) -> Report {
     let mut report = Report::new("dlq replay");
-    let (conn, channel, topology) = match open(source).await {
+    let (conn, channel, topology) = match open_confirming(source).await {
         Ok(x) => x,
         Err(check) => {
             report.push(check);
             return report;
         }
     };
-    if let Err(e) = channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-    {
-        report.push(Check::fail(
-            "rabbitmq",
-            e.to_string(),
-            "see the broker's log",
-        ));
-        return report;
-    }
     let queue = topology.dead_letter_queue();
     let limit = o.limit.unwrap_or(DEFAULT_REPLAY_LIMIT);
     let mut replayed = 0;

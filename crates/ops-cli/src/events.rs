@@ -7,7 +7,6 @@ use messaging::{
     HEADER_REQUEST_ID, SCHEMA_VERSION, WebhookEnvelope,
     lapin::{
         BasicProperties,
-        options::ConfirmSelectOptions,
         types::{AMQPValue, FieldTable},
     },
     routing_key_for,
@@ -57,24 +56,13 @@ pub async fn reapply(source: &Source, o: &Options) -> Report {
             return report;
         }
     };
-    let (conn, channel, topology) = match dlq::open(source).await {
+    let (conn, channel, topology) = match dlq::open_confirming(source).await {
         Ok(x) => x,
         Err(check) => {
             report.push(check);
             return report;
         }
     };
-    if let Err(e) = channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-    {
-        report.push(Check::fail(
-            "rabbitmq",
-            e.to_string(),
-            "see the broker's log",
-        ));
-        return report;
-    }
     let mut sent = 0;
     for (event_id, payload) in events {
         let event_type = payload
