@@ -98,9 +98,15 @@ Try it (a development token for user "alice", valid 24 h):
 
   # a room, and a Whereby meeting for it
   ROOM=standup-\$(date +%s)
-  curl -s -X POST $api/v1/rooms -H "Authorization: Bearer \$TOKEN" \\
+  ROOM_ID=\$(curl -s -X POST $api/v1/rooms -H "Authorization: Bearer \$TOKEN" \\
        -H 'Content-Type: application/json' \\
-       -d "{\\"name\\":\\"\$ROOM\\",\\"recording_type\\":\\"cloud\\",\\"recording_trigger\\":\\"automatic-2nd-participant\\"}"
+       -d "{\\"name\\":\\"\$ROOM\\",\\"recording_type\\":\\"cloud\\",\\"recording_trigger\\":\\"automatic-2nd-participant\\"}" \\
+       | sed 's/.*"id":"\\([^"]*\\)".*/\\1/')
+  # its branding: colours and a Whereby background preset (a logo: PUT .../branding/logo
+  # with a PNG body); every new meeting gets it, the meeting says "branding":{"state":"applied"}
+  curl -s -X PUT $api/v1/rooms/\$ROOM_ID/branding -H "Authorization: Bearer \$TOKEN" \\
+       -H 'Content-Type: application/json' \\
+       -d '{"colors":{"primary":"#1f6feb","focus":"#f0883e"},"background_preset":{"palette":"grey","theme":"mountains"}}'
   MEETING=\$(curl -s -X POST $api/v1/rooms/\$ROOM/meeting -H "Authorization: Bearer \$TOKEN")
   echo "\$MEETING"
   ID=\$(echo "\$MEETING" | sed 's/.*"id":"\\([^"]*\\)".*"room_id".*/\\1/')

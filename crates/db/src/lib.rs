@@ -2,6 +2,7 @@
 //! `migrations/`). Query functions take a connection so that callers own the
 //! transaction boundaries.
 
+pub mod branding;
 pub mod events;
 pub mod meetings;
 pub mod migrate;

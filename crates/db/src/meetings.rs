@@ -27,6 +27,10 @@ pub struct MeetingRow {
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// `applied`, `pending`, `failed`, or `None` when there was nothing to apply.
+    pub branding_state: Option<String>,
+    pub branding_error: Option<String>,
+    pub branding_attempts: i32,
 }
 
 impl MeetingRow {

@@ -24,6 +24,9 @@ diesel::table! {
         num_clients_by_role -> Jsonb,
         num_clients_as_of -> Nullable<Timestamptz>,
         num_clients_event_id -> Nullable<Text>,
+        branding_state -> Nullable<Text>,
+        branding_error -> Nullable<Text>,
+        branding_attempts -> Int4,
     }
 }
 
@@ -125,6 +128,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    room_branding (room_id) {
+        room_id -> Uuid,
+        primary_color -> Nullable<Text>,
+        secondary_color -> Nullable<Text>,
+        focus_color -> Nullable<Text>,
+        logo -> Nullable<Bytea>,
+        logo_content_type -> Nullable<Text>,
+        background -> Nullable<Bytea>,
+        background_content_type -> Nullable<Text>,
+        background_palette -> Nullable<Text>,
+        background_theme -> Nullable<Text>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(room_branding -> rooms (room_id));
 diesel::joinable!(meetings -> rooms (room_id));
 diesel::joinable!(meeting_participants -> meetings (meeting_id));
 diesel::joinable!(meeting_sessions -> meetings (meeting_id));
@@ -137,6 +157,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     meeting_participants,
     meeting_sessions,
     recordings,
+    room_branding,
     rooms,
     webhook_events,
 );

@@ -4,6 +4,7 @@
 //! Every value that crosses a boundary (HTTP, database, Whereby) is parsed into one
 //! of these types first, so the rest of the code can trust it.
 
+pub mod branding;
 pub mod meeting;
 pub mod recording;
 pub mod room;

@@ -163,6 +163,7 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
                 room_api_body_limit_bytes: 16384,
                 room_api_shutdown_seconds: 1,
                 room_api_request_timeout_seconds: 30,
+                branding_retry_seconds: 0,
             },
             database: database(&db.url),
             whereby: whereby_settings(&whereby.api_url),
@@ -180,6 +181,11 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
             meetings: room_api::settings::MeetingSettings {
                 meeting_duration_hours: 8,
                 whereby_plan_meeting_limit: Some(25),
+                branding_default_primary_color: None,
+                branding_default_secondary_color: None,
+                branding_default_focus_color: None,
+                branding_default_logo_file: None,
+                branding_default_background: None,
             },
             access: room_api::settings::AccessSettings {
                 auth_service_subjects: String::new(),

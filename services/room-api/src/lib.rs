@@ -3,6 +3,7 @@
 //! same application in-process.
 
 pub mod auth;
+pub mod branding;
 pub mod errors;
 pub mod meetings;
 pub mod openapi;

@@ -138,8 +138,22 @@ async fn claim_and_create(
         compensate(state, &created.meeting_id).await;
         release(state, room.id, claim.token).await;
     }
-    let meeting = stored?;
+    let mut meeting = stored?;
     tracing::info!(room = %room.name, meeting = %meeting.id, whereby_meeting_id = %meeting.whereby_meeting_id, "created meeting");
+    // The room's branding, right away; its failure never fails the meeting.
+    let outcome = crate::branding::apply(
+        state,
+        &db::branding::Pending {
+            meeting_id: meeting.id,
+            room_id: Some(room.id),
+            room_name: meeting.room_name.clone(),
+            attempts: 0,
+        },
+    )
+    .await;
+    meeting.branding_state = outcome.state.map(str::to_owned);
+    meeting.branding_error = outcome.error;
+    meeting.branding_attempts = outcome.attempts;
     Ok(MeetingForRoom {
         room,
         meeting,

@@ -7,7 +7,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use crate::routes::{self, erasures, meetings, recordings, rooms};
+use crate::routes::{self, branding, erasures, meetings, recordings, rooms};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,11 +16,14 @@ use crate::routes::{self, erasures, meetings, recordings, rooms};
           meetings::create_meeting_for_room, meetings::list_active_meetings, meetings::get_meeting, meetings::join_meeting,
           meetings::deactivate_meeting, meetings::list_participants, meetings::list_sessions,
           recordings::list_meeting_recordings, recordings::get_recording, recordings::list_recordings,
-          recordings::report_status, erasures::erase),
+          recordings::report_status, erasures::erase, branding::get_branding,
+          branding::put_branding, branding::put_logo, branding::put_background),
     components(schemas(routes::RoomView, routes::MeetingView, rooms::CreateRoom, rooms::UpdateRoom,
                        rooms::RoomPage, meetings::ParticipantView, meetings::SessionView,
                        recordings::RecordingView, recordings::RecordingPage, recordings::StatusReport,
-                       erasures::ErasureRequest, erasures::ErasureView)),
+                       erasures::ErasureRequest, erasures::ErasureView, routes::BrandingState,
+                       branding::BrandingView, branding::BrandingUpdate, branding::BrandingColors,
+                       branding::BackgroundPreset, branding::ImageInfo)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

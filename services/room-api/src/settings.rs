@@ -77,6 +77,13 @@ pub struct HttpSettings {
     /// creation under way goes on and is stored for the next request).
     #[serde(default = "default_request_timeout")]
     pub room_api_request_timeout_seconds: u64,
+    /// `BRANDING_RETRY_SECONDS`: how often pending branding is tried again (0: never).
+    #[serde(default = "default_branding_retry")]
+    pub branding_retry_seconds: u64,
+}
+
+const fn default_branding_retry() -> u64 {
+    30
 }
 
 const fn default_request_timeout() -> u64 {
@@ -96,9 +103,81 @@ pub struct MeetingSettings {
     /// exported as a gauge next to the active count (for alerting); unset: unknown.
     #[serde(default)]
     pub whereby_plan_meeting_limit: Option<u32>,
+    /// The organisation's default branding, for rooms without their own:
+    /// `BRANDING_DEFAULT_PRIMARY_COLOR` / `_SECONDARY_COLOR` / `_FOCUS_COLOR`
+    /// (`#rrggbb`), `BRANDING_DEFAULT_LOGO_FILE` (a PNG or JPEG file) and
+    /// `BRANDING_DEFAULT_BACKGROUND` (a preset, `palette/theme`).
+    #[serde(default)]
+    pub branding_default_primary_color: Option<String>,
+    #[serde(default)]
+    pub branding_default_secondary_color: Option<String>,
+    #[serde(default)]
+    pub branding_default_focus_color: Option<String>,
+    #[serde(default)]
+    pub branding_default_logo_file: Option<String>,
+    #[serde(default)]
+    pub branding_default_background: Option<String>,
 }
 
 impl MeetingSettings {
+    /// The default branding, read and checked at start-up (`None`: none set).
+    pub fn default_branding(&self) -> Result<Option<db::branding::Branding>, SettingsError> {
+        use domain::branding::{MAX_IMAGE_BYTES, is_background_preset, parse_color, sniff_image};
+        let color = |name: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|c| {
+                    parse_color(c)
+                        .ok_or_else(|| SettingsError::Invalid(format!("{name} must be #rrggbb")))
+                })
+                .transpose()
+        };
+        let mut b = db::branding::Branding {
+            primary_color: color(
+                "BRANDING_DEFAULT_PRIMARY_COLOR",
+                &self.branding_default_primary_color,
+            )?,
+            secondary_color: color(
+                "BRANDING_DEFAULT_SECONDARY_COLOR",
+                &self.branding_default_secondary_color,
+            )?,
+            focus_color: color(
+                "BRANDING_DEFAULT_FOCUS_COLOR",
+                &self.branding_default_focus_color,
+            )?,
+            ..db::branding::Branding::default()
+        };
+        if let Some(path) = &self.branding_default_logo_file {
+            let bytes = std::fs::read(path).map_err(|e| SettingsError::File {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            let kind = sniff_image(&bytes)
+                .filter(|_| bytes.len() <= MAX_IMAGE_BYTES)
+                .ok_or_else(|| {
+                    SettingsError::Invalid(
+                        "BRANDING_DEFAULT_LOGO_FILE must be a PNG or JPEG of at most 600 KiB"
+                            .to_owned(),
+                    )
+                })?;
+            b.logo = Some(bytes);
+            b.logo_content_type = Some(kind.to_owned());
+        }
+        if let Some(preset) = &self.branding_default_background {
+            let (palette, theme) = preset
+                .split_once('/')
+                .filter(|(p, t)| is_background_preset(p, t))
+                .ok_or_else(|| {
+                    SettingsError::Invalid(
+                        "BRANDING_DEFAULT_BACKGROUND must be palette/theme, e.g. grey/mountains"
+                            .to_owned(),
+                    )
+                })?;
+            b.background_palette = Some(palette.to_owned());
+            b.background_theme = Some(theme.to_owned());
+        }
+        Ok((!b.is_empty()).then_some(b))
+    }
+
     pub fn duration(&self) -> Duration {
         Duration::from_secs(self.meeting_duration_hours.saturating_mul(3600))
     }

@@ -29,6 +29,12 @@ pub struct AppState {
     pub service_subjects: Vec<String>,
     pub operator_subjects: Vec<String>,
     pub gauges: ScrapeGauges,
+    /// Branding attempts by outcome (`applied`, `pending`, `failed`).
+    pub branding_outcomes: prometheus::IntCounterVec,
+    /// Background loops (the branding retry); `/readyz` is false while one is down.
+    pub tasks: telemetry::Supervisor,
+    /// The organisation's branding for rooms without their own.
+    pub default_branding: Option<db::branding::Branding>,
 }
 
 /// Figures refreshed when prometheus scrapes: active meetings against the plan's
@@ -117,6 +123,7 @@ impl ScrapeGauges {
 pub struct Application {
     port: u16,
     server: Server,
+    shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl Application {
@@ -170,7 +177,31 @@ impl Application {
                 &registry,
                 settings.meetings.whereby_plan_meeting_limit,
             )?,
+            branding_outcomes: {
+                let c = prometheus::IntCounterVec::new(
+                    prometheus::Opts::new(
+                        "branding_attempts_total",
+                        "Attempts to apply a room's branding to a Whereby meeting, by outcome",
+                    ),
+                    &["outcome"],
+                )?;
+                registry.register(Box::new(c.clone()))?;
+                c
+            },
+            tasks: telemetry::Supervisor::register(&registry)?,
+            default_branding: settings.meetings.default_branding()?,
         });
+        // Pending branding is tried again in the background, supervised.
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        if settings.http.branding_retry_seconds > 0 {
+            let every = Duration::from_secs(settings.http.branding_retry_seconds);
+            let (st, token) = (state.clone(), shutdown.clone());
+            state
+                .tasks
+                .spawn("branding_retry", shutdown.clone(), move || {
+                    crate::branding::retry_pending(st.clone(), every, token.clone())
+                });
+        }
 
         let port = listener.local_addr()?.port();
         let registry = web::Data::new(registry);
@@ -199,6 +230,7 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
+            shutdown,
         })
     }
 
@@ -208,7 +240,9 @@ impl Application {
 
     /// Serves until SIGTERM/SIGINT, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        self.shutdown.cancel();
+        result
     }
 
     /// Splits off a handle to stop the server from elsewhere (tests).

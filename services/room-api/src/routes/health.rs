@@ -7,6 +7,11 @@ use crate::{errors, startup::AppState};
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
     db::ping(&mut conn).await.map_err(errors::query)?;
+    let down = state.tasks.down_tasks();
+    if !down.is_empty() {
+        return Ok(HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({"status": "unavailable", "tasks_down": down})));
+    }
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
 }
 

@@ -1,5 +1,6 @@
 //! HTTP routes, all JSON, under `/v1`, plus `/healthz`, `/readyz`, `/metrics`.
 
+pub mod branding;
 pub mod erasures;
 mod health;
 pub mod meetings;
@@ -30,6 +31,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/rooms/{id}", web::get().to(rooms::get_room))
                 .route("/rooms/{id}", web::patch().to(rooms::update_room))
                 .route("/rooms/{id}", web::delete().to(rooms::delete_room))
+                .route(
+                    "/rooms/{id}/branding",
+                    web::get().to(branding::get_branding),
+                )
+                .route(
+                    "/rooms/{id}/branding",
+                    web::put().to(branding::put_branding),
+                )
+                .route(
+                    "/rooms/{id}/branding/logo",
+                    web::put().to(branding::put_logo),
+                )
+                .route(
+                    "/rooms/{id}/branding/logo",
+                    web::get().to(branding::get_logo),
+                )
+                .route(
+                    "/rooms/{id}/branding/logo",
+                    web::delete().to(branding::delete_logo),
+                )
+                .route(
+                    "/rooms/{id}/branding/background",
+                    web::put().to(branding::put_background),
+                )
+                .route(
+                    "/rooms/{id}/branding/background",
+                    web::get().to(branding::get_background),
+                )
+                .route(
+                    "/rooms/{id}/branding/background",
+                    web::delete().to(branding::delete_background),
+                )
                 .route(
                     "/rooms/{name}/meeting",
                     web::post().to(meetings::create_meeting_for_room),
@@ -129,6 +162,18 @@ pub struct MeetingView {
     /// Participants in the room, as Whereby's webhooks last reported.
     pub num_clients: i32,
     pub is_active: bool,
+    /// Whether the room's branding reached Whereby: `applied`, `pending` (tried
+    /// again in the background) or `failed`, with the reason; absent when the room
+    /// has no branding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branding: Option<BrandingState>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BrandingState {
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl MeetingView {
@@ -151,6 +196,10 @@ impl MeetingView {
             room_mode: s.room_mode,
             num_clients: row.num_clients,
             is_active: row.is_active,
+            branding: row.branding_state.map(|state| BrandingState {
+                state,
+                reason: row.branding_error,
+            }),
         })
     }
 }
@@ -185,6 +234,6 @@ pub(crate) fn list_query(
 }
 
 /// Ids in paths are UUIDs; anything else cannot name a resource.
-fn parse_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
+pub(crate) fn parse_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found(format!("no such {what}")))
 }

@@ -166,7 +166,7 @@ pub async fn get_room_by_name(
 
 /// Finds a room the caller owns: 404 when they cannot see it, 403 when they can
 /// (it is shared) but do not own it.
-async fn owned_room(
+pub(crate) async fn owned_room(
     conn: &mut db::AsyncPgConnection,
     id: uuid::Uuid,
     caller: &OwnerId,

@@ -44,6 +44,7 @@ pub fn base_settings(db_url: &str, whereby_url: &str) -> RoomApiSettings {
             room_api_body_limit_bytes: 16 * 1024,
             room_api_shutdown_seconds: 1,
             room_api_request_timeout_seconds: 30,
+            branding_retry_seconds: 1,
         },
         database: DatabaseSettings {
             database_url: SecretString::from(db_url.to_owned()),
@@ -74,6 +75,11 @@ pub fn base_settings(db_url: &str, whereby_url: &str) -> RoomApiSettings {
         meetings: MeetingSettings {
             meeting_duration_hours: 8,
             whereby_plan_meeting_limit: Some(25),
+            branding_default_primary_color: None,
+            branding_default_secondary_color: None,
+            branding_default_focus_color: None,
+            branding_default_logo_file: None,
+            branding_default_background: None,
         },
         access: AccessSettings {
             auth_service_subjects: "svc-pipeline".to_owned(),

@@ -2,6 +2,7 @@
 //! Postgres database per test, and the Whereby stand-in over HTTP.
 
 mod auth;
+mod branding;
 mod database_failures;
 mod erasures;
 mod helpers;
