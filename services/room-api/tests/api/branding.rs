@@ -249,3 +249,34 @@ async fn rooms_without_their_own_branding_get_the_organisations() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_throttled_theme_call_leaves_the_meeting_created_with_branding_pending() {
+    let app = spawn_app().await;
+    let room = app.create_room("alice", json!({"name": "throttled"})).await;
+    let rid = room["id"].as_str().expect("id");
+    app.request(
+        Method::PUT,
+        &format!("/v1/rooms/{rid}/branding"),
+        Some(&token("alice")),
+        Some(&json!({"colors": {"primary": "#010203"}})),
+    )
+    .await;
+    // The meeting is created; the theme call is throttled for longer than the
+    // client waits out (a 429 with a long Retry-After).
+    app.whereby.stand_in.push_fault(Fault {
+        times: 1,
+        ..Default::default()
+    });
+    app.whereby.stand_in.push_fault(Fault {
+        status: Some(429),
+        retry_after: Some(60),
+        times: 1,
+        ..Default::default()
+    });
+    let (status, meeting) = app.meeting("throttled", "alice").await;
+    assert_eq!(status, 201, "{meeting}");
+    assert_eq!(meeting["branding"]["state"], "pending", "{meeting}");
+    assert_eq!(app.meeting_rows().await, 1);
+    assert_eq!(app.whereby.stand_in.meeting_count(), 1);
+}
