@@ -17,7 +17,7 @@ use crate::routes::{self, branding, erasures, meetings, recordings, rooms};
           meetings::deactivate_meeting, meetings::list_participants, meetings::list_sessions,
           recordings::list_meeting_recordings, recordings::get_recording, recordings::list_recordings,
           recordings::report_status, erasures::erase, branding::get_branding,
-          branding::put_branding, branding::put_logo, branding::put_background),
+          branding::put_branding, branding::put_image),
     components(schemas(routes::RoomView, routes::MeetingView, rooms::CreateRoom, rooms::UpdateRoom,
                        rooms::RoomPage, meetings::ParticipantView, meetings::SessionView,
                        recordings::RecordingView, recordings::RecordingPage, recordings::StatusReport,

@@ -206,24 +206,41 @@ async fn image_body(
     }
 }
 
+/// Which image: `logo` or `background` (the path's last segment).
 #[derive(Clone, Copy)]
 enum Slot {
     Logo,
     Background,
 }
 
-async fn put_image(
+fn slot(raw: &str) -> Result<Slot, ApiError> {
+    match raw {
+        "logo" => Ok(Slot::Logo),
+        "background" => Ok(Slot::Background),
+        _ => Err(ApiError::not_found(
+            "no such branding image (logo or background)",
+        )),
+    }
+}
+
+#[utoipa::path(put, path = "/v1/rooms/{id}/branding/{slot}",
+    params(("id" = uuid::Uuid, Path), ("slot" = String, Path, description = "`logo` or `background`")),
+    request_body(content = Vec<u8>, content_type = "image/png"),
+    responses((status = 204), (status = 403), (status = 404), (status = 413), (status = 415), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn put_image(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    path: web::Path<(String, String)>,
     req: HttpRequest,
     mut payload: web::Payload,
-    slot: Slot,
 ) -> Result<HttpResponse, ApiError> {
+    let (id, which) = path.into_inner();
+    let which = slot(&which)?;
     // Ownership first: a stranger's upload is not even read.
     let (_, mut b) = load(&state, &caller, &id).await?;
     let (bytes, content_type) = image_body(&req, &mut payload).await?;
-    match slot {
+    match which {
         Slot::Logo => {
             b.logo = Some(bytes);
             b.logo_content_type = Some(content_type);
@@ -239,14 +256,15 @@ async fn put_image(
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn get_image(
+pub async fn get_image(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
-    slot: Slot,
+    path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    let (id, which) = path.into_inner();
+    let which = slot(&which)?;
     let (_, b) = load(&state, &caller, &id).await?;
-    let (bytes, ct) = match slot {
+    let (bytes, ct) = match which {
         Slot::Logo => (b.logo, b.logo_content_type),
         Slot::Background => (b.background, b.background_content_type),
     };
@@ -256,77 +274,18 @@ async fn get_image(
     }
 }
 
-async fn delete_image(
+pub async fn delete_image(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
-    slot: Slot,
+    path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    let (id, which) = path.into_inner();
+    let which = slot(&which)?;
     let (_, mut b) = load(&state, &caller, &id).await?;
-    match slot {
+    match which {
         Slot::Logo => (b.logo, b.logo_content_type) = (None, None),
         Slot::Background => (b.background, b.background_content_type) = (None, None),
     }
     store(state, &b).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-#[utoipa::path(put, path = "/v1/rooms/{id}/branding/logo", params(("id" = uuid::Uuid, Path)),
-    request_body(content = Vec<u8>, content_type = "image/png"),
-    responses((status = 204), (status = 403), (status = 404), (status = 413), (status = 415), (status = 422)),
-    security(("bearer" = [])))]
-pub async fn put_logo(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    put_image(state, caller, id, req, payload, Slot::Logo).await
-}
-
-pub async fn get_logo(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    get_image(state, caller, id, Slot::Logo).await
-}
-
-pub async fn delete_logo(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    delete_image(state, caller, id, Slot::Logo).await
-}
-
-#[utoipa::path(put, path = "/v1/rooms/{id}/branding/background", params(("id" = uuid::Uuid, Path)),
-    request_body(content = Vec<u8>, content_type = "image/png"),
-    responses((status = 204), (status = 403), (status = 404), (status = 413), (status = 415), (status = 422)),
-    security(("bearer" = [])))]
-pub async fn put_background(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    put_image(state, caller, id, req, payload, Slot::Background).await
-}
-
-pub async fn get_background(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    get_image(state, caller, id, Slot::Background).await
-}
-
-pub async fn delete_background(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    delete_image(state, caller, id, Slot::Background).await
 }

@@ -40,28 +40,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     web::put().to(branding::put_branding),
                 )
                 .route(
-                    "/rooms/{id}/branding/logo",
-                    web::put().to(branding::put_logo),
+                    "/rooms/{id}/branding/{slot}",
+                    web::put().to(branding::put_image),
                 )
                 .route(
-                    "/rooms/{id}/branding/logo",
-                    web::get().to(branding::get_logo),
+                    "/rooms/{id}/branding/{slot}",
+                    web::get().to(branding::get_image),
                 )
                 .route(
-                    "/rooms/{id}/branding/logo",
-                    web::delete().to(branding::delete_logo),
-                )
-                .route(
-                    "/rooms/{id}/branding/background",
-                    web::put().to(branding::put_background),
-                )
-                .route(
-                    "/rooms/{id}/branding/background",
-                    web::get().to(branding::get_background),
-                )
-                .route(
-                    "/rooms/{id}/branding/background",
-                    web::delete().to(branding::delete_background),
+                    "/rooms/{id}/branding/{slot}",
+                    web::delete().to(branding::delete_image),
                 )
                 .route(
                     "/rooms/{name}/meeting",

@@ -25,6 +25,16 @@ async fn upload(app: &TestApp, user: &str, path: &str, content_type: &str, body:
         .as_u16()
 }
 
+async fn set_branding(app: &TestApp, user: &str, rid: &str, body: Value) -> reqwest::Response {
+    app.request(
+        Method::PUT,
+        &format!("/v1/rooms/{rid}/branding"),
+        Some(&token(user)),
+        Some(&body),
+    )
+    .await
+}
+
 fn theme_requests(app: &TestApp, room_name: &str) -> Vec<(String, Option<Value>)> {
     let segment = room_name.trim_start_matches('/');
     app.whereby
@@ -108,11 +118,11 @@ async fn a_failing_theme_call_leaves_the_meeting_created_and_is_retried() {
     let app = spawn_app().await;
     let room = app.create_room("alice", json!({"name": "flaky"})).await;
     let rid = room["id"].as_str().expect("id");
-    app.request(
-        Method::PUT,
-        &format!("/v1/rooms/{rid}/branding"),
-        Some(&token("alice")),
-        Some(&json!({"colors": {"primary": "#010203"}})),
+    set_branding(
+        &app,
+        "alice",
+        rid,
+        json!({"colors": {"primary": "#010203"}}),
     )
     .await;
     // The meeting is created; then every attempt of the theme call fails.
@@ -178,14 +188,7 @@ async fn bad_images_are_refused_and_only_the_owner_may_brand() {
         upload(&app, "bob", &logo, "image/png", PNG.to_vec()).await,
         403
     );
-    let bad_colour = app
-        .request(
-            Method::PUT,
-            &format!("/v1/rooms/{rid}/branding"),
-            Some(&token("alice")),
-            Some(&json!({"colors": {"primary": "red"}})),
-        )
-        .await;
+    let bad_colour = set_branding(&app, "alice", rid, json!({"colors": {"primary": "red"}})).await;
     assert_eq!(bad_colour.status().as_u16(), 422);
     // Nothing was stored.
     assert_eq!(app.db.count("SELECT 1 FROM room_branding").await, 0);
@@ -203,11 +206,11 @@ async fn changing_the_branding_reaches_the_active_meeting() {
         "nothing to apply yet: {meeting}"
     );
     let room_name = meeting["room_name"].as_str().expect("room name").to_owned();
-    app.request(
-        Method::PUT,
-        &format!("/v1/rooms/{rid}/branding"),
-        Some(&token("alice")),
-        Some(&json!({"colors": {"secondary": "#0a0b0c"}})),
+    set_branding(
+        &app,
+        "alice",
+        rid,
+        json!({"colors": {"secondary": "#0a0b0c"}}),
     )
     .await;
     let started = Instant::now();
@@ -255,11 +258,11 @@ async fn a_throttled_theme_call_leaves_the_meeting_created_with_branding_pending
     let app = spawn_app().await;
     let room = app.create_room("alice", json!({"name": "throttled"})).await;
     let rid = room["id"].as_str().expect("id");
-    app.request(
-        Method::PUT,
-        &format!("/v1/rooms/{rid}/branding"),
-        Some(&token("alice")),
-        Some(&json!({"colors": {"primary": "#010203"}})),
+    set_branding(
+        &app,
+        "alice",
+        rid,
+        json!({"colors": {"primary": "#010203"}}),
     )
     .await;
     // The meeting is created; the theme call is throttled for longer than the

@@ -11,7 +11,9 @@ use crate::helpers::{error_code, spawn_app, spawn_app_with, token};
 
 #[tokio::test]
 async fn a_read_only_database_is_503_not_500() {
-    let app = spawn_app().await;
+    // No background loop: every connection of the pool is opened after the
+    // database turned read-only (new sessions take the database's default).
+    let app = spawn_app_with(|s| s.http.branding_retry_seconds = 0).await;
     app.db
         .execute(&format!(
             "ALTER DATABASE {} SET default_transaction_read_only = on",
