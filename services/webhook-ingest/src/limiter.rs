@@ -87,7 +87,16 @@ impl FailureLimiter {
     }
 
     fn is_limited_at(&self, address: IpAddr, now: Instant) -> bool {
-        self.with_bucket(address, now, |b| b.tokens < 1.0)
+        // A look only: an address that never failed has a full bucket and takes no
+        // room, so genuine traffic does not push attackers' buckets out.
+        let g = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.young
+            .get(&address)
+            .or_else(|| g.old.get(&address))
+            .is_some_and(|b| self.refilled(*b, now).tokens < 1.0)
     }
 
     /// Counts one failed verification from `address`.

@@ -223,6 +223,18 @@ fn slot(raw: &str) -> Result<Slot, ApiError> {
     }
 }
 
+/// The slot named by the path, and the room's branding (owner only).
+async fn load_slot(
+    state: &AppState,
+    caller: &Caller,
+    path: web::Path<(String, String)>,
+) -> Result<(Slot, Branding), ApiError> {
+    let (id, which) = path.into_inner();
+    let which = slot(&which)?;
+    let (_, b) = load(state, caller, &id).await?;
+    Ok((which, b))
+}
+
 #[utoipa::path(put, path = "/v1/rooms/{id}/branding/{slot}",
     params(("id" = uuid::Uuid, Path), ("slot" = String, Path, description = "`logo` or `background`")),
     request_body(content = Vec<u8>, content_type = "image/png"),
@@ -235,10 +247,8 @@ pub async fn put_image(
     req: HttpRequest,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, which) = path.into_inner();
-    let which = slot(&which)?;
     // Ownership first: a stranger's upload is not even read.
-    let (_, mut b) = load(&state, &caller, &id).await?;
+    let (which, mut b) = load_slot(&state, &caller, path).await?;
     let (bytes, content_type) = image_body(&req, &mut payload).await?;
     match which {
         Slot::Logo => {
@@ -261,9 +271,7 @@ pub async fn get_image(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, which) = path.into_inner();
-    let which = slot(&which)?;
-    let (_, b) = load(&state, &caller, &id).await?;
+    let (which, b) = load_slot(&state, &caller, path).await?;
     let (bytes, ct) = match which {
         Slot::Logo => (b.logo, b.logo_content_type),
         Slot::Background => (b.background, b.background_content_type),
@@ -279,9 +287,7 @@ pub async fn delete_image(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, which) = path.into_inner();
-    let which = slot(&which)?;
-    let (_, mut b) = load(&state, &caller, &id).await?;
+    let (which, mut b) = load_slot(&state, &caller, path).await?;
     match which {
         Slot::Logo => (b.logo, b.logo_content_type) = (None, None),
         Slot::Background => (b.background, b.background_content_type) = (None, None),

@@ -283,3 +283,80 @@ async fn a_throttled_theme_call_leaves_the_meeting_created_with_branding_pending
     assert_eq!(app.meeting_rows().await, 1);
     assert_eq!(app.whereby.stand_in.meeting_count(), 1);
 }
+
+#[tokio::test]
+async fn branding_that_never_lands_ends_failed_with_its_reason_and_is_counted() {
+    let app = spawn_app().await;
+    let room = app.create_room("alice", json!({"name": "doomed"})).await;
+    let rid = room["id"].as_str().expect("id");
+    set_branding(
+        &app,
+        "alice",
+        rid,
+        json!({"colors": {"primary": "#010203"}}),
+    )
+    .await;
+    // The meeting is created; every theme call after it fails (3 client attempts
+    // per try, 5 tries).
+    app.whereby.stand_in.push_fault(Fault {
+        times: 1,
+        ..Default::default()
+    });
+    app.whereby.stand_in.push_fault(Fault {
+        status: Some(503),
+        times: 100,
+        ..Default::default()
+    });
+    let (status, meeting) = app.meeting("doomed", "alice").await;
+    assert_eq!(status, 201, "{meeting}");
+    let id = meeting["id"].as_str().expect("id");
+    let started = Instant::now();
+    let last = loop {
+        let m: Value = app
+            .get(&format!("/v1/meetings/{id}"), "alice")
+            .await
+            .json()
+            .await
+            .expect("json");
+        if m["branding"]["state"] == "failed" {
+            break m;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never failed: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(last["branding"]["reason"].is_string(), "{last}");
+    assert_eq!(
+        app.db
+            .count(&format!(
+                "SELECT 1 FROM meetings WHERE id = '{id}' AND branding_attempts = 5"
+            ))
+            .await,
+        1
+    );
+    // No more tries once failed.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        app.db
+            .count(&format!(
+                "SELECT 1 FROM meetings WHERE id = '{id}' AND branding_attempts = 5"
+            ))
+            .await,
+        1
+    );
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("roomapi_branding_attempts_total{outcome=\"failed\"} 1"),
+        "{metrics}"
+    );
+}

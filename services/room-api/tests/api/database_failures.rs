@@ -94,3 +94,30 @@ async fn a_client_that_disconnects_midway_leaves_no_orphan_meeting() {
     assert_eq!(app.whereby_create_bodies().len(), 1);
     assert_eq!(app.whereby.stand_in.meeting_count(), 1);
 }
+
+#[tokio::test]
+async fn a_request_past_its_deadline_is_503_and_the_creation_still_lands() {
+    let app = spawn_app_with(|s| s.http.room_api_request_timeout_seconds = 1).await;
+    app.create_room("alice", json!({"name": "late"})).await;
+    app.whereby.stand_in.push_fault(Fault {
+        delay_ms: Some(2500),
+        times: 1,
+        ..Default::default()
+    });
+    let res = app
+        .http
+        .post(format!("{}/v1/rooms/late/meeting", app.address))
+        .bearer_auth(token("alice"))
+        .send()
+        .await
+        .expect("answered");
+    let error = error_code(res, 503).await;
+    assert_eq!(error["code"], "timeout");
+    // The creation went on without the request and is stored, not orphaned.
+    let started = Instant::now();
+    while app.meeting_rows().await == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "not stored");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.whereby.stand_in.meeting_count(), 1);
+}

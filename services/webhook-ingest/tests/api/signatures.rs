@@ -256,3 +256,37 @@ async fn failed_verifications_are_limited_per_address_and_signed_events_never_ar
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_does_not_arrive_in_time_is_408_and_holds_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let broker = TestBroker::new().await;
+    let mut s = settings(&broker, SECRET);
+    s.http.webhook_body_timeout_seconds = 1;
+    let ingest = spawn_with(broker, s, true).await;
+    let addr = ingest.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    // A fresh, well-formed header (so the body is read), then a body that stalls.
+    let signature = signed(SECRET, now(), b"x");
+    let head = format!(
+        "POST /v1/whereby HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nWhereby-Signature: {signature}\r\n\r\n{{\"id\":"
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let started = std::time::Instant::now();
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("answered within the deadline")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    assert_eq!(ingest.queued().await, 0);
+    let metrics = ingest.metrics().await;
+    assert!(
+        metrics.contains("ingest_webhooks_rejected_total{reason=\"too_slow\"} 1"),
+        "{metrics}"
+    );
+}
