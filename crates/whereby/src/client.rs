@@ -60,6 +60,9 @@ pub enum WherebyError {
     /// A 2xx whose body is not what the spec promises.
     #[error("unexpected response from Whereby: {0}")]
     InvalidResponse(String),
+    /// A request we refuse to send (a room name that is not one path segment).
+    #[error("not a request Whereby can take: {0}")]
+    InvalidRequest(String),
 }
 
 impl WherebyError {
@@ -71,6 +74,7 @@ impl WherebyError {
             Self::Rejected { .. } => "rejected",
             Self::NotFound => "not_found",
             Self::InvalidResponse(_) => "invalid_response",
+            Self::InvalidRequest(_) => "invalid_request",
         }
     }
 }
@@ -445,7 +449,7 @@ impl RequestBody {
         Ok(Self {
             content_type: "application/json".to_owned(),
             bytes: serde_json::to_vec(value).map_err(|e| {
-                WherebyError::InvalidResponse(format!("cannot encode the request: {e}"))
+                WherebyError::InvalidRequest(format!("cannot encode the request: {e}"))
             })?,
         })
     }
@@ -506,10 +510,9 @@ pub enum ThemeBackground {
 fn room_segment(room_name: &str) -> Result<String, WherebyError> {
     let segment = room_name.strip_prefix('/').unwrap_or(room_name);
     if segment.is_empty() || segment.contains('/') {
-        return Err(WherebyError::Rejected {
-            status: 0,
-            message: "not a Whereby room name".to_owned(),
-        });
+        return Err(WherebyError::InvalidRequest(format!(
+            "{room_name:?} is not a Whereby room name"
+        )));
     }
     Ok(encode(segment))
 }

@@ -65,6 +65,10 @@ pub fn whereby(e: &WherebyError) -> ApiError {
         WherebyError::NotFound => {
             ApiError::bad_gateway("whereby_not_found", "Whereby does not know this meeting")
         }
+        WherebyError::InvalidRequest(reason) => {
+            tracing::error!(%reason, "refused to send a request to Whereby");
+            ApiError::internal()
+        }
         WherebyError::InvalidResponse(_) => ApiError::bad_gateway(
             "whereby_invalid_response",
             "Whereby answered with an unexpected response",
