@@ -2,15 +2,20 @@
 CARGO_TARGET_DIR ?= $(HOME)/.cache/whereby-target
 export CARGO_TARGET_DIR
 
-.PHONY: run test lint fmt build migrate stand-in chaos bench
+.PHONY: run test lint fmt build migrate stand-in chaos bench token fuzz-api
 
-## run: the whole system locally (PostgreSQL, RabbitMQ, Whereby stand-in, room-api)
+## run: the whole system locally (PostgreSQL, RabbitMQ, the S3/SQS emulator, the
+## Whereby stand-in, the three services); Ctrl-C stops what it started
 run:
-	deploy/local/run.sh
+	@deploy/local/run.sh
+
+## token: a development bearer token for USER (make -s token USER=bob)
+token:
+	@deploy/local/token.sh "$(USER)"
 
 ## test: every test, against real PostgreSQL and the Whereby stand-in
 test:
-	deploy/local/test.sh
+	@deploy/local/test.sh
 
 ## lint: formatting, clippy with warnings as errors, dependency rules
 lint:
@@ -24,9 +29,9 @@ fmt:
 build:
 	cargo build --workspace --bins
 
-## migrate: apply pending migrations to DATABASE_URL
+## migrate: apply pending migrations to DATABASE_URL (the local one by default)
 migrate:
-	cargo run --quiet --bin room-api -- migrate
+	@. deploy/local/defaults.sh && cargo run --quiet --bin room-api -- migrate
 
 ## stand-in: only the Whereby stand-in, on WHEREBY_STAND_IN_ADDR (127.0.0.1:8090)
 stand-in:
@@ -34,9 +39,13 @@ stand-in:
 
 ## chaos: the fault suite (real processes; private RabbitMQ and PostgreSQL instances)
 chaos:
-	deploy/local/chaos.sh
+	@deploy/local/chaos.sh
 
 ## bench: the load benchmark against release builds; report in $(BENCH_OUT)
 BENCH_OUT ?= bench-results
 bench:
-	deploy/local/bench.sh $(BENCH_OUT)
+	@deploy/local/bench.sh $(BENCH_OUT)
+
+## fuzz-api: the property-based API fuzzer (schemathesis) against a fresh room-api
+fuzz-api:
+	@deploy/local/fuzz-api.sh

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # `make test`: every test of the workspace against the real PostgreSQL, RabbitMQ and
-# S3/SQS emulator (each started if down). Uses cargo-nextest when installed (a process per test), else cargo test.
+# S3/SQS emulator (each started if down;
+# the emulator is stopped again at the end if this started it). Uses cargo-nextest when installed (a process per test), else cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . deploy/local/services.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/whereby-target}"
+trap stop_what_we_started EXIT
 ensure_postgres
 ensure_rabbitmq
 RUN_DIR="${TMPDIR:-/tmp}" ensure_moto

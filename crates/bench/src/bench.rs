@@ -149,25 +149,33 @@ fn usage_of(stack: &Stack) -> Vec<Usage> {
     .collect()
 }
 
-pub async fn run(args: &[String]) -> anyhow::Result<()> {
-    let arg = |name: &str, default: u64| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let out = args
-        .iter()
-        .position(|a| a == "--out")
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| "bench-results".into());
-    let duration = Duration::from_secs(arg("--duration", 10));
+/// `whereby-bench bench`'s options.
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// Where the report goes.
+    #[arg(long, default_value = "bench-results")]
+    pub out: String,
+    /// Seconds of each measured phase.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub duration: u64,
+    /// Concurrent webhook senders.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub connections: u64,
+    /// Webhooks per second of the fixed-rate phase.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub rate: u64,
+    /// Events queued for the worker-drain phase.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub backlog: u64,
+}
+
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let out = options.out;
+    let duration = Duration::from_secs(options.duration);
     let warmup = Duration::from_secs(2);
-    let connections = arg("--connections", 64) as usize;
-    let rate = arg("--rate", 1000) as f64;
-    let backlog = arg("--backlog", 100_000) as usize;
+    let connections = options.connections as usize;
+    let rate = options.rate as f64;
+    let backlog = options.backlog as usize;
 
     let mut stack = Stack::start(false).await?;
     stack.start_room_api().await?;

@@ -25,19 +25,48 @@ pub fn token(secret: &str, sub: &str) -> anyhow::Result<String> {
     )?)
 }
 
+/// Evidence for the throughput and the no-loss promise: starts the services
+/// from the built binaries (WHEREBY_BIN_DIR, default next to this program) against
+/// PostgreSQL, RabbitMQ and the S3/SQS emulator, and measures or breaks them.
+#[derive(clap::Parser)]
+#[command(
+    name = "whereby-bench",
+    version,
+    verbatim_doc_comment,
+    after_help = "Needs PostgreSQL (127.0.0.1:5432), RabbitMQ (127.0.0.1:5672; chaos starts
+private nodes of both) and the S3/SQS emulator (AWS_ENDPOINT_URL, default
+http://127.0.0.1:5000): `make bench` and `make chaos` start what is not running.
+Settings: WHEREBY_BIN_DIR (the built services, default next to this program).
+Results: docs/benchmarks.md and docs/reliability.md."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// The load benchmark: a report printed and written as JSON, Markdown and SVG.
+    Bench(bench::Options),
+    /// The fault suite: each scenario under load; fails if an accepted event was lost.
+    Chaos {
+        /// Only these scenarios (comma-separated names).
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Where to write chaos.json and chaos.md.
+        #[arg(long)]
+        out: Option<String>,
+    },
+}
+
+/// Runs a parsed command line; returns the exit code.
 #[allow(clippy::print_stdout, reason = "the report is the program's output")]
-pub async fn run(args: &[String]) -> i32 {
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    match args.first().map(String::as_str) {
-        Some("chaos") => match chaos::run(arg("--scenario").as_deref()).await {
+pub async fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Chaos { scenario, out } => match chaos::run(scenario.as_deref()).await {
             Ok(rows) => {
                 println!("{}", chaos::table(&rows));
-                if let Some(out) = arg("--out") {
+                if let Some(out) = out {
                     let _ = std::fs::create_dir_all(&out);
                     let _ = std::fs::write(
                         format!("{out}/chaos.json"),
@@ -54,18 +83,12 @@ pub async fn run(args: &[String]) -> i32 {
                 1
             }
         },
-        Some("bench") => match bench::run(args).await {
+        Command::Bench(options) => match bench::run(options).await {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("bench: {e:#}");
                 1
             }
         },
-        _ => {
-            eprintln!(
-                "usage: whereby-bench bench --out DIR [--duration S] [--connections N] [--rate R] [--backlog N]\n       whereby-bench chaos [--scenario NAME] [--out DIR]"
-            );
-            2
-        }
     }
 }

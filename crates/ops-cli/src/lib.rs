@@ -13,33 +13,124 @@ use std::time::Duration;
 use output::{Check, Report};
 use settings::Source;
 
-pub const USAGE: &str = "\\
-usage: whereby-ops <command> [options]
+/// What an operator runs by hand against the deployed system. Reads the same
+/// settings as the services (environment, .env, SETTINGS_FILE; see
+/// docs/configuration.md) and prints a verdict per check, or JSON with --json.
+/// Exit status: 0 all well, 1 a check or command failed, 2 bad usage.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "whereby-ops",
+    version,
+    arg_required_else_help = true,
+    verbatim_doc_comment
+)]
+pub struct Cli {
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
 
-commands:
-  doctor [--webhook-health-url URL]   check every setting and dependency, with hints
-  webhook send-test --url URL         send a test event signed with WHEREBY_WEBHOOK_SECRET
-                                      (from the environment or .env, never the command line)
-  dlq list [--limit N]                show what is in the webhook dead-letter queue
-  dlq replay [--limit N] [--again]    put dead-lettered webhooks back for the worker (at
-                                      most N, default 100); stops at a message that was
-                                      replayed before and failed again, unless --again
-  events reapply --since T [--limit N]
-                                      send webhook events stored as unrecognised since T
-                                      (RFC 3339, or 90m / 24h / 7d back) through the
-                                      worker again, after a parser fix (default 1000)
-  erase (--external-id X | --participant-id P | --meeting ID) --requested-by WHO
-                                      erase one person's or one meeting's personal data
-                                      (participants, webhook payloads, the meeting's
-                                      recordings); audited, idempotent
-  recordings rescan --worker-url URL  run the recordings catch-up scan now
-  migrate                             apply pending database migrations
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Check every setting and dependency, with a hint for each problem.
+    Doctor {
+        /// Also check webhook-ingest's health at this URL.
+        #[arg(long, value_name = "URL")]
+        webhook_health_url: Option<String>,
+    },
+    /// Webhook endpoint checks.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+    /// The webhook dead-letter queue.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+    /// Stored webhook events.
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// Erase one person's or one meeting's personal data (audited, idempotent).
+    Erase {
+        #[command(flatten)]
+        whom: ErasureTarget,
+        /// Who asked for it (kept in the audit row).
+        #[arg(long, value_name = "WHO")]
+        requested_by: String,
+    },
+    /// Recordings.
+    #[command(subcommand)]
+    Recordings(RecordingsCommand),
+    /// Apply pending database migrations.
+    Migrate,
+}
 
-options:
-  --json                              machine-readable output
-";
+#[derive(Debug, clap::Subcommand)]
+pub enum WebhookCommand {
+    /// Send a test event signed with WHEREBY_WEBHOOK_SECRET to the webhook URL.
+    SendTest {
+        /// The public webhook URL, e.g. https://api.example.com/v1/whereby.
+        #[arg(long)]
+        url: String,
+    },
+}
 
-/// Flags after the command words.
+#[derive(Debug, clap::Subcommand)]
+pub enum DlqCommand {
+    /// Show what is in the webhook dead-letter queue.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Put dead-lettered webhooks back for the worker; stops at a message that
+    /// was replayed before and failed again, unless --again.
+    Replay {
+        /// At most this many.
+        #[arg(long, default_value_t = dlq::DEFAULT_REPLAY_LIMIT)]
+        limit: usize,
+        /// Also replay messages that failed again after a replay.
+        #[arg(long)]
+        again: bool,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum EventsCommand {
+    /// Send webhook events stored as unrecognised since a time through the worker
+    /// again (after a parser fix).
+    Reapply {
+        /// RFC 3339, or a span back from now: 90m, 24h, 7d.
+        #[arg(long, value_name = "T")]
+        since: String,
+        #[arg(long, default_value_t = events::DEFAULT_REAPPLY_LIMIT)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct ErasureTarget {
+    /// The person's id in our product (Whereby's externalId).
+    #[arg(long, value_name = "X")]
+    external_id: Option<String>,
+    /// One Whereby participant.
+    #[arg(long, value_name = "P")]
+    participant_id: Option<String>,
+    /// One meeting (its id).
+    #[arg(long, value_name = "ID")]
+    meeting: Option<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RecordingsCommand {
+    /// Run the recordings catch-up scan now, on a worker.
+    Rescan {
+        /// The worker's health/metrics address, e.g. http://recording-worker:8082.
+        #[arg(long, value_name = "URL")]
+        worker_url: String,
+    },
+}
+
+/// The options of a command, as the commands read them.
 #[derive(Debug, Default)]
 pub struct Options {
     pub json: bool,
@@ -58,73 +149,87 @@ pub struct Options {
     pub webhook_health_url: Option<String>,
 }
 
-fn parse(args: &[String]) -> Result<(Vec<&str>, Options), String> {
-    let mut words = Vec::new();
-    let mut o = Options::default();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
-        match a.as_str() {
-            "--json" => o.json = true,
-            "--url" => o.url = Some(value("--url")?),
-            "--again" => o.again = true,
-            "--since" => o.since = Some(value("--since")?),
-            "--external-id" => o.external_id = Some(value("--external-id")?),
-            "--participant-id" => o.participant_id = Some(value("--participant-id")?),
-            "--meeting" => o.meeting = Some(value("--meeting")?),
-            "--requested-by" => o.requested_by = Some(value("--requested-by")?),
-            "--worker-url" => o.worker_url = Some(value("--worker-url")?),
-            "--webhook-health-url" => o.webhook_health_url = Some(value("--webhook-health-url")?),
-            "--limit" => {
-                o.limit = Some(
-                    value("--limit")?
-                        .parse()
-                        .map_err(|_| "--limit takes a whole number".to_owned())?,
-                );
-            }
-            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
-            word => words.push(word),
-        }
-    }
-    Ok((words, o))
+/// The settings part of `--help`: what the commands read.
+pub fn settings_help() -> String {
+    use settings::keys_of;
+    let keys = [
+        keys_of::<settings::DatabaseSettings>(),
+        keys_of::<settings::AmqpSettings>(),
+        keys_of::<settings::WherebySettings>(),
+        vec!["WHEREBY_WEBHOOK_SECRET".to_owned()],
+        keys_of::<settings::RecordingStorageSettings>(),
+        vec![
+            "AWS_PROCESS_RECORDING_QUEUE_URL".to_owned(),
+            "RECORDING_RETENTION_DAYS".to_owned(),
+        ],
+        keys_of::<settings::AwsSettings>(),
+        keys_of::<settings::AuthSettings>(),
+    ]
+    .concat();
+    format!(
+        "{}\nSecrets are read from there, never from the command line. Operating \
+         guide: docs/operations.md.",
+        settings::help_text(&keys)
+    )
 }
 
-/// Runs a command line; returns the exit code.
-#[allow(clippy::print_stdout, reason = "the usage text is output")]
-pub async fn run(args: &[String]) -> i32 {
-    let (words, options) = match parse(args) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}\n\n{USAGE}");
-            return 2;
-        }
-    };
+/// Parses the command line (help and usage errors exit here: 0 and 2).
+pub fn parse_args() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().after_help(settings_help()).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub async fn run(cli: Cli) -> i32 {
     let source = match Source::load() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
-    };
-    let report = match words.as_slice() {
-        ["doctor"] => doctor::run(&source, &options).await,
-        ["webhook", "send-test"] => send_test(&source, &options).await,
-        ["dlq", "list"] => dlq::list(&source, &options).await,
-        ["dlq", "replay"] => dlq::replay(&source, &options).await,
-        ["events", "reapply"] => events::reapply(&source, &options).await,
-        ["erase"] => erase::run(&source, &options).await,
-        ["recordings", "rescan"] => rescan(&options).await,
-        ["migrate"] => migrate(&source).await,
-        ["help"] | [] => {
-            print!("{USAGE}");
-            return if words.is_empty() { 2 } else { 0 };
-        }
-        _ => {
-            eprintln!("error: unknown command {:?}\n\n{USAGE}", words.join(" "));
+            eprintln!("whereby-ops: {e}");
             return 2;
         }
     };
-    report.print(options.json);
+    let mut o = Options {
+        json: cli.json,
+        ..Options::default()
+    };
+    let report = match cli.command {
+        Command::Doctor { webhook_health_url } => {
+            o.webhook_health_url = webhook_health_url;
+            doctor::run(&source, &o).await
+        }
+        Command::Webhook(WebhookCommand::SendTest { url }) => {
+            o.url = Some(url);
+            send_test(&source, &o).await
+        }
+        Command::Dlq(DlqCommand::List { limit }) => {
+            o.limit = Some(limit);
+            dlq::list(&source, &o).await
+        }
+        Command::Dlq(DlqCommand::Replay { limit, again }) => {
+            o.limit = Some(limit);
+            o.again = again;
+            dlq::replay(&source, &o).await
+        }
+        Command::Events(EventsCommand::Reapply { since, limit }) => {
+            o.since = Some(since);
+            o.limit = Some(limit);
+            events::reapply(&source, &o).await
+        }
+        Command::Erase { whom, requested_by } => {
+            o.external_id = whom.external_id;
+            o.participant_id = whom.participant_id;
+            o.meeting = whom.meeting;
+            o.requested_by = Some(requested_by);
+            erase::run(&source, &o).await
+        }
+        Command::Recordings(RecordingsCommand::Rescan { worker_url }) => {
+            o.worker_url = Some(worker_url);
+            rescan(&o).await
+        }
+        Command::Migrate => migrate(&source).await,
+    };
+    report.print(o.json);
     if report.ok() { 0 } else { 1 }
 }
 

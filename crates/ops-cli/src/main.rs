@@ -1,7 +1,7 @@
-//! `whereby-ops`: what an operator runs by hand. See `whereby-ops help`.
+//! `whereby-ops`: what an operator runs by hand. See `whereby-ops --help`.
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    std::process::exit(whereby_ops::run(&args).await);
+    let cli = whereby_ops::parse_args();
+    std::process::exit(whereby_ops::run(cli).await);
 }

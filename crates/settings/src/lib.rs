@@ -6,24 +6,122 @@
 //! Whereby guide (`WHEREBY_API_KEY`, `RECORDING_STORAGE_AWS_BUCKET_NAME`, ...) work
 //! as written, in the environment, in `.env` and in the file alike. Each section is
 //! deserialised from the same flat source; docs/configuration.md lists every key.
+//!
+//! A service reads all its sections through one [`Reader`], which gathers every
+//! missing or invalid key (and every failed range check) so that one error names
+//! them all, instead of one per attempt.
 
-use std::{collections::HashMap, path::Path};
+use std::{collections::HashMap, fmt, path::Path};
 
 use secrecy::SecretString;
 use serde::{Deserialize, de::DeserializeOwned};
 
 pub use secrecy::ExposeSecret;
 
+mod reader;
+pub use reader::{Reader, keys_of};
+
+/// Where every setting is documented; named by every settings error.
+pub const DOCUMENTED_IN: &str = "docs/configuration.md";
+
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("cannot read {path}: {message}")]
     File { path: String, message: String },
-    #[error("invalid settings: {0}")]
-    Invalid(String),
+    #[error("invalid settings: {} (see {DOCUMENTED_IN})", Problems(.0))]
+    Invalid(Vec<Problem>),
+}
+
+impl SettingsError {
+    /// One problem with one key (`key` as the environment variable's name).
+    pub fn invalid(key: &str, message: impl Into<String>) -> Self {
+        Self::Invalid(vec![Problem::new(key, message)])
+    }
+
+    /// The keys this error names (empty for a file error).
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            Self::File { .. } => Vec::new(),
+            Self::Invalid(problems) => problems.iter().map(|p| p.key.as_str()).collect(),
+        }
+    }
+}
+
+/// What is wrong with one setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The environment variable's name (upper case).
+    pub key: String,
+    /// Reads after the key: "is missing", "must be between 1 and 10 (is 0)".
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(key: &str, message: impl Into<String>) -> Self {
+        Self {
+            key: key.to_ascii_uppercase(),
+            message: message.into(),
+        }
+    }
+}
+
+struct Problems<'a>(&'a [Problem]);
+
+impl fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{} {}", p.key, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects the problems of a section's start-up checks, so one error names them all.
+#[derive(Debug, Default)]
+pub struct Checks(Vec<Problem>);
+
+impl Checks {
+    /// `value` within `range`.
+    pub fn range(&mut self, key: &str, value: u64, range: std::ops::RangeInclusive<u64>) {
+        self.add(check_range(key, value, range));
+    }
+
+    /// `holds`, or the problem `message` with `key`.
+    pub fn require(&mut self, holds: bool, key: &str, message: impl Into<String>) {
+        if !holds {
+            self.0.push(Problem::new(key, message));
+        }
+    }
+
+    /// The problems of another check, if it failed.
+    pub fn add(&mut self, result: Result<(), SettingsError>) {
+        match result {
+            Ok(()) => {}
+            Err(SettingsError::Invalid(problems)) => self.0.extend(problems),
+            Err(SettingsError::File { path, message }) => self
+                .0
+                .push(Problem::new("SETTINGS_FILE", format!("{path}: {message}"))),
+        }
+    }
+
+    pub fn done(self) -> Result<(), SettingsError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(SettingsError::Invalid(self.0))
+        }
+    }
 }
 
 /// The merged key/value source that sections are read from.
-pub struct Source(config::Config);
+pub struct Source {
+    config: config::Config,
+    /// Every key with its value, for the [`Reader`].
+    table: HashMap<String, config::Value>,
+}
 
 impl Source {
     /// Reads the real sources: `SETTINGS_FILE`, `./.env`, the environment.
@@ -39,7 +137,8 @@ impl Source {
         env: HashMap<String, String>,
     ) -> Result<Self, SettingsError> {
         let mut builder = config::Config::builder();
-        if let Some(file) = env.get("SETTINGS_FILE").filter(|f| !f.is_empty()) {
+        let settings_file = env.get("SETTINGS_FILE").filter(|f| !f.is_empty()).cloned();
+        if let Some(file) = &settings_file {
             builder = builder.add_source(config::File::new(file, config::FileFormat::Toml));
         }
         if let Some(path) = dotenv.filter(|p| p.exists()) {
@@ -54,23 +153,73 @@ impl Source {
         let config = builder
             .add_source(environment(env))
             .build()
-            .map_err(|e| SettingsError::Invalid(e.to_string()))?;
-        Ok(Self(config))
+            .map_err(|e| SettingsError::File {
+                path: settings_file.unwrap_or_else(|| "the environment".to_owned()),
+                message: e.to_string(),
+            })?;
+        let table = config
+            .clone()
+            .try_deserialize()
+            .map_err(|e| SettingsError::File {
+                path: "the settings".to_owned(),
+                message: e.to_string(),
+            })?;
+        Ok(Self { config, table })
     }
 
     /// One raw value by its key (the variable's name in lower case), if set and
     /// not empty.
     pub fn get(&self, key: &str) -> Option<String> {
-        self.0.get_string(key).ok().filter(|v| !v.trim().is_empty())
+        self.config
+            .get_string(key)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
     }
 
-    /// Reads one section. Missing keys take the section's defaults; a missing key
-    /// without a default, or a value of the wrong type, is an error naming the key.
+    /// A reader that gathers the problems of several sections into one error.
+    pub fn reader(&self) -> Reader<'_> {
+        Reader::new(&self.table)
+    }
+
+    /// Reads one section. Missing keys take the section's defaults; every missing
+    /// key without a default and every value of the wrong type is named in the error.
     pub fn section<T: DeserializeOwned>(&self) -> Result<T, SettingsError> {
-        self.0
-            .clone()
-            .try_deserialize()
-            .map_err(|e| SettingsError::Invalid(e.to_string()))
+        let mut reader = self.reader();
+        let section = reader.section()?;
+        reader.finish()?;
+        Ok(section)
+    }
+}
+
+/// The settings part of a program's `--help`: every key it reads, wrapped, and
+/// where they are documented.
+pub fn help_text(keys: &[String]) -> String {
+    let mut text = String::from("Settings (environment variables, or a .env file, or SETTINGS_FILE):\n");
+    let mut line = String::from(" ");
+    for key in keys {
+        if line.len() + key.len() > 78 {
+            text.push_str(&line);
+            text.push('\n');
+            line = String::from(" ");
+        }
+        line.push(' ');
+        line.push_str(key);
+    }
+    text.push_str(&line);
+    text.push_str(&format!("\nEach is described, with its default, in {DOCUMENTED_IN}."));
+    text
+}
+
+/// The settings, or, when they are wrong, one line on stderr naming every
+/// problem and exit code 2: a settings mistake needs no backtrace.
+#[allow(clippy::print_stderr, reason = "the error is the program's last word")]
+pub fn or_exit<T>(program: &str, result: Result<T, SettingsError>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            std::process::exit(2)
+        }
     }
 }
 
@@ -145,11 +294,14 @@ pub fn check_range(
     if range.contains(&value) {
         Ok(())
     } else {
-        Err(SettingsError::Invalid(format!(
-            "{name} is {value}; it must be between {} and {}",
-            range.start(),
-            range.end()
-        )))
+        Err(SettingsError::invalid(
+            name,
+            format!(
+                "must be between {} and {} (is {value})",
+                range.start(),
+                range.end()
+            ),
+        ))
     }
 }
 
@@ -179,36 +331,38 @@ impl DatabaseSettings {
 
     /// Range checks, at start-up: a zero timeout would mean "none" to Postgres.
     pub fn check(&self) -> Result<(), SettingsError> {
-        check_range(
+        let mut checks = Checks::default();
+        checks.range(
             "DATABASE_POOL_SIZE",
             self.database_pool_size as u64,
             1..=1000,
-        )?;
-        check_range(
+        );
+        checks.range(
             "DATABASE_TIMEOUT_SECONDS",
             self.database_timeout_seconds,
             1..=300,
-        )?;
-        check_range(
+        );
+        checks.range(
             "DATABASE_STATEMENT_TIMEOUT_MS",
             self.database_statement_timeout_ms,
             100..=3_600_000,
-        )?;
-        check_range(
+        );
+        checks.range(
             "DATABASE_LOCK_TIMEOUT_MS",
             self.database_lock_timeout_ms,
             100..=3_600_000,
-        )?;
-        check_range(
+        );
+        checks.range(
             "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS",
             self.database_idle_in_transaction_timeout_ms,
             1_000..=3_600_000,
-        )?;
-        check_range(
+        );
+        checks.range(
             "DATABASE_TCP_TIMEOUT_SECONDS",
             self.database_tcp_timeout_seconds,
             2..=600,
-        )
+        );
+        checks.done()
     }
 }
 
@@ -242,29 +396,29 @@ pub struct WherebySettings {
 impl WherebySettings {
     /// Range checks, at start-up: every call to Whereby must stay bounded.
     pub fn check(&self) -> Result<(), SettingsError> {
-        check_range(
+        let mut checks = Checks::default();
+        checks.range(
             "WHEREBY_TIMEOUT_SECONDS",
             self.whereby_timeout_seconds,
             1..=120,
-        )?;
-        check_range(
+        );
+        checks.range(
             "WHEREBY_MAX_ATTEMPTS",
             u64::from(self.whereby_max_attempts),
             1..=10,
-        )?;
-        check_range(
+        );
+        checks.range(
             "WHEREBY_MAX_RETRY_AFTER_SECONDS",
             self.whereby_max_retry_after_seconds,
             0..=300,
-        )?;
-        if !(self.whereby_api_url.starts_with("https://")
-            || self.whereby_api_url.starts_with("http://"))
-        {
-            return Err(SettingsError::Invalid(
-                "WHEREBY_API_URL must be an http(s) URL".to_owned(),
-            ));
-        }
-        Ok(())
+        );
+        checks.require(
+            self.whereby_api_url.starts_with("https://")
+                || self.whereby_api_url.starts_with("http://"),
+            "WHEREBY_API_URL",
+            "must be an http(s) URL",
+        );
+        checks.done()
     }
 }
 
@@ -337,37 +491,42 @@ impl AmqpSettings {
     /// Start-up checks: the URL's scheme (never echoing the URL, which holds a
     /// password), and every number within a sane range.
     pub fn check(&self) -> Result<(), SettingsError> {
+        let mut checks = Checks::default();
         let url = self.amqp_url.expose_secret();
-        if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
-            return Err(SettingsError::Invalid(
-                "AMQP_URL must start with amqp:// or amqps:// (value not shown: it may hold a password)"
-                    .to_owned(),
-            ));
-        }
-        check_range(
+        checks.require(
+            url.starts_with("amqp://") || url.starts_with("amqps://"),
+            "AMQP_URL",
+            "must start with amqp:// or amqps:// (value not shown: it may hold a password)",
+        );
+        checks.range(
             "AMQP_PUBLISH_TIMEOUT_MS",
             self.amqp_publish_timeout_ms,
             100..=60_000,
-        )?;
-        check_range(
+        );
+        checks.range(
             "AMQP_CONNECT_TIMEOUT_SECONDS",
             self.amqp_connect_timeout_seconds,
             1..=120,
-        )?;
-        check_range(
+        );
+        checks.range(
             "AMQP_DELIVERY_LIMIT",
             u64::from(self.amqp_delivery_limit),
             1..=1000,
-        )?;
-        check_range("AMQP_MAX_LENGTH", self.amqp_max_length, 1..=100_000_000)?;
-        for delay in self.retry_delays()? {
-            check_range(
-                "each of AMQP_RETRY_DELAYS_MS",
-                u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                100..=86_400_000,
-            )?;
+        );
+        checks.range("AMQP_MAX_LENGTH", self.amqp_max_length, 1..=100_000_000);
+        match self.retry_delays() {
+            Ok(delays) => {
+                for delay in delays {
+                    checks.range(
+                        "AMQP_RETRY_DELAYS_MS",
+                        u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        100..=86_400_000,
+                    );
+                }
+            }
+            Err(e) => checks.add(Err(e)),
         }
-        Ok(())
+        checks.done()
     }
 
     pub fn retry_delays(&self) -> Result<Vec<std::time::Duration>, SettingsError> {
@@ -380,9 +539,10 @@ impl AmqpSettings {
                     .filter(|ms| *ms > 0)
                     .map(std::time::Duration::from_millis)
                     .ok_or_else(|| {
-                        SettingsError::Invalid(format!(
-                            "amqp_retry_delays_ms: {s:?} is not a positive number of milliseconds"
-                        ))
+                        SettingsError::invalid(
+                            "AMQP_RETRY_DELAYS_MS",
+                            format!("holds {s:?}, not a positive number of milliseconds"),
+                        )
                     })
             })
             .collect()
@@ -514,7 +674,47 @@ mod tests {
         let err = source
             .section::<WherebySettings>()
             .expect_err("api key is required");
-        assert!(err.to_string().contains("whereby_api_key"), "{err}");
+        assert!(err.to_string().contains("WHEREBY_API_KEY is missing"), "{err}");
+    }
+
+    #[test]
+    fn one_error_names_every_missing_and_invalid_key_of_every_section() {
+        let source = Source::from_parts(
+            None,
+            env(&[
+                ("WHEREBY_MAX_ATTEMPTS", "many"),
+                ("DATABASE_POOL_SIZE", "-1"),
+                ("DATABASE_LOCK_TIMEOUT_MS", "0"),
+                ("DATABASE_STATEMENT_TIMEOUT_MS", "1"),
+            ]),
+        )
+        .expect("source");
+        let mut reader = source.reader();
+        let whereby: WherebySettings = reader.section().expect("built with placeholders");
+        let storage: RecordingStorageSettings = reader.section().expect("built");
+        let database: DatabaseSettings = reader.section().expect("built");
+        reader.check(whereby.check());
+        reader.check(database.check());
+        drop(storage);
+        let err = reader.finish().expect_err("several problems");
+        assert_eq!(
+            err.keys(),
+            [
+                "WHEREBY_MAX_ATTEMPTS",
+                "WHEREBY_API_KEY",
+                "RECORDING_STORAGE_AWS_BUCKET_NAME",
+                "AWS_WHEREBY_ACCESS_KEY_ID",
+                "AWS_WHEREBY_ACCESS_KEY_SECRET",
+                "DATABASE_POOL_SIZE",
+                "DATABASE_STATEMENT_TIMEOUT_MS",
+                "DATABASE_LOCK_TIMEOUT_MS",
+            ],
+            "{err}"
+        );
+        let line = err.to_string();
+        assert!(!line.contains('\n'), "one line: {line}");
+        assert!(line.contains("WHEREBY_API_KEY is missing"), "{line}");
+        assert!(line.contains(DOCUMENTED_IN), "{line}");
     }
 
     #[test]

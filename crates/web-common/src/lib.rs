@@ -7,12 +7,14 @@
 mod body;
 mod error;
 mod middleware;
+mod readiness;
 
 pub use body::{
     BodyError, BodyLimit, BudgetHold, ByteBudget, JsonBody, read_body, read_body_budgeted,
     too_large,
 };
 pub use error::ApiError;
+pub use readiness::Readiness;
 pub use middleware::{
     HttpMetrics, REQUEST_ID_HEADER, RequestDeadline, RequestId, method_label, request_context,
     request_deadline,

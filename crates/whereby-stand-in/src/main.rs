@@ -1,15 +1,33 @@
 //! `whereby-stand-in`: runs the local Whereby API stand-in.
-//! Settings: `WHEREBY_STAND_IN_ADDR` (default 127.0.0.1:8090), `WHEREBY_API_KEY`
-//! (the bearer token it accepts), `WHEREBY_STAND_IN_SUBDOMAIN`, and for webhooks
-//! `WHEREBY_STAND_IN_WEBHOOK_URL` with `WHEREBY_WEBHOOK_SECRET` (its first entry),
-//! and for cloud recordings the S3 endpoint `AWS_ENDPOINT_URL`.
 
 use std::net::TcpListener;
 
+use clap::Parser;
 use whereby_stand_in::{StandInConfig, StandInServer, webhooks::WebhookTarget};
+
+/// A local stand-in for Whereby's REST API (api.whereby.dev/v1) that validates
+/// requests against the official OpenAPI document. It also plays Whereby's
+/// webhook sender (signed, with Whereby's retry rule) and cloud recorder (uploads
+/// to S3), driven through /_stand-in/... routes. For tests and `make run` only.
+#[derive(Parser)]
+#[command(
+    name = "whereby-stand-in",
+    version,
+    verbatim_doc_comment,
+    after_help = "Settings (environment variables):
+  WHEREBY_STAND_IN_ADDR         where it listens (default 127.0.0.1:8090)
+  WHEREBY_API_KEY               the bearer token it accepts
+  WHEREBY_STAND_IN_SUBDOMAIN    the subdomain of its room URLs
+  WHEREBY_STAND_IN_WEBHOOK_URL  where it sends webhooks (none: it sends none)
+  WHEREBY_WEBHOOK_SECRET        the signing secret (its first entry)
+  AWS_ENDPOINT_URL              the S3 endpoint it uploads cloud recordings to
+See docs/configuration.md."
+)]
+struct Cli {}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
+    Cli::parse();
     tracing_subscriber::fmt()
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))

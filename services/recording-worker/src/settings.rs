@@ -1,6 +1,6 @@
 use serde::Deserialize;
 use settings::{
-    AmqpSettings, AwsSettings, DatabaseSettings, LogSettings, SettingsError, Source,
+    AmqpSettings, AwsSettings, Checks, DatabaseSettings, LogSettings, SettingsError, Source,
     WherebySettings,
 };
 
@@ -19,55 +19,70 @@ pub struct WorkerSettings {
 }
 
 impl WorkerSettings {
+    /// Every key recording-worker reads, for `--help` (from the sections themselves).
+    pub fn keys() -> Vec<String> {
+        use settings::keys_of;
+        [keys_of::<WorkerSection>(), keys_of::<RecordingSettings>(), keys_of::<JobSettings>(), keys_of::<DatabaseSettings>(), keys_of::<AmqpSettings>(), keys_of::<AwsSettings>(), keys_of::<WherebySettings>(), keys_of::<LogSettings>()].concat()
+    }
+
     pub fn load() -> Result<Self, SettingsError> {
         Self::from_source(&Source::load()?)
     }
 
     pub fn from_source(source: &Source) -> Result<Self, SettingsError> {
+        let mut reader = source.reader();
         let settings = Self {
-            worker: source.section()?,
-            recordings: source.section()?,
-            jobs: source.section()?,
-            database: source.section()?,
-            amqp: source.section()?,
-            aws: source.section()?,
-            whereby: source.section()?,
-            log: source.section()?,
+            worker: reader.section()?,
+            recordings: reader.section()?,
+            jobs: reader.section()?,
+            database: reader.section()?,
+            amqp: reader.section()?,
+            aws: reader.section()?,
+            whereby: reader.section()?,
+            log: reader.section()?,
         };
-        settings.database.check()?;
-        settings.whereby.check()?;
-        settings.amqp.check()?;
-        let w = &settings.worker;
-        settings::check_range("WORKER_PREFETCH", u64::from(w.worker_prefetch), 1..=2000)?;
-        settings::check_range("WORKER_BATCH_SIZE", w.worker_batch_size as u64, 1..=1000)?;
-        settings::check_range(
+        reader.check(settings.database.check());
+        reader.check(settings.whereby.check());
+        reader.check(settings.amqp.check());
+        reader.check(settings.check_own());
+        reader.finish()?;
+        Ok(settings)
+    }
+
+    /// The range checks of the worker's own settings.
+    fn check_own(&self) -> Result<(), SettingsError> {
+        let mut checks = Checks::default();
+        let w = &self.worker;
+        checks.range("WORKER_PREFETCH", u64::from(w.worker_prefetch), 1..=2000);
+        checks.range("WORKER_BATCH_SIZE", w.worker_batch_size as u64, 1..=1000);
+        checks.range(
             "WORKER_SHUTDOWN_SECONDS",
             w.worker_shutdown_seconds,
             1..=600,
-        )?;
-        let j = &settings.jobs;
-        settings::check_range(
+        );
+        let j = &self.jobs;
+        checks.range(
             "PERSONAL_DATA_RETENTION_DAYS",
             u64::from(j.personal_data_retention_days),
             1..=3650,
-        )?;
-        settings::check_range(
+        );
+        checks.range(
             "INBOX_RETENTION_DAYS",
             u64::from(j.inbox_retention_days),
             u64::from(j.personal_data_retention_days).max(2)..=3650,
-        )?;
-        let r = &settings.recordings;
-        settings::check_range(
+        );
+        let r = &self.recordings;
+        checks.range(
             "SQS_POLLING_TIMEOUT_SECONDS",
             r.sqs_polling_timeout_seconds,
             1..=3600,
-        )?;
-        settings::check_range(
+        );
+        checks.range(
             "SQS_VISIBILITY_TIMEOUT_SECONDS",
             r.sqs_visibility_timeout_seconds,
             2..=43_200,
-        )?;
-        Ok(settings)
+        );
+        checks.done()
     }
 }
 

@@ -36,13 +36,10 @@ pub struct Application {
 struct Ready(Arc<AtomicBool>, Supervisor);
 
 async fn readyz(ready: web::Data<Ready>) -> HttpResponse {
-    let down = ready.1.down_tasks();
-    if ready.0.load(Ordering::Relaxed) && down.is_empty() {
-        HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))
-    } else {
-        HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({"status": "unavailable", "tasks_down": down}))
-    }
+    web_common::Readiness::new()
+        .check("consumer", ready.0.load(Ordering::Relaxed))
+        .tasks_down(ready.1.down_tasks())
+        .respond()
 }
 
 /// `GET /metrics`, with the pool gauges refreshed first.

@@ -21,29 +21,37 @@ pub struct RoomApiSettings {
 }
 
 impl RoomApiSettings {
+    /// Every key room-api reads, for `--help` (from the sections themselves).
+    pub fn keys() -> Vec<String> {
+        use settings::keys_of;
+        [keys_of::<HttpSettings>(), keys_of::<DatabaseSettings>(), keys_of::<WherebySettings>(), keys_of::<RecordingStorageSettings>(), keys_of::<AuthSettings>(), keys_of::<MeetingSettings>(), keys_of::<AccessSettings>(), keys_of::<AwsSettings>(), keys_of::<LogSettings>()].concat()
+    }
+
     pub fn load() -> Result<Self, SettingsError> {
         Self::from_source(&Source::load()?)
     }
 
     pub fn from_source(source: &Source) -> Result<Self, SettingsError> {
+        let mut reader = source.reader();
         let settings = Self {
-            http: source.section()?,
-            database: source.section()?,
-            whereby: source.section()?,
-            storage: source.section()?,
-            auth: source.section()?,
-            meetings: source.section()?,
-            access: source.section()?,
-            aws: source.section()?,
-            log: source.section()?,
+            http: reader.section()?,
+            database: reader.section()?,
+            whereby: reader.section()?,
+            storage: reader.section()?,
+            auth: reader.section()?,
+            meetings: reader.section()?,
+            access: reader.section()?,
+            aws: reader.section()?,
+            log: reader.section()?,
         };
-        settings.database.check()?;
-        settings.whereby.check()?;
-        settings::check_range(
+        reader.check(settings.database.check());
+        reader.check(settings.whereby.check());
+        reader.check(settings::check_range(
             "ROOM_API_REQUEST_TIMEOUT_SECONDS",
             settings.http.room_api_request_timeout_seconds,
             1..=600,
-        )?;
+        ));
+        reader.finish()?;
         Ok(settings)
     }
 }
@@ -127,7 +135,7 @@ impl MeetingSettings {
             v.as_deref()
                 .map(|c| {
                     parse_color(c)
-                        .ok_or_else(|| SettingsError::Invalid(format!("{name} must be #rrggbb")))
+                        .ok_or_else(|| SettingsError::invalid(name, "must be #rrggbb"))
                 })
                 .transpose()
         };
@@ -154,9 +162,9 @@ impl MeetingSettings {
             let kind = sniff_image(&bytes)
                 .filter(|_| bytes.len() <= MAX_IMAGE_BYTES)
                 .ok_or_else(|| {
-                    SettingsError::Invalid(
-                        "BRANDING_DEFAULT_LOGO_FILE must be a PNG or JPEG of at most 600 KiB"
-                            .to_owned(),
+                    SettingsError::invalid(
+                        "BRANDING_DEFAULT_LOGO_FILE",
+                        "must be a PNG or JPEG of at most 600 KiB",
                     )
                 })?;
             b.logo = Some(bytes);
@@ -167,9 +175,9 @@ impl MeetingSettings {
                 .split_once('/')
                 .filter(|(p, t)| is_background_preset(p, t))
                 .ok_or_else(|| {
-                    SettingsError::Invalid(
-                        "BRANDING_DEFAULT_BACKGROUND must be palette/theme, e.g. grey/mountains"
-                            .to_owned(),
+                    SettingsError::invalid(
+                        "BRANDING_DEFAULT_BACKGROUND",
+                        "must be palette/theme, e.g. grey/mountains",
                     )
                 })?;
             b.background_palette = Some(palette.to_owned());

@@ -54,11 +54,16 @@ impl ScrapeGauges {
             "active_meetings",
             "Meetings active and not past their end date",
         )?;
-        let plan = prometheus::IntGauge::new(
-            "whereby_plan_meeting_limit",
-            "Concurrent meetings the Whereby plan allows (WHEREBY_PLAN_MEETING_LIMIT; 0 = unknown)",
-        )?;
-        plan.set(i64::from(plan_limit.unwrap_or(0)));
+        // Only exported when known: a 0 would read as "no meetings allowed" and
+        // fire the capacity alert.
+        if let Some(limit) = plan_limit {
+            let plan = prometheus::IntGauge::new(
+                "whereby_plan_meeting_limit",
+                "Concurrent meetings the Whereby plan allows (WHEREBY_PLAN_MEETING_LIMIT)",
+            )?;
+            plan.set(i64::from(limit));
+            registry.register(Box::new(plan))?;
+        }
         let pool = prometheus::IntGaugeVec::new(
             prometheus::Opts::new(
                 "db_pool_connections",
@@ -83,7 +88,6 @@ impl ScrapeGauges {
             recording_bytes.with_label_values(&[status.as_str()]).set(0);
         }
         registry.register(Box::new(active_meetings.clone()))?;
-        registry.register(Box::new(plan.clone()))?;
         registry.register(Box::new(pool.clone()))?;
         registry.register(Box::new(recordings.clone()))?;
         registry.register(Box::new(recording_bytes.clone()))?;

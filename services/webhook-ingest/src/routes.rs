@@ -220,12 +220,11 @@ fn rate_limited() -> ApiError {
     )
 }
 
-/// `GET /v1/whereby/health` and `/readyz`: ready while RabbitMQ is connected.
+/// `GET /v1/whereby/health` and `/readyz`: ready while RabbitMQ is connected
+/// and the publisher's connection loop runs.
 pub async fn health(state: web::Data<IngestState>) -> HttpResponse {
-    if state.publisher.is_connected() && state.tasks.all_up() {
-        HttpResponse::Ok().json(json!({"status": "ok", "broker": "connected"}))
-    } else {
-        HttpResponse::ServiceUnavailable()
-            .json(json!({"status": "unavailable", "broker": "disconnected"}))
-    }
+    web_common::Readiness::new()
+        .check("broker", state.publisher.is_connected())
+        .tasks_down(state.tasks.down_tasks())
+        .respond()
 }

@@ -1,6 +1,6 @@
 use secrecy::ExposeSecret;
 use serde::Deserialize;
-use settings::{AmqpSettings, LogSettings, SettingsError, Source};
+use settings::{AmqpSettings, Checks, LogSettings, SettingsError, Source};
 
 /// Everything webhook-ingest reads; see docs/configuration.md.
 #[derive(Debug, Clone)]
@@ -12,56 +12,73 @@ pub struct IngestSettings {
 }
 
 impl IngestSettings {
+    /// Every key webhook-ingest reads, for `--help` (from the sections themselves).
+    pub fn keys() -> Vec<String> {
+        use settings::keys_of;
+        [keys_of::<HttpSettings>(), keys_of::<WebhookSettings>(), keys_of::<AmqpSettings>(), keys_of::<LogSettings>()].concat()
+    }
+
     pub fn load() -> Result<Self, SettingsError> {
         Self::from_source(&Source::load()?)
     }
 
     pub fn from_source(source: &Source) -> Result<Self, SettingsError> {
+        let mut reader = source.reader();
         let settings = Self {
-            http: source.section()?,
-            webhook: source.section()?,
-            amqp: source.section()?,
-            log: source.section()?,
+            http: reader.section()?,
+            webhook: reader.section()?,
+            amqp: reader.section()?,
+            log: reader.section()?,
         };
-        settings.amqp.check()?;
-        let http = &settings.http;
-        if http.webhook_body_budget_bytes * 3 / 4 < http.webhook_body_limit_bytes {
-            return Err(SettingsError::Invalid(format!(
-                "WEBHOOK_BODY_BUDGET_BYTES ({}) must hold at least one body of WEBHOOK_BODY_LIMIT_BYTES ({}) in its three quarters for large bodies",
+        reader.check(settings.amqp.check());
+        reader.check(settings.check_own());
+        reader.finish()?;
+        Ok(settings)
+    }
+
+    /// The checks of ingest's own settings.
+    fn check_own(&self) -> Result<(), SettingsError> {
+        let mut checks = Checks::default();
+        let http = &self.http;
+        checks.require(
+            http.webhook_body_budget_bytes * 3 / 4 >= http.webhook_body_limit_bytes,
+            "WEBHOOK_BODY_BUDGET_BYTES",
+            format!(
+                "({}) must hold at least one body of WEBHOOK_BODY_LIMIT_BYTES ({}) in its three quarters for large bodies",
                 http.webhook_body_budget_bytes, http.webhook_body_limit_bytes
-            )));
-        }
-        if !(1..=120).contains(&http.webhook_body_timeout_seconds) {
-            return Err(SettingsError::Invalid(
-                "WEBHOOK_BODY_TIMEOUT_SECONDS must be between 1 and 120".to_owned(),
-            ));
-        }
-        settings::check_range(
+            ),
+        );
+        checks.range(
+            "WEBHOOK_BODY_TIMEOUT_SECONDS",
+            http.webhook_body_timeout_seconds,
+            1..=120,
+        );
+        checks.range(
             "WEBHOOK_FAILURE_BURST",
             u64::from(http.webhook_failure_burst),
             1..=100_000,
-        )?;
-        if !(0.01..=10_000.0).contains(&http.webhook_failure_rate_per_second) {
-            return Err(SettingsError::Invalid(
-                "WEBHOOK_FAILURE_RATE_PER_SECOND must be between 0.01 and 10000".to_owned(),
-            ));
-        }
-        settings::check_range(
+        );
+        checks.require(
+            (0.01..=10_000.0).contains(&http.webhook_failure_rate_per_second),
+            "WEBHOOK_FAILURE_RATE_PER_SECOND",
+            "must be between 0.01 and 10000",
+        );
+        checks.range(
             "WEBHOOK_TRUSTED_PROXY_HOPS",
             http.webhook_trusted_proxy_hops as u64,
             1..=10,
-        )?;
-        if !(1..=3600).contains(&settings.webhook.whereby_webhook_tolerance_seconds) {
-            return Err(SettingsError::Invalid(
-                "WHEREBY_WEBHOOK_TOLERANCE_SECONDS must be between 1 and 3600".to_owned(),
-            ));
-        }
-        if settings.webhook.secrets().is_empty() {
-            return Err(SettingsError::Invalid(
-                "WHEREBY_WEBHOOK_SECRET must hold at least one secret".to_owned(),
-            ));
-        }
-        Ok(settings)
+        );
+        checks.require(
+            (1..=3600).contains(&self.webhook.whereby_webhook_tolerance_seconds),
+            "WHEREBY_WEBHOOK_TOLERANCE_SECONDS",
+            "must be between 1 and 3600",
+        );
+        checks.require(
+            !self.webhook.secrets().is_empty(),
+            "WHEREBY_WEBHOOK_SECRET",
+            "must hold at least one secret",
+        );
+        checks.done()
     }
 }
 

@@ -1,18 +1,18 @@
 use actix_web::{HttpResponse, web};
-use web_common::ApiError;
+use web_common::Readiness;
 
-use crate::{errors, startup::AppState};
+use crate::startup::AppState;
 
-/// `GET /readyz`: ready when Postgres answers.
-pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    db::ping(&mut conn).await.map_err(errors::query)?;
-    let down = state.tasks.down_tasks();
-    if !down.is_empty() {
-        return Ok(HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({"status": "unavailable", "tasks_down": down})));
-    }
-    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+/// `GET /readyz`: ready when Postgres answers and every background task runs.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let database = match state.pool.get().await {
+        Ok(mut conn) => db::ping(&mut conn).await.is_ok(),
+        Err(_) => false,
+    };
+    Readiness::new()
+        .check("database", database)
+        .tasks_down(state.tasks.down_tasks())
+        .respond()
 }
 
 /// `GET /metrics`, with the scrape-time gauges refreshed first.
