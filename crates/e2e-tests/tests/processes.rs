@@ -146,6 +146,27 @@ async fn logs_are_json_carry_the_request_id_and_never_contain_a_secret() {
     wait_http(&format!("{}/readyz", s.room_api), "room-api").await;
     wait_http(&format!("{}/readyz", s.ingest), "webhook-ingest").await;
     wait_http(&format!("{}/readyz", s.worker), "recording-worker").await;
+    // One readiness shape for all three: one probe, dashboard and runbook line.
+    for base in [&s.room_api, &s.ingest, &s.worker] {
+        let ready: Value = reqwest::get(format!("{base}/readyz"))
+            .await
+            .expect("readyz")
+            .json()
+            .await
+            .expect("json");
+        let keys: BTreeSet<&str> = ready
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(keys, BTreeSet::from(["checks", "status", "tasks_down"]), "{base}: {ready}");
+        assert_eq!(ready["status"], "ready", "{base}: {ready}");
+        assert!(
+            ready["checks"]
+                .as_object()
+                .is_some_and(|c| !c.is_empty() && c.values().all(|v| v == "up")),
+            "{base}: {ready}"
+        );
+    }
 
     let token = room_api::auth::dev_token(
         &settings::AuthSettings {
