@@ -9,11 +9,34 @@ use crate::ValidationError;
 /// `roomNamePrefix`.
 pub const ROOM_NAME_MAX_LEN: usize = 38;
 
+/// [`RoomName::parse`]'s rule as an ECMA-262 regular expression, for API documents
+/// (the length bounds are separate). The lookaheads refuse the two UUID forms a
+/// lowercase name could take, so that `/v1/rooms/{room}` can take a name or an id.
+pub const ROOM_NAME_PATTERN: &str = "^(?![0-9a-f]{32}$)(?![0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$)[a-z0-9]+(-[a-z0-9]+)*$";
+
 /// A room's unique name: 1 to 38 lowercase letters and digits, with single hyphens
-/// between them. It appears in URLs and becomes the Whereby room name prefix.
+/// between them, and never a UUID (ids and names share a path segment). It appears
+/// in URLs and becomes the Whereby room name prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct RoomName(String);
+
+impl utoipa::PartialSchema for RoomName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(ROOM_NAME_MAX_LEN))
+            .pattern(Some(ROOM_NAME_PATTERN))
+            .description(Some(
+                "1-38 lowercase letters a-z and digits, single hyphens between them; never a UUID. Unique.",
+            ))
+            .examples(["team-standup"])
+            .into()
+    }
+}
+
+impl ToSchema for RoomName {}
 
 impl RoomName {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
@@ -35,6 +58,11 @@ impl RoomName {
         if raw.starts_with('-') || raw.ends_with('-') || raw.contains("--") {
             return Err(err(
                 "hyphens must stand between letters or digits (no leading, trailing or double hyphen)",
+            ));
+        }
+        if uuid::Uuid::try_parse(raw).is_ok() {
+            return Err(err(
+                "must not be a UUID: rooms are addressed by id or by name in the same place",
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -80,8 +108,10 @@ impl OwnerId {
 
 /// Declares a closed string enum with its wire name, used identically in JSON,
 /// in the database (CHECK constraints list the same names) and towards Whereby.
+/// The wire name is a `tt`: utoipa's derive does not see a `serde(rename)` given
+/// a `literal` fragment, and documented `Whereby` for `whereby`.
 macro_rules! wire_enum {
-    ($(#[$meta:meta])* $name:ident, $field:literal { $($variant:ident => $wire:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident, $field:literal { $($variant:ident => $wire:tt),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
         pub enum $name {
@@ -228,9 +258,20 @@ mod tests {
             "é",
             "a/b",
             &"x".repeat(39),
+            "123e4567-e89b-12d3-a456-426614174000",
+            "123e4567e89b12d3a456426614174000",
         ] {
             let err = RoomName::parse(bad).expect_err(bad);
             assert_eq!(err.field, "name");
+        }
+        // Near misses of a UUID are names.
+        for ok in [
+            "123e4567-e89b-12d3-a456-42661417400",
+            "123e4567-e89b-12d3-a456-4266141740001",
+            "123e4567e89b-12d3-a456-426614174000",
+            "123e4567e89b12d3a45642661417400g",
+        ] {
+            assert!(RoomName::parse(ok).is_ok(), "{ok} should be valid");
         }
     }
 
