@@ -26,9 +26,92 @@ pub enum MessagingError {
     Amqp(#[from] lapin::Error),
 }
 
-/// Opens a connection within `timeout`. The URL may carry `heartbeat=N`; without
-/// one we ask for 10 s, so that a dead peer is noticed in seconds, not minutes.
+/// The broker's endpoints: `AMQP_URL` may list several nodes of one cluster,
+/// comma-separated. A connection goes to the first that answers; after a loss the
+/// next connection starts from the node after the one that was lost, so a dead
+/// node is not tried first again.
+#[derive(Debug)]
+pub struct Endpoints {
+    urls: Vec<String>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Endpoints {
+    /// Parses a comma-separated list (empty entries are ignored).
+    pub fn parse(list: &str) -> Self {
+        Self {
+            urls: list
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            next: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// How many endpoints are listed.
+    pub fn len(&self) -> usize {
+        self.urls.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.urls.is_empty()
+    }
+
+    /// Connects to the first endpoint that answers, each tried once within
+    /// `timeout`, starting after the one last connected to.
+    pub async fn connect(
+        &self,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<Connection, MessagingError> {
+        use std::sync::atomic::Ordering;
+        let n = self.urls.len();
+        if n == 0 {
+            return Err(MessagingError::Connect("no AMQP_URL".to_owned()));
+        }
+        let start = self.next.load(Ordering::Relaxed) % n;
+        let mut failures = Vec::new();
+        for i in 0..n {
+            let index = (start + i) % n;
+            let Some(url) = self.urls.get(index) else {
+                continue;
+            };
+            match connect_one(url, name, timeout).await {
+                Ok(conn) => {
+                    self.next.store((index + 1) % n, Ordering::Relaxed);
+                    if n > 1 {
+                        tracing::info!(
+                            endpoint = index + 1,
+                            of = n,
+                            "connected to a RabbitMQ node"
+                        );
+                    }
+                    return Ok(conn);
+                }
+                Err(e) if n == 1 => return Err(e),
+                Err(e) => failures.push(format!("endpoint {}: {e}", index + 1)),
+            }
+        }
+        Err(MessagingError::Connect(failures.join("; ")))
+    }
+}
+
+/// Connects to the first of the comma-separated `urls` that answers (see
+/// [`Endpoints`]; long-lived connections keep an `Endpoints` to rotate on loss).
 pub async fn connect(
+    urls: &str,
+    name: &str,
+    timeout: Duration,
+) -> Result<Connection, MessagingError> {
+    Endpoints::parse(urls).connect(name, timeout).await
+}
+
+/// Opens a connection to one node within `timeout`. The URL may carry
+/// `heartbeat=N`; without one we ask for 10 s, so that a dead peer is noticed in
+/// seconds, not minutes.
+async fn connect_one(
     url: &str,
     name: &str,
     timeout: Duration,
@@ -129,6 +212,40 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn the_first_endpoint_that_answers_is_used_and_a_loss_moves_to_the_next() {
+        let live = std::env::var("TEST_AMQP_URL")
+            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
+        // A port nothing listens on, then the broker, twice.
+        let dead = "amqp://guest:guest@127.0.0.1:1/%2f";
+        let endpoints = Endpoints::parse(&format!("{dead}, {live},{live},"));
+        assert_eq!(endpoints.len(), 3);
+        let first = endpoints
+            .connect("test", Duration::from_secs(2))
+            .await
+            .expect("the second endpoint answers");
+        assert_eq!(endpoints.next.load(std::sync::atomic::Ordering::Relaxed), 2);
+        // The next connection (after a loss) starts at the third endpoint.
+        let second = endpoints
+            .connect("test", Duration::from_secs(2))
+            .await
+            .expect("third");
+        assert_eq!(endpoints.next.load(std::sync::atomic::Ordering::Relaxed), 0);
+        let _ = first.close(200, "bye".into()).await;
+        let _ = second.close(200, "bye".into()).await;
+
+        let Err(e) = connect(&format!("{dead},{dead}"), "test", Duration::from_secs(2)).await
+        else {
+            panic!("nothing answers");
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains("endpoint 1") && text.contains("endpoint 2"),
+            "{text}"
+        );
+        assert!(!text.contains("guest:guest"), "{text}");
     }
 
     #[test]

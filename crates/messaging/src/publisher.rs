@@ -10,7 +10,7 @@ use lapin::{
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::{MessagingError, Topology, backoff, connect};
+use crate::{Endpoints, MessagingError, Topology, backoff};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -45,7 +45,7 @@ pub trait PublisherMetrics: Send + Sync {
 }
 
 struct Inner {
-    url: String,
+    endpoints: Endpoints,
     name: String,
     topology: Topology,
     connect_timeout: Duration,
@@ -76,7 +76,7 @@ impl Publisher {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                url: url.to_owned(),
+                endpoints: Endpoints::parse(url),
                 name: name.to_owned(),
                 topology,
                 connect_timeout,
@@ -121,17 +121,16 @@ impl Publisher {
     }
 
     async fn open(&self) -> Result<(Connection, Channel), MessagingError> {
-        let conn = connect(
-            &self.inner.url,
-            &self.inner.name,
-            self.inner.connect_timeout,
-        )
-        .await?;
+        let conn = self
+            .inner
+            .endpoints
+            .connect(&self.inner.name, self.inner.connect_timeout)
+            .await?;
         let channel = conn.create_channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        self.inner.topology.declare(&channel).await?;
+        self.inner.topology.declare(&conn, &channel).await?;
         Ok((conn, channel))
     }
 

@@ -1,7 +1,7 @@
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
 use lapin::{
-    Channel, ExchangeKind,
+    Channel, Connection, ExchangeKind,
     options::{
         ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
         QueueDeleteOptions,
@@ -23,6 +23,9 @@ pub struct TopologySettings {
     pub retry_delays: Vec<Duration>,
     /// Bound on the worker queue; past it publishes are refused (ingest answers 503).
     pub max_length: u64,
+    /// `x-quorum-initial-group-size` of every quorum queue; `None`: the broker's
+    /// default (every node of the cluster).
+    pub quorum_initial_group_size: Option<u32>,
 }
 
 impl Default for TopologySettings {
@@ -36,6 +39,7 @@ impl Default for TopologySettings {
                 Duration::from_secs(60),
             ],
             max_length: 1_000_000,
+            quorum_initial_group_size: None,
         }
     }
 }
@@ -63,6 +67,15 @@ pub fn routing_key_for(event_type: &str) -> String {
     format!("whereby.{cleaned}")
 }
 
+/// The broker's 404 (by reply code, not by text).
+fn is_not_found(e: &lapin::Error) -> bool {
+    matches!(
+        e.kind(),
+        lapin::ErrorKind::ProtocolError(amqp)
+            if matches!(amqp.kind(), lapin::protocol::AMQPErrorKind::Soft(lapin::protocol::AMQPSoftError::NOTFOUND))
+    )
+}
+
 fn string(s: &str) -> AMQPValue {
     AMQPValue::LongString(s.into())
 }
@@ -84,7 +97,56 @@ impl Topology {
             delivery_limit: amqp.amqp_delivery_limit,
             retry_delays: amqp.retry_delays()?,
             max_length: amqp.amqp_max_length,
+            quorum_initial_group_size: amqp.quorum_initial_group_size(),
         }))
+    }
+
+    /// A quorum queue's type and, for a queue not yet there, its initial group
+    /// size: the broker refuses the argument on an existing queue that lacks it
+    /// (PRECONDITION_FAILED), and it only places a new queue anyway.
+    fn quorum(&self, args: &mut FieldTable, existing: &HashSet<String>, queue: &str) {
+        args.insert("x-queue-type".into(), string("quorum"));
+        if let Some(size) = self.settings.quorum_initial_group_size
+            && !existing.contains(queue)
+        {
+            args.insert("x-quorum-initial-group-size".into(), long(u64::from(size)));
+        }
+    }
+
+    /// Which of our quorum queues exist, when a group size is to be declared
+    /// (else no probing). A passive declare of a missing queue closes its channel
+    /// (404), so each probe has a channel of its own.
+    async fn existing_queues(&self, conn: &Connection) -> Result<HashSet<String>, lapin::Error> {
+        let mut existing = HashSet::new();
+        if self.settings.quorum_initial_group_size.is_none() {
+            return Ok(existing);
+        }
+        let mut queues = vec![
+            self.worker_queue(),
+            self.dead_letter_queue(),
+            self.pipeline_queue(),
+            self.recordings_dead_letter_queue(),
+        ];
+        queues.extend(self.settings.retry_delays.iter().map(|d| self.retry_queue(*d)));
+        for queue in queues {
+            let probe = conn.create_channel().await?;
+            let passive = QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            };
+            match probe
+                .queue_declare(queue.as_str().into(), passive, FieldTable::default())
+                .await
+            {
+                Ok(_) => {
+                    existing.insert(queue);
+                    let _ = probe.close(200, "probed".into()).await;
+                }
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(existing)
     }
 
     fn name(&self, suffix: &str) -> String {
@@ -153,11 +215,15 @@ impl Topology {
     }
 
     /// Declares everything; idempotent, so every process does it on (re)connect.
-    pub async fn declare(&self, channel: &Channel) -> Result<(), lapin::Error> {
+    /// `conn` is `channel`'s connection, for probing which queues exist already.
+    pub async fn declare(&self, conn: &Connection, channel: &Channel) -> Result<(), lapin::Error> {
+        let existing = self.existing_queues(conn).await?;
+        let existing = &existing;
         let events = self.events_exchange();
         let retry = self.retry_exchange();
         self.declare_work_queue(
             channel,
+            existing,
             &events,
             &self.worker_queue(),
             "whereby.#",
@@ -168,6 +234,7 @@ impl Topology {
         // The hand-off to the pipeline: the same guarantees as the worker queue.
         self.declare_work_queue(
             channel,
+            existing,
             &self.recordings_exchange(),
             &self.pipeline_queue(),
             "recording.#",
@@ -184,7 +251,8 @@ impl Topology {
         // quorum of nodes, not one.
         for delay in &self.settings.retry_delays {
             let mut args = FieldTable::default();
-            args.insert("x-queue-type".into(), string("quorum"));
+            let queue = self.retry_queue(*delay);
+            self.quorum(&mut args, existing, &queue);
             args.insert(
                 "x-message-ttl".into(),
                 long(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)),
@@ -197,7 +265,6 @@ impl Topology {
                 "x-dead-letter-routing-key".into(),
                 string(Self::RETRIED_ROUTING_KEY),
             );
-            let queue = self.retry_queue(*delay);
             self.queue(channel, &queue, args).await?;
             self.bind(channel, &queue, &retry, &Self::retry_routing_key(*delay))
                 .await?;
@@ -209,9 +276,11 @@ impl Topology {
     /// dead-lettering that RabbitMQ confirms internally (at-least-once needs
     /// reject-publish) to a fanout exchange and its quorum dead-letter queue, and a
     /// length bound past which publishes are refused.
+    #[allow(clippy::too_many_arguments, reason = "the names of one queue's set")]
     async fn declare_work_queue(
         &self,
         channel: &Channel,
+        existing: &HashSet<String>,
         exchange: &str,
         queue: &str,
         binding: &str,
@@ -222,11 +291,11 @@ impl Topology {
             .await?;
         self.exchange(channel, dlx, ExchangeKind::Fanout).await?;
         let mut dead_args = FieldTable::default();
-        dead_args.insert("x-queue-type".into(), string("quorum"));
+        self.quorum(&mut dead_args, existing, dead);
         self.queue(channel, dead, dead_args).await?;
         self.bind(channel, dead, dlx, "").await?;
         let mut args = FieldTable::default();
-        args.insert("x-queue-type".into(), string("quorum"));
+        self.quorum(&mut args, existing, queue);
         args.insert(
             "x-delivery-limit".into(),
             long(u64::from(self.settings.delivery_limit)),
@@ -328,5 +397,42 @@ mod tests {
         );
         assert_eq!(routing_key_for("a#b*c d"), "whereby.a_b_c_d");
         assert!(routing_key_for(&"x".repeat(500)).len() <= 208);
+    }
+
+    /// A topology first declared without a group size (as before this setting
+    /// existed, or by a replica not yet upgraded) is declared again with one:
+    /// the broker takes it (the size only places a new queue), no channel error.
+    #[tokio::test]
+    async fn the_initial_group_size_can_be_added_to_existing_queues() {
+        let url = std::env::var("TEST_AMQP_URL")
+            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
+        let conn = crate::connect(&url, "test", Duration::from_secs(5))
+            .await
+            .expect("broker");
+        let channel = conn.create_channel().await.expect("channel");
+        let mut settings = TopologySettings {
+            prefix: format!("t{:016x}.", fastrand::u64(..)),
+            ..TopologySettings::default()
+        };
+        Topology::new(settings.clone())
+            .declare(&conn, &channel)
+            .await
+            .expect("declared without");
+        settings.quorum_initial_group_size = Some(3);
+        let topology = Topology::new(settings);
+        topology
+            .declare(&conn, &channel)
+            .await
+            .expect("declared with a size");
+        for queue in [
+            topology.worker_queue(),
+            topology.dead_letter_queue(),
+            topology.pipeline_queue(),
+        ] {
+            let _ = channel
+                .queue_delete(queue.as_str().into(), lapin::options::QueueDeleteOptions::default())
+                .await;
+        }
+        let _ = conn.close(200, "bye".into()).await;
     }
 }

@@ -150,13 +150,14 @@ impl Source {
                 })?;
             builder = builder.add_source(environment(vars));
         }
-        let config = builder
-            .add_source(environment(env))
-            .build()
-            .map_err(|e| SettingsError::File {
-                path: settings_file.unwrap_or_else(|| "the environment".to_owned()),
-                message: e.to_string(),
-            })?;
+        let config =
+            builder
+                .add_source(environment(env))
+                .build()
+                .map_err(|e| SettingsError::File {
+                    path: settings_file.unwrap_or_else(|| "the environment".to_owned()),
+                    message: e.to_string(),
+                })?;
         let table = config
             .clone()
             .try_deserialize()
@@ -194,7 +195,8 @@ impl Source {
 /// The settings part of a program's `--help`: every key it reads, wrapped, and
 /// where they are documented.
 pub fn help_text(keys: &[String]) -> String {
-    let mut text = String::from("Settings (environment variables, or a .env file, or SETTINGS_FILE):\n");
+    let mut text =
+        String::from("Settings (environment variables, or a .env file, or SETTINGS_FILE):\n");
     let mut line = String::from(" ");
     for key in keys {
         if line.len() + key.len() > 78 {
@@ -206,7 +208,9 @@ pub fn help_text(keys: &[String]) -> String {
         line.push_str(key);
     }
     text.push_str(&line);
-    text.push_str(&format!("\nEach is described, with its default, in {DOCUMENTED_IN}."));
+    text.push_str(&format!(
+        "\nEach is described, with its default, in {DOCUMENTED_IN}."
+    ));
     text
 }
 
@@ -481,6 +485,11 @@ pub struct AmqpSettings {
     /// (ingest answers 503) rather than old messages dropped.
     #[serde(default = "default_max_length")]
     pub amqp_max_length: u64,
+    /// Nodes each quorum queue is placed on when declared. Unset: as many as
+    /// `AMQP_URL` lists nodes when it lists several, else the broker's default
+    /// (every node of the cluster).
+    #[serde(default)]
+    pub amqp_quorum_initial_group_size: Option<u32>,
 }
 
 const fn default_max_length() -> u64 {
@@ -492,12 +501,24 @@ impl AmqpSettings {
     /// password), and every number within a sane range.
     pub fn check(&self) -> Result<(), SettingsError> {
         let mut checks = Checks::default();
-        let url = self.amqp_url.expose_secret();
+        let urls: Vec<&str> = self
+            .amqp_url
+            .expose_secret()
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect();
         checks.require(
-            url.starts_with("amqp://") || url.starts_with("amqps://"),
+            !urls.is_empty()
+                && urls
+                    .iter()
+                    .all(|u| u.starts_with("amqp://") || u.starts_with("amqps://")),
             "AMQP_URL",
-            "must start with amqp:// or amqps:// (value not shown: it may hold a password)",
+            "must be one amqp:// or amqps:// URL, or several comma-separated (value not shown: it may hold a password)",
         );
+        if let Some(size) = self.amqp_quorum_initial_group_size {
+            checks.range("AMQP_QUORUM_INITIAL_GROUP_SIZE", u64::from(size), 1..=9);
+        }
         checks.range(
             "AMQP_PUBLISH_TIMEOUT_MS",
             self.amqp_publish_timeout_ms,
@@ -527,6 +548,18 @@ impl AmqpSettings {
             Err(e) => checks.add(Err(e)),
         }
         checks.done()
+    }
+
+    /// The quorum queues' initial group size to declare, if any (see the setting).
+    pub fn quorum_initial_group_size(&self) -> Option<u32> {
+        let listed = self
+            .amqp_url
+            .expose_secret()
+            .split(',')
+            .filter(|u| !u.trim().is_empty())
+            .count();
+        self.amqp_quorum_initial_group_size
+            .or_else(|| u32::try_from(listed).ok().filter(|n| *n > 1))
     }
 
     pub fn retry_delays(&self) -> Result<Vec<std::time::Duration>, SettingsError> {
@@ -674,7 +707,10 @@ mod tests {
         let err = source
             .section::<WherebySettings>()
             .expect_err("api key is required");
-        assert!(err.to_string().contains("WHEREBY_API_KEY is missing"), "{err}");
+        assert!(
+            err.to_string().contains("WHEREBY_API_KEY is missing"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -47,7 +47,7 @@ impl TestBroker {
         let (conn, channel) = broker.channel().await;
         broker
             .topology
-            .declare(&channel)
+            .declare(&conn, &channel)
             .await
             .expect("declare test topology");
         let _ = conn.close(200, "bye".into()).await;
@@ -75,6 +75,7 @@ impl TestBroker {
                 .collect::<Vec<_>>()
                 .join(","),
             amqp_max_length: t.max_length,
+            amqp_quorum_initial_group_size: t.quorum_initial_group_size,
         }
     }
 

@@ -14,7 +14,7 @@ use std::{
 use db::DbPool;
 use futures_util::StreamExt;
 use messaging::{
-    HEADER_ATTEMPT, HEADER_REQUEST_ID, Publisher, Topology, backoff, connect, header_str,
+    HEADER_ATTEMPT, HEADER_REQUEST_ID, Publisher, Topology, backoff, header_str,
     header_u32,
     lapin::{
         BasicProperties,
@@ -37,7 +37,8 @@ use crate::{
 /// Everything the loop needs; cheap to clone.
 #[derive(Clone)]
 pub struct Consumer {
-    pub amqp_url: String,
+    /// Shared by the clones: a restarted loop goes on from the node after the lost one.
+    pub endpoints: std::sync::Arc<messaging::Endpoints>,
     pub topology: Topology,
     pub prefetch: u16,
     /// Deliveries applied in one transaction at most (see `apply::handle_batch`).
@@ -63,6 +64,9 @@ pub struct Consumer {
     /// delivery (once). Only settable when `WORKER_FAULT_INJECTION` is on.
     pub panic_next: Arc<AtomicBool>,
 }
+
+/// Subscriptions again on one channel after the broker cancelled ours.
+const MAX_RESUBSCRIBES: u32 = 5;
 
 enum Finish {
     Acked,
@@ -97,21 +101,28 @@ impl Consumer {
     }
 
     async fn consume(&self, shutdown: &CancellationToken) -> Result<(), messaging::MessagingError> {
-        let conn = connect(&self.amqp_url, "recording-worker", Duration::from_secs(5)).await?;
+        let conn = self
+            .endpoints
+            .connect("recording-worker", Duration::from_secs(5))
+            .await?;
         let channel = conn.create_channel().await?;
-        self.topology.declare(&channel).await?;
+        self.topology.declare(&conn, &channel).await?;
         channel
             .basic_qos(self.prefetch, BasicQosOptions::default())
             .await?;
         let tag = format!("recording-worker-{}", uuid::Uuid::new_v4().simple());
-        let mut deliveries = channel
-            .basic_consume(
-                self.topology.worker_queue().as_str().into(),
-                tag.as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let subscribe = async || {
+            channel
+                .basic_consume(
+                    self.topology.worker_queue().as_str().into(),
+                    tag.as_str().into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+        };
+        let mut deliveries = subscribe().await?;
+        let mut resubscribed = 0u32;
         tracing::info!(queue = %self.topology.worker_queue(), "consuming");
         self.ready.store(true, Ordering::Relaxed);
         self.metrics.set_connected(true);
@@ -150,6 +161,18 @@ impl Consumer {
                     }
                 }
                 Some(Err(e)) => break Err(e.into()),
+                // The broker cancelled the subscription (the queue was deleted, or
+                // its leader moved on a cluster) while the channel lives: subscribe
+                // again on it, a few times, before rebuilding the connection.
+                None if channel.status().connected() && resubscribed < MAX_RESUBSCRIBES => {
+                    resubscribed += 1;
+                    tracing::warn!(attempt = resubscribed, "the broker cancelled the consumer; subscribing again");
+                    tokio::time::sleep(backoff(resubscribed, Duration::from_secs(1))).await;
+                    deliveries = match subscribe().await {
+                        Ok(d) => d,
+                        Err(e) => break Err(e.into()),
+                    };
+                }
                 None => {
                     break Err(messaging::MessagingError::Connect(
                         "the consumer was cancelled by the broker".to_owned(),

@@ -191,7 +191,7 @@ impl Application {
             ),
         ];
         let consumer = Consumer {
-            amqp_url,
+            endpoints: std::sync::Arc::new(messaging::Endpoints::parse(&amqp_url)),
             topology,
             prefetch: settings.worker.worker_prefetch.max(1),
             batch_size: settings.worker.worker_batch_size.max(1),

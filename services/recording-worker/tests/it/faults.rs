@@ -224,7 +224,7 @@ async fn a_delayed_retry_waits_for_room_when_the_worker_queue_is_full() {
     let broker = TestBroker::on(&rabbit.url()).await;
     let topology = Topology::new(settings.clone());
     let (conn, channel) = broker.channel().await;
-    topology.declare(&channel).await.expect("declare");
+    topology.declare(&conn, &channel).await.expect("declare");
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await
