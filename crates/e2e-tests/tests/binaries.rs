@@ -48,16 +48,30 @@ fn every_binary_has_help_that_names_its_settings_and_exits_0() {
             help.contains("docs/"),
             "{binary} says where its settings are documented: {help}"
         );
-        assert!(!help.contains("\\\n"), "{binary}: a stray backslash: {help}");
+        assert!(
+            !help.contains("\\\n"),
+            "{binary}: a stray backslash: {help}"
+        );
     }
     let ops = text(&run("whereby-ops", &["--help"], &[]).stdout);
-    for command in ["doctor", "webhook", "dlq", "events", "erase", "recordings", "migrate"] {
+    for command in [
+        "doctor",
+        "webhook",
+        "dlq",
+        "events",
+        "erase",
+        "recordings",
+        "migrate",
+    ] {
         assert!(ops.contains(command), "whereby-ops lists {command}: {ops}");
     }
     assert!(ops.contains("DATABASE_URL") && ops.contains("WHEREBY_WEBHOOK_SECRET"));
     let room_api = text(&run("room-api", &["--help"], &[]).stdout);
     for key in ["dev-token", "migrate", "WHEREBY_API_KEY", "AUTH_JWT_SECRET"] {
-        assert!(room_api.contains(key), "room-api --help names {key}: {room_api}");
+        assert!(
+            room_api.contains(key),
+            "room-api --help names {key}: {room_api}"
+        );
     }
     // A usage mistake is exit 2 with the usage, as everywhere else.
     let out = run("whereby-ops", &["dlq", "replay", "--secret", "x"], &[]);
@@ -158,5 +172,8 @@ fn every_key_a_service_reads_is_documented() {
     .concat();
     assert!(keys.len() > 60, "the probe finds the keys: {keys:?}");
     let missing: Vec<&String> = keys.iter().filter(|k| !documented(k)).collect();
-    assert!(missing.is_empty(), "not in docs/configuration.md: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "not in docs/configuration.md: {missing:?}"
+    );
 }

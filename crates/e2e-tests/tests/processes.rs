@@ -158,7 +158,11 @@ async fn logs_are_json_carry_the_request_id_and_never_contain_a_secret() {
             .as_object()
             .map(|o| o.keys().map(String::as_str).collect())
             .unwrap_or_default();
-        assert_eq!(keys, BTreeSet::from(["checks", "status", "tasks_down"]), "{base}: {ready}");
+        assert_eq!(
+            keys,
+            BTreeSet::from(["checks", "status", "tasks_down"]),
+            "{base}: {ready}"
+        );
         assert_eq!(ready["status"], "ready", "{base}: {ready}");
         assert!(
             ready["checks"]

@@ -14,11 +14,11 @@ pub use body::{
     too_large,
 };
 pub use error::ApiError;
-pub use readiness::Readiness;
 pub use middleware::{
     HttpMetrics, REQUEST_ID_HEADER, RequestDeadline, RequestId, method_label, request_context,
     request_deadline,
 };
+pub use readiness::Readiness;
 
 use actix_web::{HttpResponse, web};
 use prometheus::Registry;

@@ -22,7 +22,17 @@ impl WorkerSettings {
     /// Every key recording-worker reads, for `--help` (from the sections themselves).
     pub fn keys() -> Vec<String> {
         use settings::keys_of;
-        [keys_of::<WorkerSection>(), keys_of::<RecordingSettings>(), keys_of::<JobSettings>(), keys_of::<DatabaseSettings>(), keys_of::<AmqpSettings>(), keys_of::<AwsSettings>(), keys_of::<WherebySettings>(), keys_of::<LogSettings>()].concat()
+        [
+            keys_of::<WorkerSection>(),
+            keys_of::<RecordingSettings>(),
+            keys_of::<JobSettings>(),
+            keys_of::<DatabaseSettings>(),
+            keys_of::<AmqpSettings>(),
+            keys_of::<AwsSettings>(),
+            keys_of::<WherebySettings>(),
+            keys_of::<LogSettings>(),
+        ]
+        .concat()
     }
 
     pub fn load() -> Result<Self, SettingsError> {

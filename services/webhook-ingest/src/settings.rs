@@ -15,7 +15,13 @@ impl IngestSettings {
     /// Every key webhook-ingest reads, for `--help` (from the sections themselves).
     pub fn keys() -> Vec<String> {
         use settings::keys_of;
-        [keys_of::<HttpSettings>(), keys_of::<WebhookSettings>(), keys_of::<AmqpSettings>(), keys_of::<LogSettings>()].concat()
+        [
+            keys_of::<HttpSettings>(),
+            keys_of::<WebhookSettings>(),
+            keys_of::<AmqpSettings>(),
+            keys_of::<LogSettings>(),
+        ]
+        .concat()
     }
 
     pub fn load() -> Result<Self, SettingsError> {
