@@ -24,7 +24,18 @@ impl RoomApiSettings {
     /// Every key room-api reads, for `--help` (from the sections themselves).
     pub fn keys() -> Vec<String> {
         use settings::keys_of;
-        [keys_of::<HttpSettings>(), keys_of::<DatabaseSettings>(), keys_of::<WherebySettings>(), keys_of::<RecordingStorageSettings>(), keys_of::<AuthSettings>(), keys_of::<MeetingSettings>(), keys_of::<AccessSettings>(), keys_of::<AwsSettings>(), keys_of::<LogSettings>()].concat()
+        [
+            keys_of::<HttpSettings>(),
+            keys_of::<DatabaseSettings>(),
+            keys_of::<WherebySettings>(),
+            keys_of::<RecordingStorageSettings>(),
+            keys_of::<AuthSettings>(),
+            keys_of::<MeetingSettings>(),
+            keys_of::<AccessSettings>(),
+            keys_of::<AwsSettings>(),
+            keys_of::<LogSettings>(),
+        ]
+        .concat()
     }
 
     pub fn load() -> Result<Self, SettingsError> {
@@ -134,8 +145,7 @@ impl MeetingSettings {
         let color = |name: &str, v: &Option<String>| {
             v.as_deref()
                 .map(|c| {
-                    parse_color(c)
-                        .ok_or_else(|| SettingsError::invalid(name, "must be #rrggbb"))
+                    parse_color(c).ok_or_else(|| SettingsError::invalid(name, "must be #rrggbb"))
                 })
                 .transpose()
         };
