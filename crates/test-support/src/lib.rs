@@ -8,10 +8,12 @@
 
 pub mod aws;
 pub mod broker;
+pub mod cluster;
 pub mod private;
 
 pub use aws::TestAws;
 pub use broker::TestBroker;
+pub use cluster::{PrivatePostgresPair, PrivateRabbitCluster};
 pub use private::{PrivatePostgres, PrivateRabbit};
 
 use std::{

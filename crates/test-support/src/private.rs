@@ -56,11 +56,19 @@ fn temp_dir(kind: &str, owner: &str) -> PathBuf {
 pub struct PrivateRabbit {
     pub node: String,
     pub port: u16,
+    dist_port: u16,
     dir: PathBuf,
 }
 
 impl PrivateRabbit {
     pub fn start() -> Self {
+        let rabbit = Self::configure();
+        rabbit.launch();
+        rabbit
+    }
+
+    /// Writes the node's files; [`PrivateRabbit::launch`] starts it.
+    fn configure() -> Self {
         let dir = temp_dir("rabbit", "rabbitmq");
         let port = free_port();
         let node = format!(
@@ -85,10 +93,21 @@ impl PrivateRabbit {
             .arg("-R")
             .arg("rabbitmq")
             .arg(&dir)));
+        Self {
+            node,
+            port,
+            dist_port: free_port(),
+            dir,
+        }
+    }
+
+    /// Starts the node's VM (again, after a kill), with its data as it was.
+    pub fn launch(&self) {
+        let dir = &self.dir;
         let started = run(Command::new("rabbitmq-server")
             .arg("-detached")
-            .env("RABBITMQ_NODENAME", &node)
-            .env("RABBITMQ_DIST_PORT", free_port().to_string())
+            .env("RABBITMQ_NODENAME", &self.node)
+            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
             .env("RABBITMQ_CONFIG_FILE", dir.join("rabbitmq.conf"))
             .env("RABBITMQ_ADVANCED_CONFIG_FILE", dir.join("advanced.config"))
             .env("RABBITMQ_MNESIA_BASE", dir.join("mnesia"))
@@ -96,14 +115,23 @@ impl PrivateRabbit {
             .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("enabled_plugins"))
             .env("RABBITMQ_PID_FILE", dir.join("pid")));
         assert!(started, "rabbitmq-server -detached failed");
-        let rabbit = Self { node, port, dir };
         wait_for(
-            port,
+            self.port,
             true,
-            Duration::from_secs(60),
+            Duration::from_secs(90),
             "the private RabbitMQ node",
         );
-        rabbit
+    }
+
+    /// `kill -9` of the node's VM: no goodbye to clients or to the cluster.
+    pub fn kill(&self) {
+        self.signal("-KILL");
+        wait_for(
+            self.port,
+            false,
+            Duration::from_secs(30),
+            "the killed RabbitMQ node's port",
+        );
     }
 
     pub fn url(&self) -> String {
@@ -116,6 +144,19 @@ impl PrivateRabbit {
             .arg("-n")
             .arg(&self.node)
             .args(args))
+    }
+
+    /// `rabbitmqctl -n <node> <args>`'s standard output, on success.
+    pub fn ctl_output(&self, args: &[&str]) -> Option<String> {
+        Command::new("rabbitmqctl")
+            .arg("-n")
+            .arg(&self.node)
+            .args(args)
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
     }
 
     /// Stops the broker application (connections drop, the port closes).
@@ -208,6 +249,60 @@ impl PrivatePostgres {
 
     pub fn url(&self, database: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// A streaming standby of `primary`, made with `pg_basebackup -R`, on a port of
+    /// its own, started.
+    pub fn standby_of(primary: &Self) -> Self {
+        let standby = Self {
+            port: free_port(),
+            dir: temp_dir("pg", "postgres"),
+        };
+        standby.base_backup_from(primary.port);
+        standby.start_server();
+        standby
+    }
+
+    /// Replaces this cluster's data with a base backup of the server on
+    /// `primary_port`, set up to follow it (`-R`). The server must be stopped.
+    pub fn base_backup_from(&self, primary_port: u16) {
+        let data = self.dir.join("data");
+        let _ = std::fs::remove_dir_all(&data);
+        assert!(
+            run(Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(pg_bin("pg_basebackup"))
+                .args(["-h", "127.0.0.1", "-U", "postgres", "-X", "stream", "-R", "-c", "fast"])
+                .arg("-p")
+                .arg(primary_port.to_string())
+                .arg("-D")
+                .arg(&data)),
+            "pg_basebackup from :{primary_port}"
+        );
+    }
+
+    /// `pg_ctl promote`: a standby becomes a primary (waits until it accepts writes).
+    pub fn promote(&self) {
+        assert!(
+            run(Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(pg_bin("pg_ctl"))
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .args(["-w", "promote"])),
+            "pg_ctl promote"
+        );
+    }
+
+    /// Whether the server is a standby (`pg_is_in_recovery()`), through psql.
+    pub fn in_recovery(&self) -> bool {
+        Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-tAc", "SELECT pg_is_in_recovery()"])
+            .arg("-p")
+            .arg(self.port.to_string())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "t")
+            .unwrap_or(false)
     }
 
     pub fn port(&self) -> u16 {
