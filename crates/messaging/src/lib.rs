@@ -136,6 +136,18 @@ async fn connect_one(
     }
 }
 
+/// Closes a connection, waiting at most a second for the broker's close-ok: a
+/// connection to a node that died (killed, partitioned) would never get one, and
+/// the caller is usually on its way to reconnect elsewhere.
+pub async fn close_quietly(conn: &Connection) {
+    if conn.status().connected() {
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.close(200, "bye".into())).await;
+    }
+}
+
+/// The longest wait for a broker's close-ok (and for a cancel-ok).
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// `text` with the URL's password (the userinfo after the first `:`), raw or
 /// percent-decoded, replaced by `***`.
 pub fn redact_password(text: &str, url: &str) -> String {

@@ -174,7 +174,7 @@ impl Publisher {
                         m.connected(false);
                     }
                     if let Some((conn, _)) = old {
-                        let _ = conn.close(200, "bye".into()).await;
+                        crate::close_quietly(&conn).await;
                     }
                 }
                 Err(e) => {

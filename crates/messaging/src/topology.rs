@@ -101,33 +101,34 @@ impl Topology {
         }))
     }
 
-    /// A quorum queue's type and, for a queue not yet there, its initial group
-    /// size: the broker refuses the argument on an existing queue that lacks it
-    /// (PRECONDITION_FAILED), and it only places a new queue anyway.
-    fn quorum(&self, args: &mut FieldTable, existing: &HashSet<String>, queue: &str) {
+    /// A quorum queue's type and, when set, its initial group size.
+    fn quorum(&self, args: &mut FieldTable) {
         args.insert("x-queue-type".into(), string("quorum"));
-        if let Some(size) = self.settings.quorum_initial_group_size
-            && !existing.contains(queue)
-        {
+        if let Some(size) = self.settings.quorum_initial_group_size {
             args.insert("x-quorum-initial-group-size".into(), long(u64::from(size)));
         }
     }
 
-    /// Which of our quorum queues exist, when a group size is to be declared
-    /// (else no probing). A passive declare of a missing queue closes its channel
-    /// (404), so each probe has a channel of its own.
+    /// Which of our queues exist already. Those are not declared again: the
+    /// broker compares a redeclaration's arguments with the ones the queue was
+    /// made with, `x-quorum-initial-group-size` included in both directions, so
+    /// replicas whose settings differ (a rolling change of AMQP_URL, say) would
+    /// refuse each other's queues. A passive declare of a missing queue closes its
+    /// channel (404), so each probe has a channel of its own.
     async fn existing_queues(&self, conn: &Connection) -> Result<HashSet<String>, lapin::Error> {
         let mut existing = HashSet::new();
-        if self.settings.quorum_initial_group_size.is_none() {
-            return Ok(existing);
-        }
         let mut queues = vec![
             self.worker_queue(),
             self.dead_letter_queue(),
             self.pipeline_queue(),
             self.recordings_dead_letter_queue(),
         ];
-        queues.extend(self.settings.retry_delays.iter().map(|d| self.retry_queue(*d)));
+        queues.extend(
+            self.settings
+                .retry_delays
+                .iter()
+                .map(|d| self.retry_queue(*d)),
+        );
         for queue in queues {
             let probe = conn.create_channel().await?;
             let passive = QueueDeclareOptions {
@@ -252,7 +253,7 @@ impl Topology {
         for delay in &self.settings.retry_delays {
             let mut args = FieldTable::default();
             let queue = self.retry_queue(*delay);
-            self.quorum(&mut args, existing, &queue);
+            self.quorum(&mut args);
             args.insert(
                 "x-message-ttl".into(),
                 long(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)),
@@ -265,7 +266,9 @@ impl Topology {
                 "x-dead-letter-routing-key".into(),
                 string(Self::RETRIED_ROUTING_KEY),
             );
-            self.queue(channel, &queue, args).await?;
+            if !existing.contains(&queue) {
+                self.queue(channel, &queue, args).await?;
+            }
             self.bind(channel, &queue, &retry, &Self::retry_routing_key(*delay))
                 .await?;
         }
@@ -291,11 +294,13 @@ impl Topology {
             .await?;
         self.exchange(channel, dlx, ExchangeKind::Fanout).await?;
         let mut dead_args = FieldTable::default();
-        self.quorum(&mut dead_args, existing, dead);
-        self.queue(channel, dead, dead_args).await?;
+        self.quorum(&mut dead_args);
+        if !existing.contains(dead) {
+            self.queue(channel, dead, dead_args).await?;
+        }
         self.bind(channel, dead, dlx, "").await?;
         let mut args = FieldTable::default();
-        self.quorum(&mut args, existing, queue);
+        self.quorum(&mut args);
         args.insert(
             "x-delivery-limit".into(),
             long(u64::from(self.settings.delivery_limit)),
@@ -304,7 +309,9 @@ impl Topology {
         args.insert("x-dead-letter-strategy".into(), string("at-least-once"));
         args.insert("x-overflow".into(), string("reject-publish"));
         args.insert("x-max-length".into(), long(self.settings.max_length));
-        self.queue(channel, queue, args).await?;
+        if !existing.contains(queue) {
+            self.queue(channel, queue, args).await?;
+        }
         self.bind(channel, queue, exchange, binding).await
     }
 
@@ -419,18 +426,36 @@ mod tests {
             .await
             .expect("declared without");
         settings.quorum_initial_group_size = Some(3);
-        let topology = Topology::new(settings);
+        let topology = Topology::new(settings.clone());
         topology
             .declare(&conn, &channel)
             .await
             .expect("declared with a size");
+        // And the other way round: made with a size, declared without one.
+        settings.prefix = format!("t{:016x}.", fastrand::u64(..));
+        let sized = Topology::new(settings.clone());
+        sized
+            .declare(&conn, &channel)
+            .await
+            .expect("made with a size");
+        settings.quorum_initial_group_size = None;
+        Topology::new(settings)
+            .declare(&conn, &channel)
+            .await
+            .expect("declared without");
         for queue in [
             topology.worker_queue(),
             topology.dead_letter_queue(),
             topology.pipeline_queue(),
+            sized.worker_queue(),
+            sized.dead_letter_queue(),
+            sized.pipeline_queue(),
         ] {
             let _ = channel
-                .queue_delete(queue.as_str().into(), lapin::options::QueueDeleteOptions::default())
+                .queue_delete(
+                    queue.as_str().into(),
+                    lapin::options::QueueDeleteOptions::default(),
+                )
                 .await;
         }
         let _ = conn.close(200, "bye".into()).await;

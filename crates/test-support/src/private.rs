@@ -272,7 +272,17 @@ impl PrivatePostgres {
             run(Command::new("runuser")
                 .args(["-u", "postgres", "--"])
                 .arg(pg_bin("pg_basebackup"))
-                .args(["-h", "127.0.0.1", "-U", "postgres", "-X", "stream", "-R", "-c", "fast"])
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-X",
+                    "stream",
+                    "-R",
+                    "-c",
+                    "fast"
+                ])
                 .arg("-p")
                 .arg(primary_port.to_string())
                 .arg("-D")
@@ -297,7 +307,14 @@ impl PrivatePostgres {
     /// Whether the server is a standby (`pg_is_in_recovery()`), through psql.
     pub fn in_recovery(&self) -> bool {
         Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-tAc", "SELECT pg_is_in_recovery()"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-tAc",
+                "SELECT pg_is_in_recovery()",
+            ])
             .arg("-p")
             .arg(self.port.to_string())
             .output()

@@ -14,8 +14,7 @@ use std::{
 use db::DbPool;
 use futures_util::StreamExt;
 use messaging::{
-    HEADER_ATTEMPT, HEADER_REQUEST_ID, Publisher, Topology, backoff, header_str,
-    header_u32,
+    HEADER_ATTEMPT, HEADER_REQUEST_ID, Publisher, Topology, backoff, header_str, header_u32,
     lapin::{
         BasicProperties,
         message::Delivery,
@@ -166,7 +165,10 @@ impl Consumer {
                 // again on it, a few times, before rebuilding the connection.
                 None if channel.status().connected() && resubscribed < MAX_RESUBSCRIBES => {
                     resubscribed += 1;
-                    tracing::warn!(attempt = resubscribed, "the broker cancelled the consumer; subscribing again");
+                    tracing::warn!(
+                        attempt = resubscribed,
+                        "the broker cancelled the consumer; subscribing again"
+                    );
                     tokio::time::sleep(backoff(resubscribed, Duration::from_secs(1))).await;
                     deliveries = match subscribe().await {
                         Ok(d) => d,
@@ -182,10 +184,14 @@ impl Consumer {
         };
         // Deliveries prefetched but not processed go back to the queue when the
         // channel closes; they are redelivered and, being idempotent, harmless.
-        let _ = channel
-            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+        if channel.status().connected() {
+            let _ = tokio::time::timeout(
+                messaging::CLOSE_TIMEOUT,
+                channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()),
+            )
             .await;
-        let _ = conn.close(200, "bye".into()).await;
+        }
+        messaging::close_quietly(&conn).await;
         result
     }
 
