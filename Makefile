@@ -2,7 +2,7 @@
 CARGO_TARGET_DIR ?= $(HOME)/.cache/whereby-target
 export CARGO_TARGET_DIR
 
-.PHONY: run test lint fmt build migrate stand-in chaos bench token fuzz-api
+.PHONY: run test lint fmt build migrate stand-in chaos cluster-chaos bench token fuzz-api
 
 ## run: the whole system locally (PostgreSQL, RabbitMQ, the S3/SQS emulator, the
 ## Whereby stand-in, the three services); Ctrl-C stops what it started
@@ -40,6 +40,11 @@ stand-in:
 ## chaos: the fault suite (real processes; private RabbitMQ and PostgreSQL instances)
 chaos:
 	@deploy/local/chaos.sh
+
+## cluster-chaos: the fault suite on a three-node RabbitMQ cluster, a PostgreSQL
+## primary and standby, and two replicas of each service (private instances)
+cluster-chaos:
+	@deploy/local/cluster-chaos.sh
 
 ## bench: the load benchmark against release builds; report in $(BENCH_OUT)
 BENCH_OUT ?= bench-results

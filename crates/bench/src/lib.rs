@@ -10,6 +10,7 @@
 
 pub mod bench;
 pub mod chaos;
+pub mod cluster;
 pub mod procs;
 pub mod proxy;
 pub mod sender;
@@ -48,6 +49,17 @@ pub struct Cli {
 pub enum Command {
     /// The load benchmark: a report printed and written as JSON, Markdown and SVG.
     Bench(bench::Options),
+    /// The fault suite on cluster engines (three RabbitMQ nodes, a PostgreSQL primary
+    /// and standby, two replicas of each service): lost 0, duplicates 0, and the
+    /// longest window of non-200 answers per scenario.
+    ClusterChaos {
+        /// Only these scenarios (comma-separated names).
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Where to write cluster-chaos.json and cluster-chaos.md.
+        #[arg(long)]
+        out: Option<String>,
+    },
     /// The fault suite: each scenario under load; fails if an accepted event was lost.
     Chaos {
         /// Only these scenarios (comma-separated names).
@@ -80,6 +92,26 @@ pub async fn run(cli: Cli) -> i32 {
             }
             Err(e) => {
                 eprintln!("chaos: {e:#}");
+                1
+            }
+        },
+        Command::ClusterChaos { scenario, out } => match cluster::run(scenario.as_deref()).await {
+            Ok(rows) => {
+                println!("{}", cluster::table(&rows));
+                if let Some(out) = out {
+                    let _ = std::fs::create_dir_all(&out);
+                    let _ = std::fs::write(
+                        format!("{out}/cluster-chaos.json"),
+                        serde_json::to_string_pretty(&rows).unwrap_or_default(),
+                    );
+                    let _ = std::fs::write(format!("{out}/cluster-chaos.md"), cluster::table(&rows));
+                }
+                let failed = rows.iter().filter(|r| !r.passed).count();
+                println!("cluster-chaos: {} passed, {} failed", rows.len() - failed, failed);
+                i32::from(failed > 0)
+            }
+            Err(e) => {
+                eprintln!("cluster-chaos: {e:#}");
                 1
             }
         },

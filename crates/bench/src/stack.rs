@@ -3,7 +3,11 @@
 //! emulator behind a proxy that can be cut, the Whereby stand-in, and the services
 //! as processes.
 
-use std::{collections::HashMap, path::PathBuf, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    path::PathBuf,
+    time::Duration,
+};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use test_support::{PrivatePostgres, PrivateRabbit, TestAws};
@@ -51,6 +55,21 @@ pub struct Stack {
 pub async fn exec(url: &str, sql: &str) -> anyhow::Result<usize> {
     let mut conn = AsyncPgConnection::establish(url).await?;
     Ok(diesel::sql_query(sql).execute(&mut conn).await?)
+}
+
+/// The room and the meetings the fault suites' events are for.
+pub async fn seed_meetings(db_url: &str) -> anyhow::Result<()> {
+    exec(db_url, "INSERT INTO rooms (id, name, owner) VALUES ('00000000-0000-0000-0000-0000000000c1', 'chaos', 'ops')").await?;
+    for (i, meeting) in MEETINGS.iter().enumerate() {
+        // The first one is the recordings' meeting (room name `/chaos-room`).
+        let room_name = if i == 0 {
+        "/chaos-room".to_owned()
+        } else {
+        format!("/chaos-room-{i}")
+        };
+        exec(db_url, &format!("INSERT INTO meetings (id, room_id, owner, whereby_meeting_id, room_name, room_url, start_date, end_date, is_locked, room_mode, recording_type, recording_trigger, platform) VALUES (gen_random_uuid(), '00000000-0000-0000-0000-0000000000c1', 'ops', '{meeting}', '{room_name}', 'https://x{room_name}', now() - interval '1 hour', now() + interval '8 hours', false, 'normal', 'cloud', 'none', 'whereby')")).await?;
+    }
+    Ok(())
 }
 
 impl Stack {
@@ -151,16 +170,7 @@ impl Stack {
         };
         // The worker migrates on its first start; then the meeting events are for.
         stack.start_worker().await?;
-        exec(&stack.db_url, "INSERT INTO rooms (id, name, owner) VALUES ('00000000-0000-0000-0000-0000000000c1', 'chaos', 'ops')").await?;
-        for (i, meeting) in MEETINGS.iter().enumerate() {
-            // The first one is the recordings' meeting (room name `/chaos-room`).
-            let room_name = if i == 0 {
-                "/chaos-room".to_owned()
-            } else {
-                format!("/chaos-room-{i}")
-            };
-            exec(&stack.db_url, &format!("INSERT INTO meetings (id, room_id, owner, whereby_meeting_id, room_name, room_url, start_date, end_date, is_locked, room_mode, recording_type, recording_trigger, platform) VALUES (gen_random_uuid(), '00000000-0000-0000-0000-0000000000c1', 'ops', '{meeting}', '{room_name}', 'https://x{room_name}', now() - interval '1 hour', now() + interval '8 hours', false, 'normal', 'cloud', 'none', 'whereby')")).await?;
-        }
+        seed_meetings(&stack.db_url).await?;
         stack.start_ingest().await?;
         Ok(stack)
     }
@@ -227,14 +237,7 @@ impl Stack {
 
     /// One number from a query (`SELECT … AS n`, a bigint).
     pub async fn scalar(&self, sql: &str) -> anyhow::Result<i64> {
-        #[derive(diesel::QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        let mut conn = AsyncPgConnection::establish(&self.db_url).await?;
-        let rows: Vec<N> = diesel::sql_query(sql).load(&mut conn).await?;
-        Ok(rows.into_iter().next().map_or(0, |r| r.n))
+        scalar_in(&self.db_url, sql).await
     }
 
     pub async fn start_room_api(&mut self) -> anyhow::Result<()> {
@@ -250,30 +253,52 @@ impl Stack {
     }
 
     /// Event ids with this prefix in the inbox.
-    pub async fn applied(&self, prefix: &str) -> anyhow::Result<std::collections::HashSet<String>> {
-        use diesel::QueryableByName;
-        #[derive(QueryableByName)]
-        struct Row {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            event_id: String,
-        }
-        let mut conn = AsyncPgConnection::establish(&self.db_url).await?;
-        let rows: Vec<Row> =
-            diesel::sql_query("SELECT event_id FROM webhook_events WHERE event_id LIKE $1")
-                .bind::<diesel::sql_types::Text, _>(format!("{prefix}-%"))
-                .load(&mut conn)
-                .await?;
-        Ok(rows.into_iter().map(|r| r.event_id).collect())
+    pub async fn applied(&self, prefix: &str) -> anyhow::Result<HashSet<String>> {
+        applied_in(&self.db_url, prefix).await
     }
 
     /// Participant rows the events with this prefix produced (one per event).
     pub async fn effects(&self, prefix: &str) -> anyhow::Result<usize> {
-        exec(
-            &self.db_url,
-            &format!("SELECT 1 FROM meeting_participants WHERE participant_id LIKE 'p-{prefix}-%'"),
-        )
-        .await
+        effects_in(&self.db_url, prefix).await
     }
+}
+
+/// One number from a query (`SELECT … AS n`, a bigint).
+pub async fn scalar_in(db_url: &str, sql: &str) -> anyhow::Result<i64> {
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = AsyncPgConnection::establish(db_url).await?;
+    let rows: Vec<N> = diesel::sql_query(sql).load(&mut conn).await?;
+    Ok(rows.into_iter().next().map_or(0, |r| r.n))
+}
+
+/// Event ids with this prefix in the inbox.
+pub async fn applied_in(db_url: &str, prefix: &str) -> anyhow::Result<HashSet<String>> {
+    use diesel::QueryableByName;
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        event_id: String,
+    }
+    let mut conn = AsyncPgConnection::establish(db_url).await?;
+    let rows: Vec<Row> =
+        diesel::sql_query("SELECT event_id FROM webhook_events WHERE event_id LIKE $1")
+            .bind::<diesel::sql_types::Text, _>(format!("{prefix}-%"))
+            .load(&mut conn)
+            .await?;
+    Ok(rows.into_iter().map(|r| r.event_id).collect())
+}
+
+/// Participant rows the events with this prefix produced (one per event).
+pub async fn effects_in(db_url: &str, prefix: &str) -> anyhow::Result<usize> {
+    exec(
+        db_url,
+        &format!("SELECT 1 FROM meeting_participants WHERE participant_id LIKE 'p-{prefix}-%'"),
+    )
+    .await
 }
 
 impl Drop for Stack {

@@ -86,7 +86,9 @@ impl PrivateRabbit {
         // the docs recommend for production (docs/operations.md) is used here too.
         std::fs::write(
             dir.join("advanced.config"),
-            "[{rabbit, [{dead_letter_worker_publisher_confirm_timeout, 2000}]}].\n",
+            // A short net tick: a paused cluster node is declared down in ~10 s,
+            // not the default minute (only matters when nodes are clustered).
+            "[{rabbit, [{dead_letter_worker_publisher_confirm_timeout, 2000}]},\n {kernel, [{net_ticktime, 10}]}].\n",
         )
         .expect("advanced config");
         assert!(run(Command::new("chown")
