@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod branding;
 pub mod errors;
+pub mod json;
 pub mod meetings;
 pub mod openapi;
 pub mod routes;

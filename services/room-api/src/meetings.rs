@@ -21,7 +21,11 @@ use domain::{MeetingReuse, reuse_decision};
 use web_common::ApiError;
 use whereby::{CreateMeeting, WherebyError};
 
-use crate::{errors, startup::AppState};
+use crate::{
+    errors::{self, ErrorCode},
+    routes::RoomKey,
+    startup::AppState,
+};
 
 /// Polling interval while another request holds the room's creation claim.
 const CLAIM_POLL: Duration = Duration::from_millis(100);
@@ -57,19 +61,22 @@ pub struct MeetingForRoom {
 
 pub async fn get_or_create(
     state: web::Data<AppState>,
-    room_name: &str,
+    room: &RoomKey,
     caller: &str,
 ) -> Result<MeetingForRoom, ApiError> {
+    if let RoomKey::Neither(_) = room {
+        return Err(room.not_found());
+    }
     // The common case first, without a lock: the room already has a meeting that
     // fits.
     {
         let mut conn = state.pool.get().await.map_err(errors::pool)?;
-        if let Some(found) = reusable(&mut conn, room_name, caller).await? {
+        if let Some(found) = reusable(&mut conn, room, caller).await? {
             return Ok(found);
         }
     }
-    let (room_name, caller) = (room_name.to_owned(), caller.to_owned());
-    tokio::spawn(async move { claim_and_create(&state, &room_name, &caller).await })
+    let (room, caller) = (room.clone(), caller.to_owned());
+    tokio::spawn(async move { claim_and_create(&state, &room, &caller).await })
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "meeting creation task failed");
@@ -92,7 +99,7 @@ enum Decision {
 
 async fn claim_and_create(
     state: &AppState,
-    room_name: &str,
+    room_key: &RoomKey,
     caller: &str,
 ) -> Result<MeetingForRoom, ApiError> {
     let claim_for = state.whereby.longest_call() + CLAIM_SLACK;
@@ -101,7 +108,7 @@ async fn claim_and_create(
         let mut conn = state.pool.get().await.map_err(errors::pool)?;
         let decision = conn
             .transaction::<_, Failure, _>(async |conn| {
-                decide(conn, room_name, caller, claim_for).await
+                decide(conn, room_key, caller, claim_for).await
             })
             .await?;
         drop(conn);
@@ -116,7 +123,7 @@ async fn claim_and_create(
             Decision::Wait(until) => {
                 if Instant::now() >= give_up {
                     return Err(ApiError::unavailable(
-                        "busy",
+                        ErrorCode::Busy.as_str(),
                         "another request is creating this room's meeting; retry shortly",
                     ));
                 }
@@ -164,14 +171,24 @@ async fn claim_and_create(
 /// Under the room's row lock: reuse, wait for another request's claim, or claim.
 async fn decide(
     conn: &mut AsyncPgConnection,
-    room_name: &str,
+    key: &RoomKey,
     caller: &str,
     claim_for: Duration,
 ) -> Result<Decision, Failure> {
-    let room = rooms::lock_by_name(conn, room_name)
-        .await?
+    let locked = match key {
+        RoomKey::Name(name) => rooms::lock_by_name(conn, name.as_str()).await?,
+        // By id: its name, then the row locked by that name (still the same row).
+        RoomKey::Id(id) => match rooms::find(conn, *id).await? {
+            Some(room) => rooms::lock_by_name(conn, &room.name)
+                .await?
+                .filter(|r| r.id == *id),
+            None => None,
+        },
+        RoomKey::Neither(_) => None,
+    };
+    let room = locked
         .filter(|r| r.visible_to(caller))
-        .ok_or_else(|| Failure::Api(ApiError::not_found("no such room")))?;
+        .ok_or_else(|| Failure::Api(key.not_found()))?;
     let settings = room
         .settings()
         .map_err(|e| Failure::Api(errors::corrupt(e)))?;
@@ -260,10 +277,14 @@ async fn store(
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
     conn.transaction::<_, Failure, _>(async |conn| {
         if !rooms::clear_creation_claim(conn, room.id, claim.token).await? {
-            // The claim lapsed (this request took longer than Whereby's longest
-            // call allows) and another request may be creating a meeting now.
+            // The room was deleted meanwhile (its meetings ended with it)...
+            if rooms::find(conn, room.id).await?.is_none() {
+                return Err(Failure::Api(RoomKey::Id(room.id).not_found()));
+            }
+            // ...or the claim lapsed (this request took longer than Whereby's
+            // longest call allows) and another request may be creating one now.
             return Err(Failure::Api(ApiError::unavailable(
-                "busy",
+                ErrorCode::Busy.as_str(),
                 "creating the meeting took too long; retry",
             )));
         }
@@ -314,10 +335,11 @@ async fn release(state: &AppState, room_id: uuid::Uuid, token: uuid::Uuid) {
 /// (or the room is missing: the locked path reports that).
 async fn reusable(
     conn: &mut AsyncPgConnection,
-    room_name: &str,
+    key: &RoomKey,
     caller: &str,
 ) -> Result<Option<MeetingForRoom>, ApiError> {
-    let Some(room) = rooms::find_by_name(conn, room_name)
+    let Some(room) = key
+        .find(conn)
         .await
         .map_err(errors::query)?
         .filter(|r| r.visible_to(caller))

@@ -5,40 +5,109 @@
 
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use db::branding::Branding;
-use domain::branding::{MAX_IMAGE_BYTES, is_background_preset, parse_color, sniff_image};
+use domain::branding::{
+    BACKGROUND_PALETTES, BACKGROUND_THEMES, MAX_IMAGE_BYTES, is_background_preset, parse_color,
+    sniff_image,
+};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-use web_common::{ApiError, JsonBody, read_body};
+use utoipa::{
+    PartialSchema, ToSchema,
+    openapi::{ObjectBuilder, RefOr, schema::Schema},
+};
+use web_common::{ApiError, read_body};
 
-use super::{parse_id, rooms::owned_room};
-use crate::{auth::Caller, errors, startup::AppState};
+use super::owned_room;
+use crate::{auth::Caller, errors, errors::ErrorCode, json::Json, startup::AppState};
 
+/// `#rrggbb`, as [`parse_color`] takes it.
+fn color_schema() -> ObjectBuilder {
+    super::string_schema().pattern(Some("^#[0-9a-fA-F]{6}$"))
+}
+
+fn one_of(values: &[&str]) -> ObjectBuilder {
+    super::string_schema().enum_values(Some(values.iter().copied()))
+}
+
+fn palette_schema() -> ObjectBuilder {
+    one_of(&BACKGROUND_PALETTES)
+}
+
+fn theme_schema() -> ObjectBuilder {
+    one_of(&BACKGROUND_THEMES)
+}
+
+/// Colours, each `#rrggbb`; one left out has none (Whereby's default).
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BrandingColors {
-    /// `#rrggbb`.
+    #[serde(
+        default,
+        deserialize_with = "crate::json::not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(schema_with = color_schema, nullable = false)]
     pub primary: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "crate::json::not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(schema_with = color_schema, nullable = false)]
     pub secondary: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "crate::json::not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(schema_with = color_schema, nullable = false)]
     pub focus: Option<String>,
 }
 
+/// One of Whereby's background presets.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackgroundPreset {
-    /// `default`, `grey`, `purple` or `burgund`.
+    #[schema(schema_with = palette_schema)]
     pub palette: String,
-    /// `default`, `mountains`, `characters` or `rocks`.
+    #[schema(schema_with = theme_schema)]
     pub theme: String,
 }
 
-/// `PUT /v1/rooms/{id}/branding`: colours and a background preset (a preset
-/// replaces an uploaded background image).
+/// `PUT /v1/rooms/{room}/branding`: colours and a background preset (a preset
+/// replaces an uploaded background image). What is left out is cleared; `null` is
+/// refused.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BrandingUpdate {
-    #[serde(default)]
-    pub colors: BrandingColors,
+    #[serde(default, deserialize_with = "crate::json::not_null_object")]
+    #[schema(nullable = false)]
+    pub colors: Option<BrandingColors>,
+    #[serde(default, deserialize_with = "crate::json::not_null_object")]
+    #[schema(nullable = false)]
     pub background_preset: Option<BackgroundPreset>,
+}
+
+/// A PNG or JPEG image's bytes, as the request or response body.
+pub struct ImageBytes;
+
+impl PartialSchema for ImageBytes {
+    fn schema() -> RefOr<Schema> {
+        super::string_schema()
+            .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
+                utoipa::openapi::schema::KnownFormat::Binary,
+            )))
+            .into()
+    }
+}
+
+impl ToSchema for ImageBytes {}
+
+/// Which image: the path's last segment.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BrandingSlot {
+    Logo,
+    Background,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -47,11 +116,18 @@ pub struct ImageInfo {
     pub bytes: usize,
 }
 
+/// A room's branding; what it does not have is left out.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BrandingView {
     pub colors: BrandingColors,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub background_preset: Option<BackgroundPreset>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub logo: Option<ImageInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub background_image: Option<ImageInfo>,
 }
 
@@ -84,11 +160,10 @@ impl BrandingView {
 async fn load(
     state: &AppState,
     caller: &Caller,
-    id: &str,
+    room: &str,
 ) -> Result<(uuid::Uuid, Branding), ApiError> {
-    let id = parse_id(id, "room")?;
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let room = owned_room(&mut conn, id, &caller.0).await?;
+    let room = owned_room(&mut conn, room, caller).await?;
     let branding = db::branding::get(&mut conn, room.id)
         .await
         .map_err(errors::query)?
@@ -103,43 +178,52 @@ async fn load(
 /// of its own: Whereby's answers do not hold up this one).
 async fn store(state: web::Data<AppState>, b: &Branding) -> Result<(), ApiError> {
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    db::branding::put(&mut conn, b)
-        .await
-        .map_err(errors::query)?;
+    db::branding::put(&mut conn, b).await.map_err(|e| {
+        if errors::violated_constraint(&e) == Some("room_branding_room_id_fkey") {
+            // Deleted since it was read.
+            super::RoomKey::Id(b.room_id).not_found()
+        } else {
+            errors::query(e)
+        }
+    })?;
     let room = b.room_id;
     tokio::spawn(async move { crate::branding::apply_to_active(&state, room).await });
     Ok(())
 }
 
-#[utoipa::path(get, path = "/v1/rooms/{id}/branding", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = BrandingView), (status = 403), (status = 404)),
-    security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/rooms/{room}/branding", tag = "branding", params(super::RoomParam),
+    responses((status = 200, description = "the room's branding", body = BrandingView),
+              (status = 403, description = "the room is shared, but the caller does not own it"),
+              (status = 404, description = "no room with that id or name, or one the caller cannot see")))]
 pub async fn get_branding(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    room: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, b) = load(&state, &caller, &id).await?;
+    let (_, b) = load(&state, &caller, &room).await?;
     Ok(HttpResponse::Ok().json(BrandingView::of(&b)))
 }
 
-#[utoipa::path(put, path = "/v1/rooms/{id}/branding", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(put, path = "/v1/rooms/{room}/branding", tag = "branding", params(super::RoomParam),
     request_body = BrandingUpdate,
-    responses((status = 200, body = BrandingView), (status = 403), (status = 404), (status = 422)),
-    security(("bearer" = [])))]
+    responses((status = 200, description = "the room's branding, applied to its active meetings in the background", body = BrandingView),
+              (status = 403, description = "the room is shared, but the caller does not own it"),
+              (status = 404, description = "no room with that id or name, or one the caller cannot see"),
+              (status = 422, description = "a colour or preset breaks its rule, or a field is `null`")))]
 pub async fn put_branding(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
-    JsonBody(update): JsonBody<BrandingUpdate>,
+    room: web::Path<String>,
+    Json(update): Json<BrandingUpdate>,
 ) -> Result<HttpResponse, ApiError> {
+    let colors = update.colors.unwrap_or_default();
     let color = |field: &str, v: Option<String>| {
         v.map(|c| parse_color(&c).ok_or_else(|| ApiError::validation(field, "must be #rrggbb")))
             .transpose()
     };
-    let primary = color("colors.primary", update.colors.primary)?;
-    let secondary = color("colors.secondary", update.colors.secondary)?;
-    let focus = color("colors.focus", update.colors.focus)?;
+    let primary = color("colors.primary", colors.primary)?;
+    let secondary = color("colors.secondary", colors.secondary)?;
+    let focus = color("colors.focus", colors.focus)?;
     if let Some(p) = &update.background_preset
         && !is_background_preset(&p.palette, &p.theme)
     {
@@ -148,7 +232,7 @@ pub async fn put_branding(
             "palette: default, grey, purple, burgund; theme: default, mountains, characters, rocks",
         ));
     }
-    let (_, mut b) = load(&state, &caller, &id).await?;
+    let (_, mut b) = load(&state, &caller, &room).await?;
     b.primary_color = primary;
     b.secondary_color = secondary;
     b.focus_color = focus;
@@ -184,7 +268,7 @@ async fn image_body(
     if declared != "image/png" && declared != "image/jpeg" {
         return Err(ApiError::new(
             actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType.as_str(),
             "the body must be image/png or image/jpeg",
         ));
     }
@@ -206,17 +290,10 @@ async fn image_body(
     }
 }
 
-/// Which image: `logo` or `background` (the path's last segment).
-#[derive(Clone, Copy)]
-enum Slot {
-    Logo,
-    Background,
-}
-
-fn slot(raw: &str) -> Result<Slot, ApiError> {
+fn slot(raw: &str) -> Result<BrandingSlot, ApiError> {
     match raw {
-        "logo" => Ok(Slot::Logo),
-        "background" => Ok(Slot::Background),
+        "logo" => Ok(BrandingSlot::Logo),
+        "background" => Ok(BrandingSlot::Background),
         _ => Err(ApiError::not_found(
             "no such branding image (logo or background)",
         )),
@@ -228,18 +305,24 @@ async fn load_slot(
     state: &AppState,
     caller: &Caller,
     path: web::Path<(String, String)>,
-) -> Result<(Slot, Branding), ApiError> {
-    let (id, which) = path.into_inner();
+) -> Result<(BrandingSlot, Branding), ApiError> {
+    let (room, which) = path.into_inner();
     let which = slot(&which)?;
-    let (_, b) = load(state, caller, &id).await?;
+    let (_, b) = load(state, caller, &room).await?;
     Ok((which, b))
 }
 
-#[utoipa::path(put, path = "/v1/rooms/{id}/branding/{slot}",
-    params(("id" = uuid::Uuid, Path), ("slot" = String, Path, description = "`logo` or `background`")),
-    request_body(content = Vec<u8>, content_type = "image/png"),
-    responses((status = 204), (status = 403), (status = 404), (status = 413), (status = 415), (status = 422)),
-    security(("bearer" = [])))]
+#[utoipa::path(put, path = "/v1/rooms/{room}/branding/{slot}", tag = "branding",
+    params(super::RoomParam, ("slot" = BrandingSlot, Path, description = "which image")),
+    request_body(description = "a PNG or JPEG image of at most 600 KiB, of the type declared",
+                 content((ImageBytes = "image/png"), (ImageBytes = "image/jpeg"))),
+    responses((status = 204, description = "stored; applied to the room's active meetings in the background"),
+              (status = 400, description = "the body could not be read (`invalid_body`)"),
+              (status = 403, description = "the room is shared, but the caller does not own it"),
+              (status = 404, description = "no room with that id or name (or one the caller cannot see), or no such slot"),
+              (status = 413, description = "the image is over 600 KiB"),
+              (status = 415, description = "the body is not declared `image/png` or `image/jpeg`"),
+              (status = 422, description = "the body is not a PNG or JPEG image, or not the type declared (`field`: `body`)")))]
 pub async fn put_image(
     state: web::Data<AppState>,
     caller: Caller,
@@ -251,11 +334,11 @@ pub async fn put_image(
     let (which, mut b) = load_slot(&state, &caller, path).await?;
     let (bytes, content_type) = image_body(&req, &mut payload).await?;
     match which {
-        Slot::Logo => {
+        BrandingSlot::Logo => {
             b.logo = Some(bytes);
             b.logo_content_type = Some(content_type);
         }
-        Slot::Background => {
+        BrandingSlot::Background => {
             b.background = Some(bytes);
             b.background_content_type = Some(content_type);
             b.background_palette = None;
@@ -266,6 +349,12 @@ pub async fn put_image(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(get, path = "/v1/rooms/{room}/branding/{slot}", tag = "branding",
+    params(super::RoomParam, ("slot" = BrandingSlot, Path, description = "which image")),
+    responses((status = 200, description = "the image as uploaded",
+               content((ImageBytes = "image/png"), (ImageBytes = "image/jpeg"))),
+              (status = 403, description = "the room is shared, but the caller does not own it"),
+              (status = 404, description = "no room with that id or name (or one the caller cannot see), no such slot, or no image in it")))]
 pub async fn get_image(
     state: web::Data<AppState>,
     caller: Caller,
@@ -273,15 +362,20 @@ pub async fn get_image(
 ) -> Result<HttpResponse, ApiError> {
     let (which, b) = load_slot(&state, &caller, path).await?;
     let (bytes, ct) = match which {
-        Slot::Logo => (b.logo, b.logo_content_type),
-        Slot::Background => (b.background, b.background_content_type),
+        BrandingSlot::Logo => (b.logo, b.logo_content_type),
+        BrandingSlot::Background => (b.background, b.background_content_type),
     };
     match (bytes, ct) {
         (Some(bytes), Some(ct)) => Ok(HttpResponse::Ok().content_type(ct).body(bytes)),
-        _ => Err(ApiError::not_found("no such image")),
+        _ => Err(ApiError::not_found("the room has no such image")),
     }
 }
 
+#[utoipa::path(delete, path = "/v1/rooms/{room}/branding/{slot}", tag = "branding",
+    params(super::RoomParam, ("slot" = BrandingSlot, Path, description = "which image")),
+    responses((status = 204, description = "removed (also when there was none)"),
+              (status = 403, description = "the room is shared, but the caller does not own it"),
+              (status = 404, description = "no room with that id or name (or one the caller cannot see), or no such slot")))]
 pub async fn delete_image(
     state: web::Data<AppState>,
     caller: Caller,
@@ -289,8 +383,8 @@ pub async fn delete_image(
 ) -> Result<HttpResponse, ApiError> {
     let (which, mut b) = load_slot(&state, &caller, path).await?;
     match which {
-        Slot::Logo => (b.logo, b.logo_content_type) = (None, None),
-        Slot::Background => (b.background, b.background_content_type) = (None, None),
+        BrandingSlot::Logo => (b.logo, b.logo_content_type) = (None, None),
+        BrandingSlot::Background => (b.background, b.background_content_type) = (None, None),
     }
     store(state, &b).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -6,19 +6,35 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use web_common::{ApiError, JsonBody};
+use web_common::ApiError;
 
-use crate::{auth::Caller, startup::AppState};
+use crate::{auth::Caller, errors::ErrorCode, json::Json, startup::AppState};
 
-/// Whom to erase: exactly one of the three.
+/// Whom to erase: exactly one of the three (`null` is refused).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErasureRequest {
     /// A person by Whereby's `externalId` (the id our product gave them).
+    #[serde(default, deserialize_with = "crate::json::not_null")]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\x00]+$"
+    )]
     pub external_id: Option<String>,
     /// A person by Whereby's `participantId`, in any meeting.
+    #[serde(default, deserialize_with = "crate::json::not_null")]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\x00]+$"
+    )]
     pub participant_id: Option<String>,
     /// A whole meeting: its participants, its webhook payloads, its recordings.
+    #[serde(default, deserialize_with = "crate::json::not_null")]
+    #[schema(nullable = false)]
     pub meeting_id: Option<Uuid>,
 }
 
@@ -36,26 +52,28 @@ pub struct ErasureView {
 
 const MAX_ID_LEN: usize = 255;
 
-#[utoipa::path(post, path = "/v1/erasures", request_body = ErasureRequest,
+#[utoipa::path(post, path = "/v1/erasures", tag = "internal", request_body = ErasureRequest,
     responses((status = 200, body = ErasureView, description = "erased (or nothing was left to erase)"),
-              (status = 403, description = "operators only"),
-              (status = 422, description = "not exactly one subject"),
-              (status = 503, description = "the database is unavailable; retry")),
-    security(("bearer" = [])))]
+              (status = 403, description = "operators only (`AUTH_OPERATOR_SUBJECTS`)"),
+              (status = 422, description = "not exactly one subject, an id out of bounds, or a field `null`")))]
 pub async fn erase(
     state: web::Data<AppState>,
     caller: Caller,
-    body: JsonBody<ErasureRequest>,
+    Json(r): Json<ErasureRequest>,
 ) -> Result<HttpResponse, ApiError> {
     if !state.operator_subjects.iter().any(|s| s == caller.id()) {
         return Err(ApiError::forbidden(
             "erasing personal data is for operators",
         ));
     }
-    let r = body.0;
     let text = |field: &str, v: String| {
-        if v.is_empty() || v.len() > MAX_ID_LEN {
-            Err(ApiError::validation(field, "must be 1 to 255 characters"))
+        // Characters, as the document's maxLength counts them; Postgres text cannot
+        // hold NUL, so no stored id has one.
+        if v.is_empty() || v.chars().count() > MAX_ID_LEN || v.contains('\0') {
+            Err(ApiError::validation(
+                field,
+                "must be 1 to 255 characters, without NUL",
+            ))
         } else {
             Ok(v)
         }
@@ -77,7 +95,7 @@ pub async fn erase(
             tracing::error!(error = %e, "erasure failed");
             if e.is_unavailable() {
                 ApiError::unavailable(
-                    "database_unavailable",
+                    ErrorCode::DatabaseUnavailable.as_str(),
                     "the database is unavailable; retry later",
                 )
             } else {

@@ -3,21 +3,26 @@ use chrono::Utc;
 use db::{meetings, rooms};
 use web_common::ApiError;
 
-use super::{MeetingView, parse_id};
-use crate::{auth::Caller, errors, meetings::get_or_create, startup::AppState};
+use super::{MeetingView, RoomKey, parse_id, visible_room};
+use crate::{
+    auth::Caller,
+    errors::{self, ErrorCode},
+    meetings::get_or_create,
+    startup::AppState,
+};
 
-#[utoipa::path(post, path = "/v1/rooms/{name}/meeting", params(("name" = String, Path)),
+#[utoipa::path(post, path = "/v1/rooms/{room}/meeting", tag = "meetings", params(super::RoomParam),
     responses((status = 201, description = "a new Whereby meeting", body = MeetingView),
               (status = 200, description = "the room's current meeting, reused", body = MeetingView),
-              (status = 404), (status = 502, description = "Whereby failed"),
-              (status = 503, description = "Whereby throttled us, or the database is unavailable")),
-    security(("bearer" = [])))]
+              (status = 404, description = "no room with that id or name, or one the caller cannot see"),
+              (status = 502, description = "Whereby failed (`whereby_unavailable`, `whereby_refused`, `whereby_rejected`, `whereby_invalid_response`)"),
+              (status = 503, description = "Whereby throttled us (`whereby_throttled`), another request is creating the meeting (`busy`), the database is unavailable, or the request took too long; retry")))]
 pub async fn create_meeting_for_room(
     state: web::Data<AppState>,
     caller: Caller,
-    name: web::Path<String>,
+    room: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let result = get_or_create(state, &name, caller.id()).await?;
+    let result = get_or_create(state, &RoomKey::parse(&room), caller.id()).await?;
     let view = MeetingView::for_caller(result.meeting, caller.id())?;
     Ok(if result.created {
         HttpResponse::Created().json(view)
@@ -26,27 +31,16 @@ pub async fn create_meeting_for_room(
     })
 }
 
-async fn visible_room(
-    conn: &mut db::AsyncPgConnection,
-    name: &str,
-    caller: &Caller,
-) -> Result<rooms::RoomRow, ApiError> {
-    rooms::find_by_name(conn, name)
-        .await
-        .map_err(errors::query)?
-        .filter(|r| r.visible_to(caller.id()))
-        .ok_or_else(|| ApiError::not_found("no such room"))
-}
-
-#[utoipa::path(get, path = "/v1/rooms/{name}/meetings/active", params(("name" = String, Path)),
-    responses((status = 200, body = [MeetingView]), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/rooms/{room}/meetings/active", tag = "meetings", params(super::RoomParam),
+    responses((status = 200, description = "the room's active meetings that have not ended", body = [MeetingView]),
+              (status = 404, description = "no room with that id or name, or one the caller cannot see")))]
 pub async fn list_active_meetings(
     state: web::Data<AppState>,
     caller: Caller,
-    name: web::Path<String>,
+    room: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let room = visible_room(&mut conn, &name, &caller).await?;
+    let room = visible_room(&mut conn, &room, &caller).await?;
     let now = Utc::now();
     let views = meetings::active_for_room(&mut conn, room.id)
         .await
@@ -68,7 +62,7 @@ async fn visible_meeting(
     let meeting = meetings::find(conn, id)
         .await
         .map_err(errors::query)?
-        .ok_or_else(|| ApiError::not_found("no such meeting"))?;
+        .ok_or_else(|| ApiError::not_found(format!("no meeting with id '{id}'")))?;
     if meeting.owner == caller.id() {
         return Ok(meeting);
     }
@@ -82,12 +76,14 @@ async fn visible_meeting(
     if shared {
         Ok(meeting)
     } else {
-        Err(ApiError::not_found("no such meeting"))
+        Err(ApiError::not_found(format!("no meeting with id '{id}'")))
     }
 }
 
-#[utoipa::path(get, path = "/v1/meetings/{id}", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = MeetingView), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/meetings/{id}", tag = "meetings",
+    params(("id" = uuid::Uuid, Path, description = "the meeting's id")),
+    responses((status = 200, description = "the meeting (`host_room_url` for the room's owner only)", body = MeetingView),
+              (status = 404, description = "no such meeting, or one the caller cannot see")))]
 pub async fn get_meeting(
     state: web::Data<AppState>,
     caller: Caller,
@@ -98,44 +94,49 @@ pub async fn get_meeting(
     Ok(HttpResponse::Ok().json(MeetingView::for_caller(meeting, caller.id())?))
 }
 
-#[utoipa::path(post, path = "/v1/rooms/{name}/meetings/{id}/join",
-    params(("name" = String, Path), ("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = MeetingView),
-              (status = 400, description = "the meeting is inactive or has ended"),
-              (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/rooms/{room}/meetings/{id}/join", tag = "meetings",
+    params(super::RoomParam, ("id" = uuid::Uuid, Path, description = "the meeting's id")),
+    responses((status = 200, description = "the meeting, to join at its `room_url`", body = MeetingView),
+              (status = 409, description = "the meeting is inactive (`meeting_inactive`) or has ended (`meeting_ended`)"),
+              (status = 404, description = "no such room or no such meeting in it, or one the caller cannot see")))]
 pub async fn join_meeting(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, id) = path.into_inner();
+    let (room, id) = path.into_inner();
     let id = parse_id(&id, "meeting")?;
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let room = visible_room(&mut conn, &name, &caller).await?;
+    let room = visible_room(&mut conn, &room, &caller).await?;
     let meeting = meetings::find(&mut conn, id)
         .await
         .map_err(errors::query)?
         .filter(|m| m.room_id == Some(room.id))
-        .ok_or_else(|| ApiError::not_found("no such meeting in this room"))?;
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no meeting with id '{id}' in room '{}'", room.name))
+        })?;
     if !meeting.is_active {
-        return Err(ApiError::bad_request(
-            "meeting_inactive",
+        // 409: a well-formed request that the meeting's state refuses.
+        return Err(ApiError::conflict(
+            ErrorCode::MeetingInactive.as_str(),
             "the meeting is no longer active",
         ));
     }
     if meeting.end_date <= Utc::now() {
-        return Err(ApiError::bad_request(
-            "meeting_ended",
+        return Err(ApiError::conflict(
+            ErrorCode::MeetingEnded.as_str(),
             "the meeting has ended",
         ));
     }
     Ok(HttpResponse::Ok().json(MeetingView::for_caller(meeting, caller.id())?))
 }
 
-#[utoipa::path(patch, path = "/v1/meetings/{id}/deactivate", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = MeetingView), (status = 403), (status = 404),
-              (status = 502, description = "Whereby failed; nothing changed")),
-    security(("bearer" = [])))]
+#[utoipa::path(patch, path = "/v1/meetings/{id}/deactivate", tag = "meetings",
+    params(("id" = uuid::Uuid, Path, description = "the meeting's id")),
+    responses((status = 200, description = "the meeting, ended here and at Whereby", body = MeetingView),
+              (status = 403, description = "the meeting's room is shared, but the caller does not own it"),
+              (status = 404, description = "no such meeting, or one the caller cannot see"),
+              (status = 502, description = "Whereby failed; nothing changed, retry")))]
 pub async fn deactivate_meeting(
     state: web::Data<AppState>,
     caller: Caller,
@@ -205,9 +206,11 @@ pub(super) async fn owned_meeting(
     Ok(meeting)
 }
 
-#[utoipa::path(get, path = "/v1/meetings/{id}/participants", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = [ParticipantView]), (status = 403), (status = 404)),
-    security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/meetings/{id}/participants", tag = "meetings",
+    params(("id" = uuid::Uuid, Path, description = "the meeting's id")),
+    responses((status = 200, description = "who took part, as Whereby's webhooks last reported", body = [ParticipantView]),
+              (status = 403, description = "the meeting's room is shared, but the caller does not own it"),
+              (status = 404, description = "no such meeting, or one the caller cannot see")))]
 pub async fn list_participants(
     state: web::Data<AppState>,
     caller: Caller,
@@ -235,9 +238,11 @@ pub async fn list_participants(
     Ok(HttpResponse::Ok().json(views))
 }
 
-#[utoipa::path(get, path = "/v1/meetings/{id}/sessions", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = [SessionView]), (status = 403), (status = 404)),
-    security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/meetings/{id}/sessions", tag = "meetings",
+    params(("id" = uuid::Uuid, Path, description = "the meeting's id")),
+    responses((status = 200, description = "the meeting's sessions (Whereby starts one when a second person joins)", body = [SessionView]),
+              (status = 403, description = "the meeting's room is shared, but the caller does not own it"),
+              (status = 404, description = "no such meeting, or one the caller cannot see")))]
 pub async fn list_sessions(
     state: web::Data<AppState>,
     caller: Caller,

@@ -8,10 +8,15 @@ use domain::recording::RecordingStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use web_common::{ApiError, JsonBody};
+use web_common::ApiError;
 
 use super::{meetings::owned_meeting, parse_id};
-use crate::{auth::Caller, errors, startup::AppState};
+use crate::{
+    auth::Caller,
+    errors::{self, ErrorCode},
+    json::Json,
+    startup::AppState,
+};
 
 /// A recording in our bucket.
 #[derive(Debug, Serialize, ToSchema)]
@@ -35,6 +40,7 @@ pub struct RecordingView {
     pub done_at: Option<DateTime<Utc>>,
     /// A time-limited GET URL for the file (single recording, owner only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub download_url: Option<String>,
 }
 
@@ -72,9 +78,11 @@ pub struct RecordingPage {
     pub pages: i64,
 }
 
-#[utoipa::path(get, path = "/v1/meetings/{id}/recordings", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = [RecordingView]), (status = 403), (status = 404)),
-    security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/meetings/{id}/recordings", tag = "recordings",
+    params(("id" = uuid::Uuid, Path, description = "the meeting's id")),
+    responses((status = 200, description = "the meeting's recordings", body = [RecordingView]),
+              (status = 403, description = "the meeting's room is shared, but the caller does not own it"),
+              (status = 404, description = "no such meeting, or one the caller cannot see")))]
 pub async fn list_meeting_recordings(
     state: web::Data<AppState>,
     caller: Caller,
@@ -102,7 +110,7 @@ async fn visible_recording(
     let row = recordings::find(conn, id)
         .await
         .map_err(errors::query)?
-        .ok_or_else(|| ApiError::not_found("no such recording"))?;
+        .ok_or_else(|| ApiError::not_found(format!("no recording with id '{id}'")))?;
     if state.operator_subjects.iter().any(|s| s == caller.id()) {
         return Ok(row);
     }
@@ -116,12 +124,14 @@ async fn visible_recording(
     if owner.as_deref() == Some(caller.id()) {
         Ok(row)
     } else {
-        Err(ApiError::not_found("no such recording"))
+        Err(ApiError::not_found(format!("no recording with id '{id}'")))
     }
 }
 
-#[utoipa::path(get, path = "/v1/recordings/{id}", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = RecordingView), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/recordings/{id}", tag = "recordings",
+    params(("id" = uuid::Uuid, Path, description = "the recording's id")),
+    responses((status = 200, description = "the recording, with a short-lived `download_url` unless it was deleted", body = RecordingView),
+              (status = 404, description = "no such recording, or one of a meeting the caller does not own (operators see all)")))]
 pub async fn get_recording(
     state: web::Data<AppState>,
     caller: Caller,
@@ -145,11 +155,13 @@ pub async fn get_recording(
     Ok(HttpResponse::Ok().json(view))
 }
 
-#[utoipa::path(get, path = "/v1/recordings",
-    params(("status" = Option<String>, Query, description = "default `unmatched`"),
-           ("page" = Option<u32>, Query), ("size" = Option<u32>, Query)),
-    responses((status = 200, body = RecordingPage), (status = 403, description = "operators only")),
-    security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/recordings", tag = "recordings",
+    params(("status" = Option<RecordingStatus>, Query, description = "default `unmatched`", nullable = false),
+           super::PageParams),
+    responses((status = 200, description = "recordings with that status, newest first", body = RecordingPage),
+              (status = 400, description = "the query string is malformed (`invalid_query`)"),
+              (status = 403, description = "operators only"),
+              (status = 422, description = "`status`, `page` or `size` is not one of the values allowed")))]
 pub async fn list_recordings(
     state: web::Data<AppState>,
     caller: Caller,
@@ -191,31 +203,41 @@ pub async fn list_recordings(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusReport {
-    /// `processing`, `done` or `failed`.
+    #[schema(schema_with = reported_status_schema)]
     pub status: RecordingStatus,
 }
 
-#[utoipa::path(post, path = "/v1/internal/recordings/{id}/status", params(("id" = uuid::Uuid, Path)),
+/// The statuses the pipeline may report.
+const REPORTED: [RecordingStatus; 3] = [
+    RecordingStatus::Processing,
+    RecordingStatus::Done,
+    RecordingStatus::Failed,
+];
+
+fn reported_status_schema() -> utoipa::openapi::ObjectBuilder {
+    super::string_schema().enum_values(Some(REPORTED.iter().map(|s| s.as_str())))
+}
+
+#[utoipa::path(post, path = "/v1/internal/recordings/{id}/status", tag = "internal",
+    params(("id" = uuid::Uuid, Path, description = "the recording's id")),
     request_body = StatusReport,
-    responses((status = 200, body = RecordingView), (status = 403, description = "not a pipeline service"),
-              (status = 404), (status = 409, description = "the status would go backwards"),
-              (status = 422)),
-    security(("bearer" = [])))]
+    responses((status = 200, description = "the recording with its new status", body = RecordingView),
+              (status = 403, description = "the caller is not a pipeline service (`AUTH_SERVICE_SUBJECTS`)"),
+              (status = 404, description = "no such recording"),
+              (status = 409, description = "the status would go backwards (`status_conflict`)"),
+              (status = 422, description = "`status` is missing, `null` or not one the pipeline reports")))]
 pub async fn report_status(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    JsonBody(report): JsonBody<StatusReport>,
+    Json(report): Json<StatusReport>,
 ) -> Result<HttpResponse, ApiError> {
     if !state.service_subjects.iter().any(|s| s == caller.id()) {
         return Err(ApiError::forbidden(
             "only the processing pipeline reports recording status",
         ));
     }
-    if !matches!(
-        report.status,
-        RecordingStatus::Processing | RecordingStatus::Done | RecordingStatus::Failed
-    ) {
+    if !REPORTED.contains(&report.status) {
         return Err(ApiError::validation(
             "status",
             "must be one of: processing, done, failed",
@@ -231,9 +253,11 @@ pub async fn report_status(
         .await
         .map_err(errors::query)?;
     match update {
-        PipelineUpdate::NotFound => Err(ApiError::not_found("no such recording")),
+        PipelineUpdate::NotFound => {
+            Err(ApiError::not_found(format!("no recording with id '{id}'")))
+        }
         PipelineUpdate::Refused { current } => Err(ApiError::conflict(
-            "status_conflict",
+            ErrorCode::StatusConflict.as_str(),
             format!(
                 "a recording that is {current} cannot become {}",
                 to.as_str()

@@ -1,54 +1,76 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use db::rooms::{self, NewRoom, RoomChanges};
-use domain::{
-    OwnerId, Platform, RecordingTrigger, RecordingType, RoomMode, RoomName, RoomSettings,
-};
+use domain::{Platform, RecordingTrigger, RecordingType, RoomMode, RoomName, RoomSettings};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use web_common::{ApiError, JsonBody};
+use web_common::ApiError;
 
-use super::{RoomView, parse_id};
-use crate::{auth::Caller, errors, startup::AppState};
+use super::{RoomKey, RoomView, owned_room, visible_room};
+use crate::{
+    auth::Caller,
+    errors::{self, ErrorCode},
+    json::Json,
+    startup::AppState,
+};
 
-/// `POST /v1/rooms`. Omitted settings take the Whereby guide's defaults.
+/// `POST /v1/rooms`. Omitted settings take the Whereby guide's defaults; `null` is
+/// refused (leave the field out instead).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRoom {
-    /// 1-38 lowercase letters and digits, single hyphens between them.
-    #[schema(example = "team-standup")]
+    #[schema(value_type = RoomName)]
     pub name: String,
-    #[serde(default)]
+    /// Default `whereby`.
+    #[serde(default, deserialize_with = "crate::json::not_null")]
+    #[schema(nullable = false)]
     pub platform: Option<Platform>,
-    #[serde(default)]
+    /// Default `cloud`.
+    #[serde(default, deserialize_with = "crate::json::not_null")]
+    #[schema(nullable = false)]
     pub recording_type: Option<RecordingType>,
-    #[serde(default)]
+    /// Default `automatic-2nd-participant`.
+    #[serde(default, deserialize_with = "crate::json::not_null")]
+    #[schema(nullable = false)]
     pub recording_trigger: Option<RecordingTrigger>,
-    #[serde(default)]
+    /// Default `false`.
+    #[serde(default, deserialize_with = "crate::json::not_null")]
+    #[schema(nullable = false)]
     pub is_locked: Option<bool>,
-    #[serde(default)]
+    /// Default `normal`.
+    #[serde(default, deserialize_with = "crate::json::not_null")]
+    #[schema(nullable = false)]
     pub room_mode: Option<RoomMode>,
-    #[serde(default)]
+    /// Visible (read-only) to every authenticated caller. Default `false`.
+    #[serde(default, deserialize_with = "crate::json::not_null")]
+    #[schema(nullable = false)]
     pub is_shared: Option<bool>,
 }
 
-/// `PATCH /v1/rooms/{id}`: only the fields sent change.
+/// `PATCH /v1/rooms/{room}`: only the fields sent change; `null` is refused.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRoom {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::not_null")]
+    #[schema(value_type = Option<RoomName>, nullable = false)]
     pub name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::not_null")]
+    #[schema(nullable = false)]
     pub platform: Option<Platform>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::not_null")]
+    #[schema(nullable = false)]
     pub recording_type: Option<RecordingType>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::not_null")]
+    #[schema(nullable = false)]
     pub recording_trigger: Option<RecordingTrigger>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::not_null")]
+    #[schema(nullable = false)]
     pub is_locked: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::not_null")]
+    #[schema(nullable = false)]
     pub room_mode: Option<RoomMode>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::not_null")]
+    #[schema(nullable = false)]
     pub is_shared: Option<bool>,
 }
 
@@ -65,14 +87,15 @@ fn name_taken(e: &db::QueryError) -> bool {
     db::unique_violation(e) == Some("rooms_name_key")
 }
 
-#[utoipa::path(post, path = "/v1/rooms", request_body = CreateRoom,
-    responses((status = 201, body = RoomView), (status = 409, description = "name taken"),
-              (status = 422, description = "invalid field")),
-    security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/rooms", request_body = CreateRoom, tag = "rooms",
+    responses((status = 201, description = "the room", body = RoomView,
+               headers(("location" = String, description = "the room's URL, by id"))),
+              (status = 409, description = "the name is taken (`room_name_taken`)"),
+              (status = 422, description = "a field breaks a rule, or is `null`")))]
 pub async fn create_room(
     state: web::Data<AppState>,
     caller: Caller,
-    JsonBody(body): JsonBody<CreateRoom>,
+    Json(body): Json<CreateRoom>,
 ) -> Result<HttpResponse, ApiError> {
     let name = RoomName::parse(&body.name).map_err(|e| ApiError::validation(e.field, e.message))?;
     let defaults = RoomSettings::default();
@@ -93,7 +116,7 @@ pub async fn create_room(
     let row = rooms::insert(&mut conn, &new).await.map_err(|e| {
         if name_taken(&e) {
             ApiError::conflict(
-                "room_name_taken",
+                ErrorCode::RoomNameTaken.as_str(),
                 format!("a room named {name} already exists"),
             )
         } else {
@@ -101,13 +124,16 @@ pub async fn create_room(
         }
     })?;
     tracing::info!(room = %row.name, room_id = %row.id, "created room");
-    Ok(HttpResponse::Created().json(RoomView::from_row(row)?))
+    Ok(HttpResponse::Created()
+        .insert_header(("location", format!("/v1/rooms/{}", row.id)))
+        .json(RoomView::from_row(row)?))
 }
 
-#[utoipa::path(get, path = "/v1/rooms",
-    params(("page" = Option<u32>, Query, description = "1-based page"),
-           ("size" = Option<u32>, Query, description = "1-100, default 50")),
-    responses((status = 200, body = RoomPage)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/rooms", tag = "rooms",
+    params(super::PageParams),
+    responses((status = 200, description = "the rooms the caller owns, and shared ones, newest first", body = RoomPage),
+              (status = 400, description = "the query string is malformed (`invalid_query`)"),
+              (status = 422, description = "`page` or `size` out of range")))]
 pub async fn list_rooms(
     state: web::Data<AppState>,
     caller: Caller,
@@ -131,68 +157,64 @@ pub async fn list_rooms(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/rooms/{id}", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = RoomView), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/rooms/{room}", tag = "rooms", params(super::RoomParam),
+    responses((status = 200, description = "the room", body = RoomView),
+              (status = 404, description = "no room with that id or name, or one the caller cannot see")))]
 pub async fn get_room(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    room: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&id, "room")?;
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let room = rooms::find(&mut conn, id)
-        .await
-        .map_err(errors::query)?
-        .filter(|r| r.visible_to(caller.id()))
-        .ok_or_else(|| ApiError::not_found("no such room"))?;
+    let room = visible_room(&mut conn, &room, &caller).await?;
     Ok(HttpResponse::Ok().json(RoomView::from_row(room)?))
 }
 
-#[utoipa::path(get, path = "/v1/rooms/name/{name}", params(("name" = String, Path)),
-    responses((status = 200, body = RoomView), (status = 404)), security(("bearer" = [])))]
+/// Deprecated alias of `GET /v1/rooms/{room}`, which takes a name as well as an id.
+#[utoipa::path(get, path = "/v1/rooms/name/{name}", tag = "rooms",
+    params(("name" = String, Path, description = "the room's name", min_length = 1)),
+    responses((status = 200, description = "the room", body = RoomView),
+              (status = 404, description = "no room with that name, or one the caller cannot see")))]
+#[deprecated = "use GET /v1/rooms/{room}, which takes a name as well as an id"]
 pub async fn get_room_by_name(
     state: web::Data<AppState>,
     caller: Caller,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let room = rooms::find_by_name(&mut conn, &name)
-        .await
-        .map_err(errors::query)?
+    // By name only, whatever it looks like: a room named before names could not
+    // be UUIDs stays reachable here. Only text a name could be is looked up.
+    let plausible = name.len() <= domain::room::ROOM_NAME_MAX_LEN
+        && !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let room = if plausible {
+        rooms::find_by_name(&mut conn, &name)
+            .await
+            .map_err(errors::query)?
+    } else {
+        None
+    };
+    let room = room
         .filter(|r| r.visible_to(caller.id()))
-        .ok_or_else(|| ApiError::not_found("no such room"))?;
+        .ok_or_else(|| RoomKey::Neither(name.to_string()).not_found())?;
     Ok(HttpResponse::Ok().json(RoomView::from_row(room)?))
 }
 
-/// Finds a room the caller owns: 404 when they cannot see it, 403 when they can
-/// (it is shared) but do not own it.
-pub(crate) async fn owned_room(
-    conn: &mut db::AsyncPgConnection,
-    id: uuid::Uuid,
-    caller: &OwnerId,
-) -> Result<rooms::RoomRow, ApiError> {
-    let room = rooms::find(conn, id)
-        .await
-        .map_err(errors::query)?
-        .filter(|r| r.visible_to(caller.as_str()))
-        .ok_or_else(|| ApiError::not_found("no such room"))?;
-    if room.owner != caller.as_str() {
-        return Err(ApiError::forbidden("only the room's owner may change it"));
-    }
-    Ok(room)
-}
-
-#[utoipa::path(patch, path = "/v1/rooms/{id}", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(patch, path = "/v1/rooms/{room}", tag = "rooms", params(super::RoomParam),
     request_body = UpdateRoom,
-    responses((status = 200, body = RoomView), (status = 403), (status = 404), (status = 409),
-              (status = 422)), security(("bearer" = [])))]
+    responses((status = 200, description = "the room as changed", body = RoomView),
+              (status = 403, description = "the room is shared, but the caller does not own it"),
+              (status = 404, description = "no room with that id or name, or one the caller cannot see"),
+              (status = 409, description = "the new name is taken (`room_name_taken`)"),
+              (status = 422, description = "a field breaks a rule, or is `null`")))]
 pub async fn update_room(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
-    JsonBody(body): JsonBody<UpdateRoom>,
+    room: web::Path<String>,
+    Json(body): Json<UpdateRoom>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&id, "room")?;
     let name = body
         .name
         .as_deref()
@@ -200,7 +222,8 @@ pub async fn update_room(
         .transpose()
         .map_err(|e| ApiError::validation(e.field, e.message))?;
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let room = owned_room(&mut conn, id, &caller.0).await?;
+    let key = room.into_inner();
+    let room = owned_room(&mut conn, &key, &caller).await?;
     let changes = RoomChanges {
         name: name.as_ref().map(RoomName::as_str),
         is_locked: body.is_locked,
@@ -215,7 +238,13 @@ pub async fn update_room(
         .await
         .map_err(|e| {
             if name_taken(&e) {
-                ApiError::conflict("room_name_taken", "a room with that name already exists")
+                ApiError::conflict(
+                    ErrorCode::RoomNameTaken.as_str(),
+                    "a room with that name already exists",
+                )
+            } else if matches!(e, db::QueryError::NotFound) {
+                // Deleted since it was read.
+                RoomKey::parse(&key).not_found()
             } else {
                 errors::query(e)
             }
@@ -223,17 +252,18 @@ pub async fn update_room(
     Ok(HttpResponse::Ok().json(RoomView::from_row(row)?))
 }
 
-#[utoipa::path(delete, path = "/v1/rooms/{id}", params(("id" = uuid::Uuid, Path)),
-    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/v1/rooms/{room}", tag = "rooms", params(super::RoomParam),
+    responses((status = 204, description = "deleted; its meetings ended"),
+              (status = 403, description = "the room is shared, but the caller does not own it"),
+              (status = 404, description = "no room with that id or name, or one the caller cannot see")))]
 pub async fn delete_room(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    room: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     use db::AsyncConnection;
-    let id = parse_id(&id, "room")?;
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    owned_room(&mut conn, id, &caller.0).await?;
+    let id = owned_room(&mut conn, &room, &caller).await?.id;
     // The room's live meetings end with it; they stay in the table (room_id NULL)
     // so that webhooks and recordings for them can still be matched.
     let ended = conn

@@ -230,11 +230,29 @@ impl TestApp {
     }
 }
 
-/// Asserts the JSON error shape and returns the code.
+/// Asserts the status and the documented error shape (`ErrorBody`: only
+/// `error`, with `code` one of `ErrorCode`, `message`, and `field` when present a
+/// string), and returns the error.
 pub async fn error_code(res: Response, status: u16) -> Value {
     assert_eq!(res.status().as_u16(), status);
     let body: Value = res.json().await.expect("error json");
-    assert!(body["error"]["code"].is_string(), "{body}");
+    let object = body.as_object().expect("an object");
+    assert_eq!(object.keys().collect::<Vec<_>>(), ["error"], "{body}");
+    let error = body["error"].as_object().expect("error object");
+    assert!(
+        error
+            .keys()
+            .all(|k| ["code", "message", "field"].contains(&k.as_str())),
+        "{body}"
+    );
+    let code = body["error"]["code"].as_str().expect("code");
+    assert!(
+        room_api::errors::ErrorCode::ALL
+            .iter()
+            .any(|c| c.as_str() == code),
+        "{code} is not in ErrorCode"
+    );
     assert!(body["error"]["message"].is_string(), "{body}");
+    assert!(error.get("field").is_none_or(Value::is_string), "{body}");
     body["error"].clone()
 }

@@ -7,6 +7,7 @@ mod database_failures;
 mod erasures;
 mod helpers;
 mod meetings;
+mod openapi;
 mod recordings;
 mod rooms;
 mod whereby_failures;

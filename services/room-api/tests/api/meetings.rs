@@ -178,7 +178,7 @@ async fn an_ended_meeting_is_not_reused() {
             None,
         )
         .await;
-    assert_eq!(error_code(join, 400).await["code"], "meeting_ended");
+    assert_eq!(error_code(join, 409).await["code"], "meeting_ended");
 }
 
 #[tokio::test]
@@ -292,7 +292,7 @@ async fn deactivating_ends_the_meeting_here_and_at_whereby() {
             None,
         )
         .await;
-    assert_eq!(error_code(join, 400).await["code"], "meeting_inactive");
+    assert_eq!(error_code(join, 409).await["code"], "meeting_inactive");
     let (status, next) = app.meeting("shared", "alice").await;
     assert_eq!(status, 201);
     assert_ne!(next["id"], meeting["id"]);
@@ -372,11 +372,11 @@ async fn operational_endpoints_report_state() {
         .expect("json");
     for path in [
         "/v1/rooms",
-        "/v1/rooms/{id}",
+        "/v1/rooms/{room}",
         "/v1/rooms/name/{name}",
-        "/v1/rooms/{name}/meeting",
-        "/v1/rooms/{name}/meetings/active",
-        "/v1/rooms/{name}/meetings/{id}/join",
+        "/v1/rooms/{room}/meeting",
+        "/v1/rooms/{room}/meetings/active",
+        "/v1/rooms/{room}/meetings/{id}/join",
         "/v1/meetings/{id}",
         "/v1/meetings/{id}/deactivate",
     ] {

@@ -347,3 +347,220 @@ async fn chunked_post(address: &str, token: &str, body: &[u8]) -> String {
         .expect("read status");
     line
 }
+
+#[tokio::test]
+async fn every_room_route_takes_the_id_or_the_name() {
+    let app = spawn_app().await;
+    let room = app.create_room("alice", json!({"name": "standup"})).await;
+    let id = room["id"].as_str().expect("id");
+    for key in ["standup", id] {
+        let res = app.get(&format!("/v1/rooms/{key}"), "alice").await;
+        assert_eq!(res.status().as_u16(), 200, "{key}");
+        let got: Value = res.json().await.expect("json");
+        assert_eq!(got["id"], id);
+        let res = app
+            .request(
+                Method::PUT,
+                &format!("/v1/rooms/{key}/branding"),
+                Some(&token("alice")),
+                Some(&json!({"colors": {"primary": "#112233"}})),
+            )
+            .await;
+        assert_eq!(res.status().as_u16(), 200, "branding by {key}");
+        let (status, meeting) = app.meeting(key, "alice").await;
+        assert!(status == 200 || status == 201, "meeting by {key}: {status}");
+        let active: Value = app
+            .get(&format!("/v1/rooms/{key}/meetings/active"), "alice")
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(active[0]["id"], meeting["id"], "{key}");
+        let join = app
+            .post(
+                &format!(
+                    "/v1/rooms/{key}/meetings/{}/join",
+                    meeting["id"].as_str().expect("id")
+                ),
+                "alice",
+                &json!({}),
+            )
+            .await;
+        assert_eq!(join.status().as_u16(), 200, "join by {key}");
+    }
+    // One Whereby meeting, whichever way the room was named.
+    assert_eq!(app.meeting_rows().await, 1);
+    let res = app
+        .patch("/v1/rooms/standup", "alice", &json!({"name": "daily"}))
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(
+        app.get("/v1/rooms/daily", "alice").await.status().as_u16(),
+        200
+    );
+    // The old path stays, as a deprecated alias.
+    assert_eq!(
+        app.get("/v1/rooms/name/daily", "alice")
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        app.delete("/v1/rooms/daily", "alice")
+            .await
+            .status()
+            .as_u16(),
+        204
+    );
+    assert_eq!(
+        app.get(&format!("/v1/rooms/{id}"), "alice")
+            .await
+            .status()
+            .as_u16(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_room_404_names_what_was_looked_up_and_says_what_a_room_key_is() {
+    let app = spawn_app().await;
+    app.create_room("alice", json!({"name": "secret"})).await;
+    let err = error_code(app.get("/v1/rooms/standup", "alice").await, 404).await;
+    assert_eq!(err["message"], "no room with id or name 'standup'");
+    // Another's room: the same answer as a missing one.
+    let err = error_code(app.get("/v1/rooms/secret", "mallory").await, 404).await;
+    assert_eq!(err["message"], "no room with id or name 'secret'");
+    let err = error_code(app.get("/v1/rooms/Stand_Up", "alice").await, 404).await;
+    let message = err["message"].as_str().expect("message");
+    assert!(
+        message.starts_with("no room with id or name 'Stand_Up': "),
+        "{message}"
+    );
+    assert!(message.contains("UUID"), "{message}");
+    // Text Postgres cannot hold is no room either, not a 500.
+    for path in [
+        "/v1/rooms/a%00b",
+        "/v1/rooms/name/a%00b",
+        "/v1/rooms/a%00b/meeting",
+    ] {
+        let method = if path.ends_with("meeting") {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        let res = app.request(method, path, Some(&token("alice")), None).await;
+        error_code(res, 404).await;
+    }
+}
+
+#[tokio::test]
+async fn a_room_name_cannot_be_a_uuid() {
+    let app = spawn_app().await;
+    for uuid in [
+        "123e4567-e89b-12d3-a456-426614174000",
+        "123e4567e89b12d3a456426614174000",
+    ] {
+        let res = app.post("/v1/rooms", "alice", &json!({"name": uuid})).await;
+        let err = error_code(res, 422).await;
+        assert_eq!(err["field"], "name");
+        assert!(
+            err["message"].as_str().expect("message").contains("UUID"),
+            "{err}"
+        );
+    }
+    app.create_room("alice", json!({"name": "r"})).await;
+    let res = app
+        .patch(
+            "/v1/rooms/r",
+            "alice",
+            &json!({"name": "123e4567-e89b-12d3-a456-426614174000"}),
+        )
+        .await;
+    assert_eq!(error_code(res, 422).await["field"], "name");
+}
+
+#[tokio::test]
+async fn null_is_refused_naming_the_field_and_leaving_it_out_takes_the_default() {
+    let app = spawn_app().await;
+    for field in [
+        "platform",
+        "recording_type",
+        "recording_trigger",
+        "is_locked",
+        "room_mode",
+        "is_shared",
+    ] {
+        let res = app
+            .post("/v1/rooms", "alice", &json!({"name": "n", field: null}))
+            .await;
+        let err = error_code(res, 422).await;
+        assert_eq!(err["field"], field);
+        assert!(
+            err["message"].as_str().expect("message").contains("null"),
+            "{err}"
+        );
+    }
+    assert_eq!(app.db.count("SELECT id FROM rooms").await, 0);
+    let room = app.create_room("alice", json!({"name": "n"})).await;
+    assert_eq!(room["recording_type"], "cloud");
+    let res = app
+        .patch("/v1/rooms/n", "alice", &json!({"recording_type": null}))
+        .await;
+    assert_eq!(error_code(res, 422).await["field"], "recording_type");
+    let res = app
+        .patch("/v1/rooms/n", "alice", &json!({"name": null}))
+        .await;
+    assert_eq!(error_code(res, 422).await["field"], "name");
+    let unchanged: Value = app
+        .get("/v1/rooms/n", "alice")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(unchanged["recording_type"], "cloud");
+}
+
+/// A room deleted while another request changes it: that request answers 404
+/// (the room is gone), never 500. Races, so tried a number of times.
+#[tokio::test]
+async fn changes_racing_a_delete_are_404_not_500() {
+    let app = spawn_app().await;
+    let png: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDRnot-a-real-image";
+    let bearer = token("alice");
+    for i in 0..25 {
+        let name = format!("racing-{i}");
+        app.create_room("alice", json!({"name": name})).await;
+        let url = |tail: &str| format!("{}/v1/rooms/{name}{tail}", app.address);
+        let (deleted, patched, branded, logo, meeting) = tokio::join!(
+            app.http.delete(url("")).bearer_auth(&bearer).send(),
+            app.http
+                .patch(url(""))
+                .bearer_auth(&bearer)
+                .json(&json!({"is_locked": true}))
+                .send(),
+            app.http
+                .put(url("/branding"))
+                .bearer_auth(&bearer)
+                .json(&json!({"colors": {"primary": "#102030"}}))
+                .send(),
+            app.http
+                .put(url("/branding/logo"))
+                .bearer_auth(&bearer)
+                .header("content-type", "image/png")
+                .body(png)
+                .send(),
+            app.http.post(url("/meeting")).bearer_auth(&bearer).send(),
+        );
+        assert_eq!(deleted.expect("delete").status().as_u16(), 204);
+        for (what, res, ok) in [
+            ("patch", patched, 200),
+            ("branding", branded, 200),
+            ("logo", logo, 204),
+            ("meeting", meeting, 201),
+        ] {
+            let status = res.expect(what).status().as_u16();
+            assert!(status == ok || status == 404, "{what} {i}: {status}");
+        }
+    }
+}
