@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: every test of the workspace against the real PostgreSQL, RabbitMQ and
-# S3/SQS emulator (each started if down;
-# the emulator is stopped again at the end if this started it). Uses cargo-nextest when installed (a process per test), else cargo test.
+# S3/SQS emulator (each started if down; the emulator is stopped again at the end if
+# this started it), then the API fuzzer. Uses cargo-nextest when installed (a
+# process per test), else cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . deploy/local/services.sh
@@ -17,3 +18,5 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+# The property-based API fuzzer against a fresh room-api (its own database and stand-in).
+deploy/local/fuzz-api.sh
