@@ -49,10 +49,8 @@ pub struct Replica {
 
 impl ClusterStack {
     pub async fn start() -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!(
-            "whereby-cluster-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("whereby-cluster-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir)?;
         let rabbit = tokio::task::spawn_blocking(|| PrivateRabbitCluster::start(3)).await?;
         let pg = tokio::task::spawn_blocking(PrivatePostgresPair::start).await?;
@@ -161,18 +159,19 @@ impl ClusterStack {
     }
 
     pub fn kill(&mut self, kind: Kind, i: usize) {
-        if let Some(p) = self
-            .replicas(kind)
-            .get_mut(i)
-            .and_then(|r| r.proc.as_mut())
-        {
+        if let Some(p) = self.replicas(kind).get_mut(i).and_then(|r| r.proc.as_mut()) {
             p.kill();
         }
     }
 
     /// Until every running replica answers ready.
     pub async fn wait_ready(&self) -> anyhow::Result<()> {
-        for r in self.ingest.iter().chain(&self.workers).chain(&self.room_apis) {
+        for r in self
+            .ingest
+            .iter()
+            .chain(&self.workers)
+            .chain(&self.room_apis)
+        {
             if r.proc.is_some() {
                 wait_ready(&format!("{}/readyz", r.url), Duration::from_secs(90)).await?;
             }
@@ -358,7 +357,10 @@ async fn inject(stack: &mut ClusterStack, fault: Fault, run: &str) -> anyhow::Re
             tokio::task::block_in_place(|| node.kill());
             tokio::time::sleep(Duration::from_secs(5)).await;
             tokio::task::block_in_place(|| node.launch());
-            format!("node {} (the leader) killed -9, relaunched after 5 s", leader + 1)
+            format!(
+                "node {} (the leader) killed -9, relaunched after 5 s",
+                leader + 1
+            )
         }
         Fault::RollingRestart => {
             for node in &stack.rabbit.nodes {
@@ -378,7 +380,10 @@ async fn inject(stack: &mut ClusterStack, fault: Fault, run: &str) -> anyhow::Re
             node.pause();
             tokio::time::sleep(Duration::from_secs(20)).await;
             node.resume();
-            format!("node {} (the leader) paused 20 s (SIGSTOP; past the net tick)", leader + 1)
+            format!(
+                "node {} (the leader) paused 20 s (SIGSTOP; past the net tick)",
+                leader + 1
+            )
         }
         Fault::PostgresPromoted => {
             let pg = &mut stack.pg;
@@ -387,7 +392,8 @@ async fn inject(stack: &mut ClusterStack, fault: Fault, run: &str) -> anyhow::Re
             let pg = &stack.pg;
             tokio::task::block_in_place(|| pg.rebuild_standby());
             return Ok(Injected {
-                detail: "primary stopped, standby promoted; old primary rebuilt as standby".to_owned(),
+                detail: "primary stopped, standby promoted; old primary rebuilt as standby"
+                    .to_owned(),
                 ended,
             });
         }
@@ -443,10 +449,14 @@ async fn webhook_scenario(
         .map(|s| s.id.clone())
         .collect();
     let deadline = Instant::now() + Duration::from_secs(120);
-    let mut applied = stack::applied_in(&stack.db_url(), &run).await.unwrap_or_default();
+    let mut applied = stack::applied_in(&stack.db_url(), &run)
+        .await
+        .unwrap_or_default();
     while !accepted.is_subset(&applied) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        applied = stack::applied_in(&stack.db_url(), &run).await.unwrap_or_default();
+        applied = stack::applied_in(&stack.db_url(), &run)
+            .await
+            .unwrap_or_default();
     }
     let applied_within = injected.ended.elapsed().as_secs_f64();
     let effects = stack::effects_in(&stack.db_url(), &run).await.unwrap_or(0);
@@ -482,9 +492,11 @@ async fn webhook_scenario(
 async fn meetings_scenario(stack: &mut ClusterStack) -> anyhow::Result<ClusterRow> {
     let token = crate::token(JWT_SECRET, "cluster")?;
     let http = sender::client(64);
-    let rooms: Vec<String> = (0..20)
-        .map(|i| format!("cluster-{}-{i}", &uuid::Uuid::new_v4().simple().to_string()[..6]))
-        .collect();
+    let run = format!(
+        "cluster-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..6]
+    );
+    let rooms: Vec<String> = (0..20).map(|i| format!("{run}-{i}")).collect();
     let api = |i: usize| stack.room_apis[i % 2].url.clone();
     for (i, room) in rooms.iter().enumerate() {
         let res = http
@@ -493,7 +505,11 @@ async fn meetings_scenario(stack: &mut ClusterStack) -> anyhow::Result<ClusterRo
             .json(&serde_json::json!({"name": room}))
             .send()
             .await?;
-        anyhow::ensure!(res.status().as_u16() == 201, "create {room}: {}", res.status());
+        anyhow::ensure!(
+            res.status().as_u16() == 201,
+            "create {room}: {}",
+            res.status()
+        );
     }
     let mut asks = Vec::new();
     for (i, room) in rooms.iter().enumerate() {
@@ -522,8 +538,7 @@ async fn meetings_scenario(stack: &mut ClusterStack) -> anyhow::Result<ClusterRo
     let rows = stack::scalar_in(
         &stack.db_url(),
         &format!(
-            "SELECT count(*) AS n FROM meetings m JOIN rooms r ON r.id = m.room_id WHERE r.name LIKE '{}%'",
-            &rooms[0][..14]
+            "SELECT count(*) AS n FROM meetings m JOIN rooms r ON r.id = m.room_id WHERE r.name LIKE '{run}-%'"
         ),
     )
     .await?;
@@ -534,11 +549,16 @@ async fn meetings_scenario(stack: &mut ClusterStack) -> anyhow::Result<ClusterRo
         accepted: answered,
         refused_after_retries: rooms.len() * 4 - answered,
         applied: usize::try_from(rows).unwrap_or(0),
-        duplicates: usize::try_from(rows).unwrap_or(0).saturating_sub(rooms.len()),
+        duplicates: usize::try_from(rows)
+            .unwrap_or(0)
+            .saturating_sub(rooms.len()),
         lost: 0,
         longest_non_200_seconds: 0.0,
         applied_within_seconds: 0.0,
-        detail: format!("{} rooms, 4 concurrent asks each over both replicas", rooms.len()),
+        detail: format!(
+            "{} rooms, 4 concurrent asks each over both replicas",
+            rooms.len()
+        ),
         passed: one_each && usize::try_from(rows).ok() == Some(rooms.len()),
     })
 }

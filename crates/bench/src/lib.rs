@@ -104,10 +104,15 @@ pub async fn run(cli: Cli) -> i32 {
                         format!("{out}/cluster-chaos.json"),
                         serde_json::to_string_pretty(&rows).unwrap_or_default(),
                     );
-                    let _ = std::fs::write(format!("{out}/cluster-chaos.md"), cluster::table(&rows));
+                    let _ =
+                        std::fs::write(format!("{out}/cluster-chaos.md"), cluster::table(&rows));
                 }
                 let failed = rows.iter().filter(|r| !r.passed).count();
-                println!("cluster-chaos: {} passed, {} failed", rows.len() - failed, failed);
+                println!(
+                    "cluster-chaos: {} passed, {} failed",
+                    rows.len() - failed,
+                    failed
+                );
                 i32::from(failed > 0)
             }
             Err(e) => {

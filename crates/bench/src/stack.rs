@@ -63,9 +63,9 @@ pub async fn seed_meetings(db_url: &str) -> anyhow::Result<()> {
     for (i, meeting) in MEETINGS.iter().enumerate() {
         // The first one is the recordings' meeting (room name `/chaos-room`).
         let room_name = if i == 0 {
-        "/chaos-room".to_owned()
+            "/chaos-room".to_owned()
         } else {
-        format!("/chaos-room-{i}")
+            format!("/chaos-room-{i}")
         };
         exec(db_url, &format!("INSERT INTO meetings (id, room_id, owner, whereby_meeting_id, room_name, room_url, start_date, end_date, is_locked, room_mode, recording_type, recording_trigger, platform) VALUES (gen_random_uuid(), '00000000-0000-0000-0000-0000000000c1', 'ops', '{meeting}', '{room_name}', 'https://x{room_name}', now() - interval '1 hour', now() + interval '8 hours', false, 'normal', 'cloud', 'none', 'whereby')")).await?;
     }

@@ -2,7 +2,9 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{AWS_KEY_ID, AWS_SECRET, BUCKET, error_code, spawn_app, token};
+use crate::helpers::{
+    AWS_KEY_ID, AWS_SECRET, BUCKET, error_code, spawn_app, spawn_app_with, token,
+};
 
 fn assert_spec_valid(body: &Value) {
     let schema = whereby_stand_in::spec::request_schema("/meetings", "post").expect("schema");
@@ -463,4 +465,21 @@ async fn the_owner_sees_participants_and_sessions_others_do_not() {
         404,
     )
     .await;
+}
+
+#[tokio::test]
+async fn an_unknown_plan_limit_is_not_exported_as_zero() {
+    // A 0 would read as "no meetings allowed" and fire the capacity alert.
+    let app = spawn_app_with(|s| s.meetings.whereby_plan_meeting_limit = None).await;
+    let metrics = app
+        .request(Method::GET, "/metrics", None, None)
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains("roomapi_active_meetings"), "{metrics}");
+    assert!(
+        !metrics.contains("roomapi_whereby_plan_meeting_limit"),
+        "{metrics}"
+    );
 }
