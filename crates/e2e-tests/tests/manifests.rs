@@ -207,3 +207,55 @@ fn the_dev_overlay_agrees_with_the_code() {
 fn the_production_overlay_agrees_with_the_code() {
     check_overlay("production");
 }
+
+#[test]
+fn the_operators_overlay_agrees_with_the_code() {
+    check_overlay("production-operators");
+}
+
+/// Replicas at most × pool size, summed over every process that opens a pool, must
+/// stay inside what the database accepts (`max_connections` less the superuser's
+/// reserve): a scale-up must never turn into "too many connections".
+#[test]
+fn the_pools_fit_the_databases_connection_budget() {
+    let objects = render("production-operators");
+    let cluster = find(&objects, "Cluster", "whereby-db");
+    let parameter = |name: &str| -> u64 {
+        cluster["spec"]["postgresql"]["parameters"][name]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("the Cluster sets {name}"))
+    };
+    let budget = parameter("max_connections") - parameter("superuser_reserved_connections");
+    let pool_size = |deployment: &str| -> u64 {
+        let env = environment(&objects, container(find(&objects, "Deployment", deployment)));
+        let source = Source::from_parts(None, env).expect("source");
+        source
+            .section::<settings::DatabaseSettings>()
+            .expect("database settings")
+            .database_pool_size as u64
+    };
+    let hpa_max = |name: &str| -> u64 {
+        find(&objects, "HorizontalPodAutoscaler", name)["spec"]["maxReplicas"]
+            .as_u64()
+            .expect("maxReplicas")
+    };
+    let keda_max = find(&objects, "ScaledObject", "recording-worker")["spec"]["maxReplicaCount"]
+        .as_u64()
+        .expect("maxReplicaCount");
+    // The migration Job holds one connection; CloudNativePG's own (replication,
+    // monitoring) use the superuser reserve and a few more: keep 10 spare.
+    let used = hpa_max("room-api") * pool_size("room-api")
+        + keda_max * pool_size("recording-worker")
+        + 1;
+    assert!(
+        used + 10 <= budget,
+        "pools at full scale need {used} connections (+10 spare), the database allows {budget}"
+    );
+    // webhook-ingest never connects to Postgres.
+    let ingest = environment(
+        &objects,
+        container(find(&objects, "Deployment", "webhook-ingest")),
+    );
+    assert!(!ingest.contains_key("DATABASE_URL"));
+}
