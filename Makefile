@@ -46,10 +46,12 @@ chaos:
 cluster-chaos:
 	@deploy/local/cluster-chaos.sh
 
-## bench: the load benchmark against release builds; report in $(BENCH_OUT)
+## bench: the load benchmark against release builds; report in $(BENCH_OUT).
+## BENCH_ARGS=--cluster adds the same phases on cluster engines, side by side.
 BENCH_OUT ?= bench-results
+BENCH_ARGS ?=
 bench:
-	@deploy/local/bench.sh $(BENCH_OUT)
+	@deploy/local/bench.sh $(BENCH_OUT) $(BENCH_ARGS)
 
 ## fuzz-api: the property-based API fuzzer (schemathesis) against a fresh room-api
 fuzz-api:

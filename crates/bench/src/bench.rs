@@ -72,9 +72,28 @@ pub struct Report {
     pub meeting_reuse: Latency,
     pub idle_rss_mib: Vec<Usage>,
     pub usage: Vec<Usage>,
+    /// The single broker's CPU per 1000 events accepted in the closed-loop phase.
+    pub broker_cpu_ms_per_event: f64,
+    /// `--cluster`: the same phases on cluster engines.
+    pub cluster: Option<ClusterFigures>,
     /// Closed-loop ingest latencies (ms), sampled, for the plot.
     #[serde(skip)]
     pub ingest_samples: Vec<f64>,
+}
+
+/// The cluster mode's figures (`--cluster`), beside the single-node ones.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterFigures {
+    /// Closed loop through two ingest replicas (connections alternate between them)
+    /// onto the three-node cluster, quorum queues on all three.
+    pub ingest_closed_loop: Latency,
+    /// The three nodes' CPU per event accepted in that phase (replicated writes).
+    pub broker_cpu_ms_per_event: f64,
+    pub ingest_cpu_ms_per_event: f64,
+    pub backlog_events: usize,
+    pub backlog_drain_seconds: f64,
+    /// Applied per second by two workers.
+    pub worker_events_per_second: f64,
 }
 
 /// Runs `work` on `connections` tasks for `warmup + duration`; returns the
@@ -167,6 +186,10 @@ pub struct Options {
     /// Events queued for the worker-drain phase.
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub backlog: u64,
+    /// Then the same ingest and drain phases on cluster engines (three RabbitMQ
+    /// nodes, two ingest replicas, two workers), side by side in the report.
+    #[arg(long)]
+    pub cluster: bool,
 }
 
 pub async fn run(options: Options) -> anyhow::Result<()> {
@@ -189,6 +212,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let http = sender::client(connections * 2);
 
     eprintln!("1/5 webhook-ingest, closed loop, {connections} connections");
+    let broker_cpu_before = stack.rabbit.cpu_seconds();
     let run_a = format!("a{}", &uuid::Uuid::new_v4().simple().to_string()[..5]);
     let (h, u, r) = (http.clone(), url.clone(), run_a.clone());
     let (lat, errors) = closed_loop(connections, warmup, duration, move |c, n| {
@@ -205,6 +229,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .map(|m| *m as f64 / 1000.0)
         .collect();
     let ingest_closed_loop = summarize(lat, errors, duration.as_secs_f64());
+    let broker_cpu_ms_per_event = per_event_ms(
+        stack.rabbit.cpu_seconds() - broker_cpu_before,
+        ingest_closed_loop.count,
+    );
 
     eprintln!("2/5 webhook-ingest, open loop at {rate}/s, and rejected signatures");
     let open_rate = (ingest_closed_loop.per_second * 0.5).max(500.0).round();
@@ -357,6 +385,13 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     .await;
     let meeting_reuse = summarize(lat, errors, duration.as_secs_f64());
 
+    let usage = usage_of(&stack);
+    let cluster = if options.cluster {
+        drop(stack);
+        Some(cluster_figures(connections, warmup, duration, backlog).await?)
+    } else {
+        None
+    };
     let report = Report {
         machine: machine(),
         duration_seconds: duration.as_secs(),
@@ -375,11 +410,93 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         meeting_reads,
         meeting_reuse,
         idle_rss_mib,
-        usage: usage_of(&stack),
+        usage,
+        broker_cpu_ms_per_event,
+        cluster,
         ingest_samples,
     };
     write(&report, &out)?;
     Ok(())
+}
+
+fn per_event_ms(cpu_seconds: f64, events: usize) -> f64 {
+    if events == 0 {
+        0.0
+    } else {
+        cpu_seconds * 1000.0 / events as f64
+    }
+}
+
+/// `--cluster`: ingest through two replicas onto three broker nodes, then a backlog
+/// drained by two workers (each on its own port, the same binaries).
+async fn cluster_figures(
+    connections: usize,
+    warmup: Duration,
+    duration: Duration,
+    backlog: usize,
+) -> anyhow::Result<ClusterFigures> {
+    use crate::cluster::{ClusterStack, Kind};
+    eprintln!("cluster: starting three RabbitMQ nodes, a PostgreSQL pair, two of each service");
+    let mut stack = ClusterStack::start().await?;
+    stack.kill(Kind::Worker, 0);
+    stack.kill(Kind::Worker, 1);
+    let urls: Arc<Vec<String>> = Arc::new(stack.ingest_urls());
+    let http = sender::client(connections * 2);
+    let cpu = |stack: &ClusterStack| -> (f64, f64) {
+        let broker = stack.rabbit.nodes.iter().map(|n| n.cpu_seconds()).sum();
+        let ingest = stack
+            .ingest
+            .iter()
+            .filter_map(|r| r.proc.as_ref().map(|p| p.usage().1))
+            .sum();
+        (broker, ingest)
+    };
+    eprintln!("cluster 1/2 webhook-ingest x2, closed loop, {connections} connections");
+    let (broker_before, ingest_before) = cpu(&stack);
+    let run = format!("ca{}", &uuid::Uuid::new_v4().simple().to_string()[..5]);
+    let (h, u, r) = (http.clone(), urls.clone(), run.clone());
+    let (lat, errors) = closed_loop(connections, warmup, duration, move |c, n| {
+        let (h, u, r) = (h.clone(), u.clone(), r.clone());
+        async move {
+            let (_, body) = sender::joined(MEETING, &r, c * 10_000_000 + n as usize);
+            let url = &u[c % u.len()];
+            matches!(sender::post(&h, url, SECRET, &body).await, Ok(200))
+        }
+    })
+    .await;
+    let (broker_after, ingest_after) = cpu(&stack);
+    let ingest_closed_loop = summarize(lat, errors, duration.as_secs_f64());
+    // CPU includes the warm-up's events, as for the single broker: the ratio holds.
+    let accepted_total = ingest_closed_loop.count;
+
+    eprintln!("cluster 2/2 backlog of {backlog} events drained by two workers");
+    let url: Arc<str> = urls[0].clone().into();
+    let run_b = format!("cb{}", &uuid::Uuid::new_v4().simple().to_string()[..5]);
+    fill(&http, &url, &run_b, backlog, connections).await;
+    let drain_started = Instant::now();
+    stack.start_replica(Kind::Worker, 0).await?;
+    stack.start_replica(Kind::Worker, 1).await?;
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    while stack::exec(
+        &stack.db_url(),
+        &format!("SELECT 1 FROM webhook_events WHERE event_id LIKE '{run_b}-%'"),
+    )
+    .await
+    .unwrap_or(0)
+        < backlog
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let backlog_drain_seconds = drain_started.elapsed().as_secs_f64();
+    Ok(ClusterFigures {
+        broker_cpu_ms_per_event: per_event_ms(broker_after - broker_before, accepted_total),
+        ingest_cpu_ms_per_event: per_event_ms(ingest_after - ingest_before, accepted_total),
+        ingest_closed_loop,
+        backlog_events: backlog,
+        backlog_drain_seconds,
+        worker_events_per_second: backlog as f64 / backlog_drain_seconds,
+    })
 }
 
 /// Queues exactly `n` events of `run` (retrying until each got its 200).
@@ -547,6 +664,27 @@ fn markdown(r: &Report) -> String {
         md.push_str(&format!(
             "| {} | {:.1} | {:.1} | {:.1} |\n",
             u.service, idle, u.peak_rss_mib, u.cpu_seconds
+        ));
+    }
+    if let Some(c) = &r.cluster {
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        md.push_str(&format!(
+            "\n### Single node against the cluster (same run)\n\n             | | one RabbitMQ node, one ingest, one worker | three nodes (quorum on 3), two ingest, two workers | cluster / single |\n|---|---:|---:|---:|\n             | ingest closed loop, accepted/s | {:.0} | {:.0} | {:.2} |\n             | ingest closed loop, p99 ms | {:.2} | {:.2} | {:.2} |\n             | broker CPU ms per accepted event | {:.3} | {:.3} | {:.2} |\n             | backlog drain, applied/s | {:.0} (of {}) | {:.0} (of {}) | {:.2} |\n\n             Cluster ingest CPU: {:.3} ms per accepted event over both replicas.\n",
+            r.ingest_closed_loop.per_second,
+            c.ingest_closed_loop.per_second,
+            ratio(c.ingest_closed_loop.per_second, r.ingest_closed_loop.per_second),
+            r.ingest_closed_loop.p99_ms,
+            c.ingest_closed_loop.p99_ms,
+            ratio(c.ingest_closed_loop.p99_ms, r.ingest_closed_loop.p99_ms),
+            r.broker_cpu_ms_per_event,
+            c.broker_cpu_ms_per_event,
+            ratio(c.broker_cpu_ms_per_event, r.broker_cpu_ms_per_event),
+            r.worker_events_per_second,
+            r.backlog_events,
+            c.worker_events_per_second,
+            c.backlog_events,
+            ratio(c.worker_events_per_second, r.worker_events_per_second),
+            c.ingest_cpu_ms_per_event,
         ));
     }
     md

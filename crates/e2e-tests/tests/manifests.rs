@@ -228,7 +228,10 @@ fn the_pools_fit_the_databases_connection_budget() {
     };
     let budget = parameter("max_connections") - parameter("superuser_reserved_connections");
     let pool_size = |deployment: &str| -> u64 {
-        let env = environment(&objects, container(find(&objects, "Deployment", deployment)));
+        let env = environment(
+            &objects,
+            container(find(&objects, "Deployment", deployment)),
+        );
         let source = Source::from_parts(None, env).expect("source");
         source
             .section::<settings::DatabaseSettings>()
@@ -245,9 +248,8 @@ fn the_pools_fit_the_databases_connection_budget() {
         .expect("maxReplicaCount");
     // The migration Job holds one connection; CloudNativePG's own (replication,
     // monitoring) use the superuser reserve and a few more: keep 10 spare.
-    let used = hpa_max("room-api") * pool_size("room-api")
-        + keda_max * pool_size("recording-worker")
-        + 1;
+    let used =
+        hpa_max("room-api") * pool_size("room-api") + keda_max * pool_size("recording-worker") + 1;
     assert!(
         used + 10 <= budget,
         "pools at full scale need {used} connections (+10 spare), the database allows {budget}"

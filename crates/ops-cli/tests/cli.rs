@@ -486,7 +486,8 @@ async fn events_reapply_sends_unrecognised_events_back_to_the_worker() {
         )
         .await;
     let (code, out) = ops(stack.env(), &["events", "reapply"]).await;
-    assert_eq!(code, 1, "--since is required: {out}");
+    // A missing required option is a usage error (2), before anything is read.
+    assert_eq!(code, 2, "--since is required: {out}");
     let (code, out) = ops(
         stack.env(),
         &["events", "reapply", "--since", "1h", "--json"],
@@ -531,7 +532,7 @@ async fn erase_removes_a_persons_data_and_says_what_it_did() {
     stack.db.execute("INSERT INTO meetings (id, room_id, owner, whereby_meeting_id, room_name, room_url, start_date, end_date, is_locked, room_mode, recording_type, recording_trigger, platform) VALUES ('00000000-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000001', 'a', 'w1', '/r', 'u', now(), now() + interval '1 hour', false, 'normal', 'cloud', 'none', 'whereby')").await;
     stack.db.execute("INSERT INTO meeting_participants (meeting_id, participant_id, display_name, external_id, is_person, state, state_as_of, state_event_id) VALUES ('00000000-0000-0000-0000-000000000002', 'p1', 'Ada', 'user-9', true, 'joined', now(), 'e1')").await;
     let (code, out) = ops(stack.env(), &["erase", "--external-id", "user-9"]).await;
-    assert_eq!(code, 1, "--requested-by is required: {out}");
+    assert_eq!(code, 2, "--requested-by is required (usage error): {out}");
     let (code, out) = ops(
         stack.env(),
         &[

@@ -200,6 +200,22 @@ impl PrivateRabbit {
         );
     }
 
+    /// CPU seconds the node's VM has used so far (from /proc; 0 when unknown).
+    pub fn cpu_seconds(&self) -> f64 {
+        let Ok(pid) = std::fs::read_to_string(self.dir.join("pid")) else {
+            return 0.0;
+        };
+        std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+            .ok()
+            .and_then(|s| {
+                // Fields after the ")" of the command name; utime and stime are 14 and 15.
+                let rest = s.rsplit_once(')')?.1.to_owned();
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+            })
+            .unwrap_or(0.0)
+    }
+
     pub fn close_all_connections(&self) {
         assert!(self.ctl(&["close_all_connections", "test fault"]));
     }
