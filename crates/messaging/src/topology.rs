@@ -117,19 +117,7 @@ impl Topology {
     /// channel (404), so each probe has a channel of its own.
     async fn existing_queues(&self, conn: &Connection) -> Result<HashSet<String>, lapin::Error> {
         let mut existing = HashSet::new();
-        let mut queues = vec![
-            self.worker_queue(),
-            self.dead_letter_queue(),
-            self.pipeline_queue(),
-            self.recordings_dead_letter_queue(),
-        ];
-        queues.extend(
-            self.settings
-                .retry_delays
-                .iter()
-                .map(|d| self.retry_queue(*d)),
-        );
-        for queue in queues {
+        for queue in self.queues() {
             let probe = conn.create_channel().await?;
             let passive = QueueDeclareOptions {
                 passive: true,
@@ -148,6 +136,23 @@ impl Topology {
             }
         }
         Ok(existing)
+    }
+
+    /// Every queue `declare` makes.
+    fn queues(&self) -> Vec<String> {
+        let mut queues = vec![
+            self.worker_queue(),
+            self.dead_letter_queue(),
+            self.pipeline_queue(),
+            self.recordings_dead_letter_queue(),
+        ];
+        queues.extend(
+            self.settings
+                .retry_delays
+                .iter()
+                .map(|d| self.retry_queue(*d)),
+        );
+        queues
     }
 
     fn name(&self, suffix: &str) -> String {
@@ -362,19 +367,7 @@ impl Topology {
 
     /// Deletes everything `declare` made (tests clean up their prefixed topology).
     pub async fn delete(&self, channel: &Channel) -> Result<(), lapin::Error> {
-        let mut queues = vec![
-            self.worker_queue(),
-            self.dead_letter_queue(),
-            self.pipeline_queue(),
-            self.recordings_dead_letter_queue(),
-        ];
-        queues.extend(
-            self.settings
-                .retry_delays
-                .iter()
-                .map(|d| self.retry_queue(*d)),
-        );
-        for q in queues {
+        for q in self.queues() {
             channel
                 .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
                 .await?;
