@@ -669,7 +669,7 @@ fn markdown(r: &Report) -> String {
     if let Some(c) = &r.cluster {
         let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
         md.push_str(&format!(
-            "\n### Single node against the cluster (same run)\n\n             | | one RabbitMQ node, one ingest, one worker | three nodes (quorum on 3), two ingest, two workers | cluster / single |\n|---|---:|---:|---:|\n             | ingest closed loop, accepted/s | {:.0} | {:.0} | {:.2} |\n             | ingest closed loop, p99 ms | {:.2} | {:.2} | {:.2} |\n             | broker CPU ms per accepted event | {:.3} | {:.3} | {:.2} |\n             | backlog drain, applied/s | {:.0} (of {}) | {:.0} (of {}) | {:.2} |\n\n             Cluster ingest CPU: {:.3} ms per accepted event over both replicas.\n",
+            "\n### Single node against the cluster (same run)\n\n| | one RabbitMQ node, one ingest, one worker | three nodes (quorum on 3), two ingest, two workers | cluster / single |\n|---|---:|---:|---:|\n| ingest closed loop, accepted/s | {:.0} | {:.0} | {:.2} |\n| ingest closed loop, p99 ms | {:.2} | {:.2} | {:.2} |\n| broker CPU ms per accepted event | {:.3} | {:.3} | {:.2} |\n| backlog drain, applied/s | {:.0} (of {}) | {:.0} (of {}) | {:.2} |\n\nCluster ingest CPU: {:.3} ms per accepted event over both replicas.\n",
             r.ingest_closed_loop.per_second,
             c.ingest_closed_loop.per_second,
             ratio(c.ingest_closed_loop.per_second, r.ingest_closed_loop.per_second),
