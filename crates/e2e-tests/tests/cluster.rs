@@ -45,9 +45,20 @@ async fn a_killed_leader_node_costs_seconds_of_publishing_and_no_confirmed_messa
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let queue = topology.worker_queue();
+    // Replicated on all three before a node goes: one loss must leave a majority.
+    let started = Instant::now();
+    while cluster.online_members_of(&queue) < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the worker queue has {} online members, not 3",
+            cluster.online_members_of(&queue)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let leader = cluster
         .leader_of(&queue)
         .expect("the worker queue has a leader");
+    eprintln!("worker queue: 3 members online, leader node {}", leader + 1);
 
     // Publish steadily; kill the leader's node a second in; go on until publishing
     // has run three seconds without a failure after the kill (at most 40 s).

@@ -1,5 +1,5 @@
 use std::{
-    sync::{Arc, RwLock},
+    sync::{Arc, RwLock, atomic::Ordering},
     time::{Duration, Instant},
 };
 
@@ -51,8 +51,19 @@ struct Inner {
     connect_timeout: Duration,
     current: RwLock<Option<(Connection, Channel)>>,
     broken: Notify,
+    /// Nacks and confirm timeouts in a row on the current connection.
+    failures_in_a_row: std::sync::atomic::AtomicU32,
+    /// Set when they pass [`FAILURES_BEFORE_RECONNECT`]: the supervisor then
+    /// replaces the connection.
+    reconnect: std::sync::atomic::AtomicBool,
     metrics: Option<Arc<dyn PublisherMetrics>>,
 }
+
+/// Nacks or confirm timeouts in a row after which the connection is replaced. A
+/// channel can keep failing while the broker has recovered: on a cluster, after a
+/// quorum queue's leader died, a channel on a surviving node was seen to nack every
+/// publish for 40 s and more while a new connection published at once.
+pub const FAILURES_BEFORE_RECONNECT: u32 = 20;
 
 /// The longest wait between two connection attempts.
 pub const RECONNECT_BACKOFF_CAP: Duration = Duration::from_secs(1);
@@ -82,6 +93,8 @@ impl Publisher {
                 connect_timeout,
                 current: RwLock::new(None),
                 broken: Notify::new(),
+                failures_in_a_row: std::sync::atomic::AtomicU32::new(0),
+                reconnect: std::sync::atomic::AtomicBool::new(false),
                 metrics,
             }),
         }
@@ -150,6 +163,8 @@ impl Publisher {
                 Ok(pair) => {
                     attempt = 0;
                     tracing::info!("connected to RabbitMQ");
+                    self.inner.failures_in_a_row.store(0, Ordering::Relaxed);
+                    self.inner.reconnect.store(false, Ordering::Relaxed);
                     self.set(Some(pair));
                     loop {
                         tokio::select! {
@@ -158,6 +173,13 @@ impl Publisher {
                             () = tokio::time::sleep(Duration::from_millis(500)) => {}
                         }
                         if self.current_channel().is_none() {
+                            break;
+                        }
+                        if self.inner.reconnect.swap(false, Ordering::Relaxed) {
+                            tracing::warn!(
+                                failures = FAILURES_BEFORE_RECONNECT,
+                                "publishes keep failing on this connection; replacing it"
+                            );
                             break;
                         }
                     }
@@ -232,6 +254,18 @@ impl Publisher {
             // confirm_select is always on for this channel.
             Ok(Ok(Confirmation::NotRequested)) => Err(PublishError::NotConnected),
         };
+        match &result {
+            Ok(()) => self.inner.failures_in_a_row.store(0, Ordering::Relaxed),
+            Err(PublishError::Nacked | PublishError::Timeout) => {
+                let failures = self.inner.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+                if failures >= FAILURES_BEFORE_RECONNECT {
+                    self.inner.failures_in_a_row.store(0, Ordering::Relaxed);
+                    self.inner.reconnect.store(true, Ordering::Relaxed);
+                    self.inner.broken.notify_one();
+                }
+            }
+            Err(_) => {}
+        }
         if result.is_ok()
             && let Some(m) = &self.inner.metrics
         {

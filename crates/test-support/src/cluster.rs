@@ -76,6 +76,26 @@ impl PrivateRabbitCluster {
         0
     }
 
+    /// How many members of `queue` (a quorum queue) are online, as a live node sees it.
+    pub fn online_members_of(&self, queue: &str) -> usize {
+        for node in &self.nodes {
+            let Some(out) =
+                node.ctl_output(&["list_queues", "name", "online", "--formatter", "json"])
+            else {
+                continue;
+            };
+            let Ok(queues) = serde_json::from_str::<Vec<serde_json::Value>>(&out) else {
+                continue;
+            };
+            return queues
+                .iter()
+                .find(|q| q["name"] == queue)
+                .and_then(|q| q["online"].as_array().map(Vec::len))
+                .unwrap_or(0);
+        }
+        0
+    }
+
     /// The index of the node that leads `queue` (a quorum queue), if known.
     pub fn leader_of(&self, queue: &str) -> Option<usize> {
         for node in &self.nodes {
