@@ -39,12 +39,12 @@ stand-in:
 
 ## chaos: the fault suite (real processes; private RabbitMQ and PostgreSQL instances)
 chaos:
-	@deploy/local/chaos.sh
+	@deploy/local/chaos.sh chaos
 
 ## cluster-chaos: the fault suite on a three-node RabbitMQ cluster, a PostgreSQL
 ## primary and standby, and two replicas of each service (private instances)
 cluster-chaos:
-	@deploy/local/cluster-chaos.sh
+	@deploy/local/chaos.sh cluster-chaos
 
 ## bench: the load benchmark against release builds; report in $(BENCH_OUT).
 ## BENCH_ARGS=--cluster adds the same phases on cluster engines, side by side.

@@ -12,7 +12,6 @@
 use std::{
     collections::{HashMap, HashSet},
     path::PathBuf,
-    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -21,7 +20,7 @@ use test_support::{PrivatePostgresPair, PrivateRabbitCluster, TestAws};
 
 use crate::{
     procs::{Proc, free_port, wait_ready},
-    sender::{self, Sent},
+    sender::{self, Answer},
     stack::{self, API_KEY, JWT_SECRET, MEETINGS, SECRET},
 };
 
@@ -235,13 +234,6 @@ pub struct ClusterRow {
     pub passed: bool,
 }
 
-/// One answer (or its absence) at a moment since the start of sending.
-#[derive(Debug, Clone, Copy)]
-struct Answer {
-    at: Duration,
-    ok: bool,
-}
-
 /// The longest stretch from a failed answer to the next 200.
 fn longest_non_200(answers: &mut [Answer]) -> Duration {
     answers.sort_by_key(|a| a.at);
@@ -261,58 +253,6 @@ fn longest_non_200(answers: &mut [Answer]) -> Duration {
         longest = longest.max(last.at.saturating_sub(since));
     }
     longest
-}
-
-/// Open loop at `rate`, event `i` to ingest `i % n`; each retry goes to the next
-/// replica (a load balancer's choice), at most `retries`, 0.5 s then 1 s apart.
-async fn spread(
-    urls: Vec<String>,
-    events: Vec<(String, Vec<u8>)>,
-    rate: f64,
-    retries: u32,
-) -> (Vec<Sent>, Vec<Answer>) {
-    let http = sender::client(256);
-    let started = Instant::now();
-    let urls: Arc<Vec<String>> = Arc::new(urls);
-    let answers: Arc<Mutex<Vec<Answer>>> = Arc::default();
-    let mut tasks = Vec::with_capacity(events.len());
-    for (i, (id, body)) in events.into_iter().enumerate() {
-        tokio::time::sleep_until((started + Duration::from_secs_f64(i as f64 / rate)).into()).await;
-        let (http, urls, answers) = (http.clone(), urls.clone(), answers.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut attempts = 0u32;
-            loop {
-                let url = &urls[(i + attempts as usize) % urls.len()];
-                attempts += 1;
-                let status = sender::post(&http, url, SECRET, &body).await;
-                let ok = matches!(status, Ok(s) if (200..300).contains(&s));
-                if let Ok(mut a) = answers.lock() {
-                    a.push(Answer {
-                        at: started.elapsed(),
-                        ok,
-                    });
-                }
-                let retryable = !matches!(status, Ok(s) if s < 500);
-                if ok || !retryable || attempts > retries {
-                    return Sent {
-                        id,
-                        accepted: ok,
-                        attempts,
-                        accepted_at: ok.then(chrono::Utc::now),
-                    };
-                }
-                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempts))).await;
-            }
-        }));
-    }
-    let mut sent = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        if let Ok(s) = t.await {
-            sent.push(s);
-        }
-    }
-    let answers = answers.lock().map(|a| a.clone()).unwrap_or_default();
-    (sent, answers)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -432,7 +372,13 @@ async fn webhook_scenario(
         stack.kill(Kind::Worker, 0);
         stack.kill(Kind::Worker, 1);
     }
-    let sending = tokio::spawn(spread(stack.ingest_urls(), events, RATE, 2));
+    let sending = tokio::spawn(sender::paced_over(
+        stack.ingest_urls(),
+        SECRET,
+        events,
+        RATE,
+        2,
+    ));
     if matches!(fault, Fault::WorkerKilledDuringBacklog) {
         // A backlog builds for five seconds; then both workers start on it.
         tokio::time::sleep(Duration::from_secs(5)).await;

@@ -71,55 +71,56 @@ pub enum Command {
     },
 }
 
+/// Prints a fault suite's table and verdict, writes `<name>.json` and `<name>.md`
+/// to `out` when given; the exit code is 1 if a scenario failed or the suite did
+/// not run.
+#[allow(clippy::print_stdout, reason = "the report is the program's output")]
+fn report_suite<R: serde::Serialize>(
+    name: &str,
+    rows: anyhow::Result<Vec<R>>,
+    out: Option<&str>,
+    table: fn(&[R]) -> String,
+    passed: fn(&R) -> bool,
+) -> i32 {
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("{name}: {e:#}");
+            return 1;
+        }
+    };
+    println!("{}", table(&rows));
+    if let Some(out) = out {
+        let _ = std::fs::create_dir_all(out);
+        let _ = std::fs::write(
+            format!("{out}/{name}.json"),
+            serde_json::to_string_pretty(&rows).unwrap_or_default(),
+        );
+        let _ = std::fs::write(format!("{out}/{name}.md"), table(&rows));
+    }
+    let failed = rows.iter().filter(|r| !passed(r)).count();
+    println!("{name}: {} passed, {failed} failed", rows.len() - failed);
+    i32::from(failed > 0)
+}
+
 /// Runs a parsed command line; returns the exit code.
 #[allow(clippy::print_stdout, reason = "the report is the program's output")]
 pub async fn run(cli: Cli) -> i32 {
     match cli.command {
-        Command::Chaos { scenario, out } => match chaos::run(scenario.as_deref()).await {
-            Ok(rows) => {
-                println!("{}", chaos::table(&rows));
-                if let Some(out) = out {
-                    let _ = std::fs::create_dir_all(&out);
-                    let _ = std::fs::write(
-                        format!("{out}/chaos.json"),
-                        serde_json::to_string_pretty(&rows).unwrap_or_default(),
-                    );
-                    let _ = std::fs::write(format!("{out}/chaos.md"), chaos::table(&rows));
-                }
-                let failed = rows.iter().filter(|r| !r.passed).count();
-                println!("chaos: {} passed, {} failed", rows.len() - failed, failed);
-                i32::from(failed > 0)
-            }
-            Err(e) => {
-                eprintln!("chaos: {e:#}");
-                1
-            }
-        },
-        Command::ClusterChaos { scenario, out } => match cluster::run(scenario.as_deref()).await {
-            Ok(rows) => {
-                println!("{}", cluster::table(&rows));
-                if let Some(out) = out {
-                    let _ = std::fs::create_dir_all(&out);
-                    let _ = std::fs::write(
-                        format!("{out}/cluster-chaos.json"),
-                        serde_json::to_string_pretty(&rows).unwrap_or_default(),
-                    );
-                    let _ =
-                        std::fs::write(format!("{out}/cluster-chaos.md"), cluster::table(&rows));
-                }
-                let failed = rows.iter().filter(|r| !r.passed).count();
-                println!(
-                    "cluster-chaos: {} passed, {} failed",
-                    rows.len() - failed,
-                    failed
-                );
-                i32::from(failed > 0)
-            }
-            Err(e) => {
-                eprintln!("cluster-chaos: {e:#}");
-                1
-            }
-        },
+        Command::Chaos { scenario, out } => report_suite(
+            "chaos",
+            chaos::run(scenario.as_deref()).await,
+            out.as_deref(),
+            chaos::table,
+            |r| r.passed,
+        ),
+        Command::ClusterChaos { scenario, out } => report_suite(
+            "cluster-chaos",
+            cluster::run(scenario.as_deref()).await,
+            out.as_deref(),
+            cluster::table,
+            |r| r.passed,
+        ),
         Command::Bench(options) => match bench::run(options).await {
             Ok(()) => 0,
             Err(e) => {

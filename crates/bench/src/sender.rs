@@ -2,7 +2,7 @@
 //! exact bytes, a 5-second timeout, and (for the fault suite) Whereby's retry rule.
 
 use std::{
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -65,45 +65,52 @@ pub struct Sent {
     pub accepted_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// Whereby's rule: retry only on 5xx or no answer, at most twice, short backoff.
+/// One answer (or its absence) an attempt got, at a moment since sending began.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer {
+    pub at: Duration,
+    pub ok: bool,
+}
+
+/// Whereby's rule: retry only on 5xx or no answer, at most `retries` times, 0.5 s
+/// then 1 s apart. Attempt `n` goes to `urls[(first + n) % len]`: with several
+/// ingest replicas, a retry may land on another one, as behind a load balancer.
+/// `answered` hears each attempt's outcome.
+#[allow(clippy::too_many_arguments, reason = "one event and where it goes")]
 pub async fn send_like_whereby(
     http: &reqwest::Client,
-    url: &str,
+    urls: &[String],
+    first: usize,
     secret: &str,
     id: String,
     body: Vec<u8>,
     retries: u32,
+    mut answered: impl FnMut(bool),
 ) -> Sent {
-    let mut attempts = 0;
+    let mut attempts = 0u32;
     loop {
+        let Some(url) = urls.get((first + attempts as usize) % urls.len().max(1)) else {
+            return Sent {
+                id,
+                accepted: false,
+                attempts,
+                accepted_at: None,
+            };
+        };
         attempts += 1;
-        match post(http, url, secret, &body).await {
-            Ok(s) if (200..300).contains(&s) => {
-                return Sent {
-                    id,
-                    accepted: true,
-                    attempts,
-                    accepted_at: Some(chrono::Utc::now()),
-                };
-            }
-            Ok(s) if s < 500 => {
-                return Sent {
-                    id,
-                    accepted: false,
-                    attempts,
-                    accepted_at: None,
-                };
-            }
-            _ if attempts > retries => {
-                return Sent {
-                    id,
-                    accepted: false,
-                    attempts,
-                    accepted_at: None,
-                };
-            }
-            _ => tokio::time::sleep(Duration::from_millis(500 * u64::from(attempts))).await,
+        let status = post(http, url, secret, &body).await;
+        let ok = matches!(status, Ok(s) if (200..300).contains(&s));
+        answered(ok);
+        let retryable = !matches!(status, Ok(s) if s < 500);
+        if ok || !retryable || attempts > retries {
+            return Sent {
+                id,
+                accepted: ok,
+                attempts,
+                accepted_at: ok.then(chrono::Utc::now),
+            };
         }
+        tokio::time::sleep(Duration::from_millis(500 * u64::from(attempts))).await;
     }
 }
 
@@ -115,17 +122,41 @@ pub async fn paced(
     rate: f64,
     retries: u32,
 ) -> Vec<Sent> {
+    paced_over(vec![url.to_owned()], secret, events, rate, retries)
+        .await
+        .0
+}
+
+/// [`paced`] over several ingest replicas (event `i` first to `urls[i % n]`), with
+/// every attempt's answer and when it came.
+pub async fn paced_over(
+    urls: Vec<String>,
+    secret: &str,
+    events: Vec<(String, Vec<u8>)>,
+    rate: f64,
+    retries: u32,
+) -> (Vec<Sent>, Vec<Answer>) {
     let http = client(256);
     let started = Instant::now();
-    let url: Arc<str> = url.into();
+    let urls: Arc<[String]> = urls.into();
     let secret: Arc<str> = secret.into();
+    let answers: Arc<Mutex<Vec<Answer>>> = Arc::default();
     let mut tasks = Vec::with_capacity(events.len());
     for (i, (id, body)) in events.into_iter().enumerate() {
         let at = started + Duration::from_secs_f64(i as f64 / rate);
         tokio::time::sleep_until(at.into()).await;
-        let (http, url, secret) = (http.clone(), url.clone(), secret.clone());
+        let (http, urls, secret, answers) =
+            (http.clone(), urls.clone(), secret.clone(), answers.clone());
         tasks.push(tokio::spawn(async move {
-            send_like_whereby(&http, &url, &secret, id, body, retries).await
+            let record = |ok| {
+                if let Ok(mut a) = answers.lock() {
+                    a.push(Answer {
+                        at: started.elapsed(),
+                        ok,
+                    });
+                }
+            };
+            send_like_whereby(&http, &urls, i, &secret, id, body, retries, record).await
         }));
     }
     let mut out = Vec::with_capacity(tasks.len());
@@ -134,5 +165,6 @@ pub async fn paced(
             out.push(s);
         }
     }
-    out
+    let answers = answers.lock().map(|a| a.clone()).unwrap_or_default();
+    (out, answers)
 }
