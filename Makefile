@@ -1,4 +1,6 @@
 # The two commands a newcomer needs: `make run` and `make test`.
+# Recipes source bash scripts (deploy/local/defaults.sh); /bin/sh may be dash.
+SHELL := bash
 CARGO_TARGET_DIR ?= $(HOME)/.cache/whereby-target
 export CARGO_TARGET_DIR
 

@@ -2,7 +2,14 @@
 # the environment, then ./.env, then the local defaults below (development values:
 # nothing here is a production secret). `make run` writes them to .run/env for a
 # second shell.
-if [ -f .env ]; then set -a; . ./.env; set +a; fi
+# .env fills in what the environment leaves unset; the environment wins, as in the
+# services' own settings.
+if [ -f .env ]; then
+  environment_before="$(export -p)"
+  set -a; . ./.env; set +a
+  eval "$environment_before"
+  unset environment_before
+fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/whereby-target}"
 ROOM_API_PORT="${ROOM_API_PORT:-8080}"
 INGEST_PORT="${WEBHOOK_INGEST_PORT:-8081}"

@@ -7,13 +7,14 @@
 # everything it started. Settings: the environment, then ./.env, then
 # deploy/local/defaults.sh.
 set -euo pipefail
+self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/../.."
 
 # Ctrl-C must reach this script and its services, not make: in a process group of
 # its own (the terminal's foreground group), make only sees how it ended.
 if [ -t 0 ] && [ -z "${WHEREBY_RUN_OWN_GROUP:-}" ]; then
   set -m
-  WHEREBY_RUN_OWN_GROUP=1 "$0" "$@" &
+  WHEREBY_RUN_OWN_GROUP=1 "$self" "$@" &
   fg %1 >/dev/null
   exit $?
 fi
@@ -27,7 +28,8 @@ stopping=0
 stop() {
   stopping=1
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # Only our services: the emulator is a child too, stopped by stop_what_we_started.
+  [ "${#pids[@]}" -gt 0 ] && { wait "${pids[@]}" 2>/dev/null || true; }
   pids=()
   stop_what_we_started
 }
@@ -78,7 +80,7 @@ start recording-worker
 wait_for_port "$ROOM_API_PORT" 30 room-api
 wait_for_port "$INGEST_PORT" 30 webhook-ingest
 wait_for_port "$WORKER_PORT" 30 recording-worker
-write_local_env .run/env
+(umask 077 && rm -f .run/env && write_local_env .run/env)
 token="$("$bin/room-api" dev-token alice)"
 api="http://127.0.0.1:${ROOM_API_PORT}"
 stand_in="http://127.0.0.1:${STAND_IN_PORT}"

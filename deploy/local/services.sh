@@ -51,8 +51,9 @@ ensure_moto() {
 
 stop_what_we_started() {
   if [ -n "$MOTO_PID" ]; then
-    kill "$MOTO_PID" 2>/dev/null && echo "stopped the S3/SQS emulator it started"
+    kill "$MOTO_PID" 2>/dev/null || true
     wait "$MOTO_PID" 2>/dev/null || true
+    echo "stopped the S3/SQS emulator it started"
     MOTO_PID=""
   fi
   if [ "${#STARTED_MACHINE_SERVICES[@]}" -gt 0 ]; then
