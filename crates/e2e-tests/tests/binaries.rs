@@ -90,6 +90,8 @@ fn a_settings_error_is_one_line_naming_every_key_without_a_backtrace() {
                 "AWS_WHEREBY_ACCESS_KEY_SECRET is missing",
                 "DATABASE_POOL_SIZE is not valid",
                 "ROOM_API_REQUEST_TIMEOUT_SECONDS must be between",
+                "BRANDING_DEFAULT_PRIMARY_COLOR must be #rrggbb",
+                "BRANDING_DEFAULT_BACKGROUND must be palette/theme",
             ],
         ),
         (
@@ -116,11 +118,20 @@ fn a_settings_error_is_one_line_naming_every_key_without_a_backtrace() {
                 ("RUST_BACKTRACE", "1"),
                 ("DATABASE_POOL_SIZE", "lots"),
                 ("ROOM_API_REQUEST_TIMEOUT_SECONDS", "0"),
+                ("BRANDING_DEFAULT_PRIMARY_COLOR", "red"),
+                ("BRANDING_DEFAULT_BACKGROUND", "nowhere"),
             ],
         );
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{binary}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{binary}: {stderr}");
+        // A missing key also fails the checks that read its placeholder: named once.
+        for key in ["WHEREBY_WEBHOOK_SECRET", "WHEREBY_API_KEY"] {
+            assert!(
+                stderr.matches(key).count() <= 1,
+                "{binary}: {key} twice: {stderr}"
+            );
+        }
         assert!(!stderr.contains("backtrace"), "{binary}: {stderr}");
         for (i, part) in expected.iter().enumerate() {
             // Ingest reads neither the database nor room-api's settings: the

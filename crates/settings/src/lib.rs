@@ -782,6 +782,33 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_value_of_a_required_key_is_named_once() {
+        // Dropped as invalid, the key is then missing too: one problem, not two.
+        let source = Source::from_parts(
+            None,
+            env(&[
+                ("AWS_WHEREBY_ACCESS_KEY_ID", "id"),
+                ("AWS_WHEREBY_ACCESS_KEY_SECRET", "secret"),
+                ("RECORDING_STORAGE_AWS_BUCKET_NAME", "b"),
+            ]),
+        )
+        .expect("source");
+        let mut reader = source.reader();
+        let _: RecordingStorageSettings = reader.section().expect("valid");
+        // A number where a struct field wants one, and it has no default:
+        // `AmqpSettings` has defaults everywhere, so use a custom section.
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code, reason = "only read")]
+        struct Required {
+            aws_whereby_access_key_id: u32,
+        }
+        let _: Required = reader.section().expect("built with a placeholder");
+        let err = reader.finish().expect_err("not a number");
+        assert_eq!(err.keys(), ["AWS_WHEREBY_ACCESS_KEY_ID"], "{err}");
+        assert!(err.to_string().contains("is not valid"), "{err}");
+    }
+
+    #[test]
     fn a_wrongly_typed_value_is_an_error() {
         let source = Source::from_parts(
             None,

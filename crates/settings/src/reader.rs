@@ -32,8 +32,9 @@ impl<'a> Reader<'a> {
     pub fn section<T: DeserializeOwned>(&mut self) -> Result<T, SettingsError> {
         let mut dropped: HashSet<&'static str> = HashSet::new();
         let mut placeholders: HashSet<&'static str> = HashSet::new();
-        // Each round settles one field, so a section of n fields needs at most n + 1.
-        for _ in 0..=MAX_FIELDS {
+        // Each round settles one field (a bad required value takes two: dropped,
+        // then missing), so a section of n fields needs at most 2n + 1.
+        for _ in 0..=2 * MAX_FIELDS {
             let section = SectionDeserializer {
                 table: self.table,
                 dropped: &dropped,
@@ -42,7 +43,10 @@ impl<'a> Reader<'a> {
             match T::deserialize(section) {
                 Ok(value) => return Ok(value),
                 Err(ReadError::Missing(field)) => {
-                    self.problems.push(Problem::new(field, "is missing"));
+                    // A bad value dropped above is named already: "not valid".
+                    if !dropped.contains(field) {
+                        self.problems.push(Problem::new(field, "is missing"));
+                    }
                     placeholders.insert(field);
                 }
                 Err(ReadError::Value { field, message }) => {

@@ -40,19 +40,30 @@ async fn main() -> anyhow::Result<()> {
     let command = Cli::command().after_help(settings::help_text(&RoomApiSettings::keys()));
     let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
     let source = settings::or_exit("room-api", Source::load());
-    let log: LogSettings = settings::or_exit("room-api", source.section());
+    let init_logs = |log: &LogSettings| {
+        telemetry::init(log.log_format == settings::LogFormat::Json, &log.log_level);
+    };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let settings = settings::or_exit("room-api", RoomApiSettings::from_source(&source));
-            telemetry::init(log.log_format == settings::LogFormat::Json, &log.log_level);
+            init_logs(&settings.log);
             Application::build(settings)
                 .await?
                 .run_until_stopped()
                 .await?;
         }
         Command::Migrate => {
-            let database: DatabaseSettings = settings::or_exit("room-api", source.section());
-            telemetry::init(log.log_format == settings::LogFormat::Json, &log.log_level);
+            let mut reader = source.reader();
+            let database: Result<DatabaseSettings, _> = reader.section();
+            let log: Result<LogSettings, _> = reader.section();
+            let (database, log) = settings::or_exit(
+                "room-api",
+                reader
+                    .finish()
+                    .and(database)
+                    .and_then(|d| log.map(|l| (d, l))),
+            );
+            init_logs(&log);
             db::migrate::run_pending(database.database_url.expose_secret()).await?;
         }
         Command::DevToken { subject, hours } => {

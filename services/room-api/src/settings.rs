@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use settings::{
-    AuthSettings, AwsSettings, DatabaseSettings, LogSettings, RecordingStorageSettings,
+    AuthSettings, AwsSettings, Checks, DatabaseSettings, LogSettings, RecordingStorageSettings,
     SettingsError, Source, WherebySettings,
 };
 
@@ -62,6 +62,9 @@ impl RoomApiSettings {
             settings.http.room_api_request_timeout_seconds,
             1..=600,
         ));
+        // Checked here so that its problems join the others in one error; read
+        // again (a bounded file) when the application is built.
+        reader.check(settings.meetings.default_branding().map(drop));
         reader.finish()?;
         Ok(settings)
     }
@@ -140,59 +143,75 @@ pub struct MeetingSettings {
 
 impl MeetingSettings {
     /// The default branding, read and checked at start-up (`None`: none set).
+    /// Every bad key is named at once; the logo file is read no further than the
+    /// largest image allowed.
     pub fn default_branding(&self) -> Result<Option<db::branding::Branding>, SettingsError> {
+        use std::io::Read;
+
         use domain::branding::{MAX_IMAGE_BYTES, is_background_preset, parse_color, sniff_image};
-        let color = |name: &str, v: &Option<String>| {
-            v.as_deref()
-                .map(|c| {
-                    parse_color(c).ok_or_else(|| SettingsError::invalid(name, "must be #rrggbb"))
-                })
-                .transpose()
+        let mut checks = Checks::default();
+        let mut color = |name: &str, v: &Option<String>| {
+            let parsed = v.as_deref().map(parse_color);
+            checks.require(!matches!(parsed, Some(None)), name, "must be #rrggbb");
+            parsed.flatten()
         };
         let mut b = db::branding::Branding {
             primary_color: color(
                 "BRANDING_DEFAULT_PRIMARY_COLOR",
                 &self.branding_default_primary_color,
-            )?,
+            ),
             secondary_color: color(
                 "BRANDING_DEFAULT_SECONDARY_COLOR",
                 &self.branding_default_secondary_color,
-            )?,
+            ),
             focus_color: color(
                 "BRANDING_DEFAULT_FOCUS_COLOR",
                 &self.branding_default_focus_color,
-            )?,
+            ),
             ..db::branding::Branding::default()
         };
         if let Some(path) = &self.branding_default_logo_file {
-            let bytes = std::fs::read(path).map_err(|e| SettingsError::File {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-            let kind = sniff_image(&bytes)
-                .filter(|_| bytes.len() <= MAX_IMAGE_BYTES)
-                .ok_or_else(|| {
-                    SettingsError::invalid(
-                        "BRANDING_DEFAULT_LOGO_FILE",
-                        "must be a PNG or JPEG of at most 600 KiB",
-                    )
-                })?;
-            b.logo = Some(bytes);
-            b.logo_content_type = Some(kind.to_owned());
+            let mut bytes = Vec::new();
+            let read = std::fs::File::open(path)
+                .and_then(|f| f.take(MAX_IMAGE_BYTES as u64 + 1).read_to_end(&mut bytes));
+            let kind = sniff_image(&bytes).filter(|_| bytes.len() <= MAX_IMAGE_BYTES);
+            match (read, kind) {
+                (Err(e), _) => checks.require(
+                    false,
+                    "BRANDING_DEFAULT_LOGO_FILE",
+                    format!("cannot be read ({path}: {e})"),
+                ),
+                (Ok(_), None) => checks.require(
+                    false,
+                    "BRANDING_DEFAULT_LOGO_FILE",
+                    format!(
+                        "must be a PNG or JPEG of at most {} KiB",
+                        MAX_IMAGE_BYTES / 1024
+                    ),
+                ),
+                (Ok(_), Some(kind)) => {
+                    b.logo_content_type = Some(kind.to_owned());
+                    b.logo = Some(bytes);
+                }
+            }
         }
         if let Some(preset) = &self.branding_default_background {
-            let (palette, theme) = preset
+            match preset
                 .split_once('/')
                 .filter(|(p, t)| is_background_preset(p, t))
-                .ok_or_else(|| {
-                    SettingsError::invalid(
-                        "BRANDING_DEFAULT_BACKGROUND",
-                        "must be palette/theme, e.g. grey/mountains",
-                    )
-                })?;
-            b.background_palette = Some(palette.to_owned());
-            b.background_theme = Some(theme.to_owned());
+            {
+                Some((palette, theme)) => {
+                    b.background_palette = Some(palette.to_owned());
+                    b.background_theme = Some(theme.to_owned());
+                }
+                None => checks.require(
+                    false,
+                    "BRANDING_DEFAULT_BACKGROUND",
+                    "must be palette/theme, e.g. grey/mountains",
+                ),
+            }
         }
+        checks.done()?;
         Ok((!b.is_empty()).then_some(b))
     }
 
