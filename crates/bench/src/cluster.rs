@@ -64,6 +64,7 @@ impl ClusterStack {
             ("DATABASE_STATEMENT_TIMEOUT_MS", "2000".to_owned()),
             ("WEBHOOK_FAILURE_BURST", "100000".to_owned()),
             ("AMQP_URL", rabbit.urls()),
+            ("AMQP_QUORUM_INITIAL_GROUP_SIZE", "3".to_owned()),
             ("AMQP_PUBLISH_TIMEOUT_MS", "2000".to_owned()),
             ("AMQP_CONNECT_TIMEOUT_SECONDS", "2".to_owned()),
             ("AMQP_RETRY_DELAYS_MS", "300,600,900".to_owned()),

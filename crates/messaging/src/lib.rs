@@ -13,7 +13,7 @@ pub use envelope::{
     SCHEMA_VERSION, WebhookEnvelope, header_str, header_u32,
 };
 pub use lapin;
-pub use publisher::{PublishError, Publisher, PublisherMetrics};
+pub use publisher::{FAILURES_BEFORE_RECONNECT, PublishError, Publisher, PublisherMetrics};
 pub use topology::{Topology, TopologySettings, routing_key_for};
 
 use lapin::{Connection, ConnectionProperties};
@@ -40,12 +40,7 @@ impl Endpoints {
     /// Parses a comma-separated list (empty entries are ignored).
     pub fn parse(list: &str) -> Self {
         Self {
-            urls: list
-                .split(',')
-                .map(str::trim)
-                .filter(|u| !u.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            urls: settings::split_amqp_urls(list).map(str::to_owned).collect(),
             next: std::sync::atomic::AtomicUsize::new(0),
         }
     }

@@ -147,6 +147,39 @@ impl Publisher {
         Ok((conn, channel))
     }
 
+    /// A work or delay queue at its length bound, as the broker says now; `None`
+    /// also when it does not answer within a second (then the connection is the
+    /// suspect). Nacks carry no reason: this tells a full queue's refusals from a
+    /// channel that stopped working.
+    async fn full_queue(&self) -> Option<String> {
+        // The publishing channel: a passive declare leaves its confirms alone, and
+        // every queue asked for exists (declared on connect).
+        let channel = self.current_channel()?;
+        let topology = &self.inner.topology;
+        let probe = async {
+            let passive = lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
+            let mut full = None;
+            for queue in topology.queues() {
+                let q = channel
+                    .queue_declare(queue.as_str().into(), passive, Default::default())
+                    .await
+                    .ok()?;
+                if u64::from(q.message_count()) >= topology.settings.max_length {
+                    full = Some(queue);
+                    break;
+                }
+            }
+            full
+        };
+        tokio::time::timeout(crate::CLOSE_TIMEOUT, probe)
+            .await
+            .ok()
+            .flatten()
+    }
+
     /// Runs the connection supervisor until `shutdown`; then closes the connection
     /// (after the owner has drained its publishes).
     pub fn spawn_supervisor(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
@@ -166,6 +199,7 @@ impl Publisher {
                     self.inner.failures_in_a_row.store(0, Ordering::Relaxed);
                     self.inner.reconnect.store(false, Ordering::Relaxed);
                     self.set(Some(pair));
+                    let mut replaced = false;
                     loop {
                         tokio::select! {
                             () = shutdown.cancelled() => break,
@@ -176,14 +210,20 @@ impl Publisher {
                             break;
                         }
                         if self.inner.reconnect.swap(false, Ordering::Relaxed) {
+                            if let Some(queue) = self.full_queue().await {
+                                // Backpressure (reject-publish), not a broken channel.
+                                tracing::debug!(%queue, "publishes refused: the queue is full");
+                                continue;
+                            }
                             tracing::warn!(
                                 failures = FAILURES_BEFORE_RECONNECT,
                                 "publishes keep failing on this connection; replacing it"
                             );
+                            replaced = true;
                             break;
                         }
                     }
-                    if !shutdown.is_cancelled() {
+                    if !shutdown.is_cancelled() && !replaced {
                         tracing::warn!("lost the RabbitMQ connection; reconnecting");
                     }
                     let old = self

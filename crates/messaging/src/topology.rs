@@ -1,4 +1,4 @@
-use std::{collections::HashSet, time::Duration};
+use std::time::Duration;
 
 use lapin::{
     Channel, Connection, ExchangeKind,
@@ -67,13 +67,65 @@ pub fn routing_key_for(event_type: &str) -> String {
     format!("whereby.{cleaned}")
 }
 
-/// The broker's 404 (by reply code, not by text).
-fn is_not_found(e: &lapin::Error) -> bool {
+/// The broker's 406, PRECONDITION_FAILED (by reply code, not by text).
+fn is_precondition_failed(e: &lapin::Error) -> bool {
     matches!(
         e.kind(),
         lapin::ErrorKind::ProtocolError(amqp)
-            if matches!(amqp.kind(), lapin::protocol::AMQPErrorKind::Soft(lapin::protocol::AMQPSoftError::NOTFOUND))
+            if matches!(amqp.kind(), lapin::protocol::AMQPErrorKind::Soft(lapin::protocol::AMQPSoftError::PRECONDITIONFAILED))
     )
+}
+
+/// Declares queues on a channel of its own. A queue that exists with other
+/// arguments is refused with 406, which closes the channel: the broker compares
+/// even `x-quorum-initial-group-size`, which only places a new queue, in both
+/// directions, so replicas whose settings differ (during a rolling change) would
+/// refuse each other's queues. Such a queue is kept as it is, checked to exist
+/// (passively, on a new channel) and reported; changing its arguments takes a new
+/// queue name (docs/operations.md).
+pub(crate) struct QueueDeclarer<'a> {
+    conn: &'a Connection,
+    channel: Channel,
+}
+
+impl<'a> QueueDeclarer<'a> {
+    async fn open(conn: &'a Connection) -> Result<Self, lapin::Error> {
+        Ok(Self {
+            conn,
+            channel: conn.create_channel().await?,
+        })
+    }
+
+    async fn declare(&mut self, name: &str, args: FieldTable) -> Result<(), lapin::Error> {
+        match self
+            .channel
+            .queue_declare(name.into(), QueueDeclareOptions::durable(), args)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(refused) if is_precondition_failed(&refused) => {
+                self.channel = self.conn.create_channel().await?;
+                let passive = QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                };
+                self.channel
+                    .queue_declare(name.into(), passive, FieldTable::default())
+                    .await?;
+                tracing::warn!(queue = name, reason = %refused, "the queue exists with other arguments; it is kept as it is");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn close(self) {
+        let _ = tokio::time::timeout(
+            crate::CLOSE_TIMEOUT,
+            self.channel.close(200, "declared".into()),
+        )
+        .await;
+    }
 }
 
 fn string(s: &str) -> AMQPValue {
@@ -97,7 +149,7 @@ impl Topology {
             delivery_limit: amqp.amqp_delivery_limit,
             retry_delays: amqp.retry_delays()?,
             max_length: amqp.amqp_max_length,
-            quorum_initial_group_size: amqp.quorum_initial_group_size(),
+            quorum_initial_group_size: amqp.amqp_quorum_initial_group_size,
         }))
     }
 
@@ -109,37 +161,8 @@ impl Topology {
         }
     }
 
-    /// Which of our queues exist already. Those are not declared again: the
-    /// broker compares a redeclaration's arguments with the ones the queue was
-    /// made with, `x-quorum-initial-group-size` included in both directions, so
-    /// replicas whose settings differ (a rolling change of AMQP_URL, say) would
-    /// refuse each other's queues. A passive declare of a missing queue closes its
-    /// channel (404), so each probe has a channel of its own.
-    async fn existing_queues(&self, conn: &Connection) -> Result<HashSet<String>, lapin::Error> {
-        let mut existing = HashSet::new();
-        for queue in self.queues() {
-            let probe = conn.create_channel().await?;
-            let passive = QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            };
-            match probe
-                .queue_declare(queue.as_str().into(), passive, FieldTable::default())
-                .await
-            {
-                Ok(_) => {
-                    existing.insert(queue);
-                    let _ = probe.close(200, "probed".into()).await;
-                }
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(existing)
-    }
-
     /// Every queue `declare` makes.
-    fn queues(&self) -> Vec<String> {
+    pub(crate) fn queues(&self) -> Vec<String> {
         let mut queues = vec![
             self.worker_queue(),
             self.dead_letter_queue(),
@@ -221,15 +244,16 @@ impl Topology {
     }
 
     /// Declares everything; idempotent, so every process does it on (re)connect.
-    /// `conn` is `channel`'s connection, for probing which queues exist already.
+    /// `conn` is `channel`'s connection: queues are declared on a channel of their
+    /// own, which a refused declaration may close (see [`QueueDeclarer`]).
     pub async fn declare(&self, conn: &Connection, channel: &Channel) -> Result<(), lapin::Error> {
-        let existing = self.existing_queues(conn).await?;
-        let existing = &existing;
+        let mut declarer = QueueDeclarer::open(conn).await?;
+        let queues = &mut declarer;
         let events = self.events_exchange();
         let retry = self.retry_exchange();
         self.declare_work_queue(
             channel,
-            existing,
+            queues,
             &events,
             &self.worker_queue(),
             "whereby.#",
@@ -240,7 +264,7 @@ impl Topology {
         // The hand-off to the pipeline: the same guarantees as the worker queue.
         self.declare_work_queue(
             channel,
-            existing,
+            queues,
             &self.recordings_exchange(),
             &self.pipeline_queue(),
             "recording.#",
@@ -271,12 +295,11 @@ impl Topology {
                 "x-dead-letter-routing-key".into(),
                 string(Self::RETRIED_ROUTING_KEY),
             );
-            if !existing.contains(&queue) {
-                self.queue(channel, &queue, args).await?;
-            }
+            queues.declare(&queue, args).await?;
             self.bind(channel, &queue, &retry, &Self::retry_routing_key(*delay))
                 .await?;
         }
+        declarer.close().await;
         Ok(())
     }
 
@@ -288,7 +311,7 @@ impl Topology {
     async fn declare_work_queue(
         &self,
         channel: &Channel,
-        existing: &HashSet<String>,
+        queues: &mut QueueDeclarer<'_>,
         exchange: &str,
         queue: &str,
         binding: &str,
@@ -300,9 +323,7 @@ impl Topology {
         self.exchange(channel, dlx, ExchangeKind::Fanout).await?;
         let mut dead_args = FieldTable::default();
         self.quorum(&mut dead_args);
-        if !existing.contains(dead) {
-            self.queue(channel, dead, dead_args).await?;
-        }
+        queues.declare(dead, dead_args).await?;
         self.bind(channel, dead, dlx, "").await?;
         let mut args = FieldTable::default();
         self.quorum(&mut args);
@@ -314,9 +335,7 @@ impl Topology {
         args.insert("x-dead-letter-strategy".into(), string("at-least-once"));
         args.insert("x-overflow".into(), string("reject-publish"));
         args.insert("x-max-length".into(), long(self.settings.max_length));
-        if !existing.contains(queue) {
-            self.queue(channel, queue, args).await?;
-        }
+        queues.declare(queue, args).await?;
         self.bind(channel, queue, exchange, binding).await
     }
 
@@ -353,18 +372,6 @@ impl Topology {
             .await
     }
 
-    async fn queue(
-        &self,
-        channel: &Channel,
-        name: &str,
-        args: FieldTable,
-    ) -> Result<(), lapin::Error> {
-        channel
-            .queue_declare(name.into(), QueueDeclareOptions::durable(), args)
-            .await
-            .map(drop)
-    }
-
     /// Deletes everything `declare` made (tests clean up their prefixed topology).
     pub async fn delete(&self, channel: &Channel) -> Result<(), lapin::Error> {
         for q in self.queues() {
@@ -376,6 +383,8 @@ impl Topology {
             self.events_exchange(),
             self.retry_exchange(),
             self.dead_letter_exchange(),
+            self.recordings_exchange(),
+            self.recordings_dead_letter_exchange(),
         ] {
             channel
                 .exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default())
@@ -400,8 +409,9 @@ mod tests {
     }
 
     /// A topology first declared without a group size (as before this setting
-    /// existed, or by a replica not yet upgraded) is declared again with one:
-    /// the broker takes it (the size only places a new queue), no channel error.
+    /// existed, or by a replica not yet upgraded) is declared again with one, and
+    /// the other way round: the broker refuses both (406), the queues are kept as
+    /// they are, and the caller's channel stays open for its publishing.
     #[tokio::test]
     async fn the_initial_group_size_can_be_added_to_existing_queues() {
         let url = std::env::var("TEST_AMQP_URL")
@@ -436,21 +446,12 @@ mod tests {
             .declare(&conn, &channel)
             .await
             .expect("declared without");
-        for queue in [
-            topology.worker_queue(),
-            topology.dead_letter_queue(),
-            topology.pipeline_queue(),
-            sized.worker_queue(),
-            sized.dead_letter_queue(),
-            sized.pipeline_queue(),
-        ] {
-            let _ = channel
-                .queue_delete(
-                    queue.as_str().into(),
-                    lapin::options::QueueDeleteOptions::default(),
-                )
-                .await;
-        }
+        assert!(
+            channel.status().connected(),
+            "the caller's channel lives on"
+        );
+        topology.delete(&channel).await.expect("clean up");
+        sized.delete(&channel).await.expect("clean up");
         let _ = conn.close(200, "bye".into()).await;
     }
 }

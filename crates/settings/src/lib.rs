@@ -485,9 +485,8 @@ pub struct AmqpSettings {
     /// (ingest answers 503) rather than old messages dropped.
     #[serde(default = "default_max_length")]
     pub amqp_max_length: u64,
-    /// Nodes each quorum queue is placed on when declared. Unset: as many as
-    /// `AMQP_URL` lists nodes when it lists several, else the broker's default
-    /// (every node of the cluster).
+    /// Nodes each quorum queue is placed on when it is created. Unset: the
+    /// broker's default, every node of the cluster (3 on three nodes, 1 on one).
     #[serde(default)]
     pub amqp_quorum_initial_group_size: Option<u32>,
 }
@@ -496,18 +495,17 @@ const fn default_max_length() -> u64 {
     1_000_000
 }
 
+/// The URLs `AMQP_URL` holds: one, or the nodes of one cluster, comma-separated.
+pub fn split_amqp_urls(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim).filter(|u| !u.is_empty())
+}
+
 impl AmqpSettings {
     /// Start-up checks: the URL's scheme (never echoing the URL, which holds a
     /// password), and every number within a sane range.
     pub fn check(&self) -> Result<(), SettingsError> {
         let mut checks = Checks::default();
-        let urls: Vec<&str> = self
-            .amqp_url
-            .expose_secret()
-            .split(',')
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .collect();
+        let urls: Vec<&str> = split_amqp_urls(self.amqp_url.expose_secret()).collect();
         checks.require(
             !urls.is_empty()
                 && urls
@@ -548,18 +546,6 @@ impl AmqpSettings {
             Err(e) => checks.add(Err(e)),
         }
         checks.done()
-    }
-
-    /// The quorum queues' initial group size to declare, if any (see the setting).
-    pub fn quorum_initial_group_size(&self) -> Option<u32> {
-        let listed = self
-            .amqp_url
-            .expose_secret()
-            .split(',')
-            .filter(|u| !u.trim().is_empty())
-            .count();
-        self.amqp_quorum_initial_group_size
-            .or_else(|| u32::try_from(listed).ok().filter(|n| *n > 1))
     }
 
     pub fn retry_delays(&self) -> Result<Vec<std::time::Duration>, SettingsError> {

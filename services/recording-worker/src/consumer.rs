@@ -64,9 +64,6 @@ pub struct Consumer {
     pub panic_next: Arc<AtomicBool>,
 }
 
-/// Subscriptions again on one channel after the broker cancelled ours.
-const MAX_RESUBSCRIBES: u32 = 5;
-
 enum Finish {
     Acked,
     /// Leave it unacknowledged: the broker redelivers it (shutdown mid-wait).
@@ -110,18 +107,14 @@ impl Consumer {
             .basic_qos(self.prefetch, BasicQosOptions::default())
             .await?;
         let tag = format!("recording-worker-{}", uuid::Uuid::new_v4().simple());
-        let subscribe = async || {
-            channel
-                .basic_consume(
-                    self.topology.worker_queue().as_str().into(),
-                    tag.as_str().into(),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-        };
-        let mut deliveries = subscribe().await?;
-        let mut resubscribed = 0u32;
+        let mut deliveries = channel
+            .basic_consume(
+                self.topology.worker_queue().as_str().into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
         tracing::info!(queue = %self.topology.worker_queue(), "consuming");
         self.ready.store(true, Ordering::Relaxed);
         self.metrics.set_connected(true);
@@ -161,20 +154,8 @@ impl Consumer {
                 }
                 Some(Err(e)) => break Err(e.into()),
                 // The broker cancelled the subscription (the queue was deleted, or
-                // its leader moved on a cluster) while the channel lives: subscribe
-                // again on it, a few times, before rebuilding the connection.
-                None if channel.status().connected() && resubscribed < MAX_RESUBSCRIBES => {
-                    resubscribed += 1;
-                    tracing::warn!(
-                        attempt = resubscribed,
-                        "the broker cancelled the consumer; subscribing again"
-                    );
-                    tokio::time::sleep(backoff(resubscribed, Duration::from_secs(1))).await;
-                    deliveries = match subscribe().await {
-                        Ok(d) => d,
-                        Err(e) => break Err(e.into()),
-                    };
-                }
+                // the node hosting it went away): a new connection declares the
+                // topology again and subscribes anew.
                 None => {
                     break Err(messaging::MessagingError::Connect(
                         "the consumer was cancelled by the broker".to_owned(),

@@ -351,3 +351,44 @@ async fn a_crash_between_commit_and_ack_causes_no_second_effect() {
     );
     worker.stop().await;
 }
+
+/// The broker cancels the worker's subscription (its queue is deleted, as when the
+/// node hosting it goes): the worker connects again, declares the topology again
+/// and goes on consuming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_the_broker_cancels_subscribes_again() {
+    let db = TestDatabase::new().await;
+    let broker = TestBroker::new().await;
+    insert_meeting(&db, "7001").await;
+    let worker = spawn_worker(settings(&db.url, &broker)).await;
+    wait_until(Duration::from_secs(10), || async { worker.ready().await }).await;
+    let (conn, channel) = broker.channel().await;
+    channel
+        .queue_delete(
+            broker.topology.worker_queue().as_str().into(),
+            Default::default(),
+        )
+        .await
+        .expect("delete the worker queue");
+    let _ = conn.close(200, "bye".into()).await;
+    // Whoever connects first declares the queue again; the worker must be
+    // consuming from it for the event to be applied.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (publisher, _stop) = test_publisher(&broker).await;
+    publish(
+        &publisher,
+        &broker.topology,
+        &event(
+            "after-cancel",
+            "room.client.joined",
+            Utc::now(),
+            client("7001", "p1", "host", 1, json!({"host": 1})),
+        ),
+    )
+    .await;
+    wait_until(Duration::from_secs(15), || async {
+        inbox_count(&db).await == 1
+    })
+    .await;
+    worker.stop().await;
+}
