@@ -249,45 +249,22 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let ingest_rejected_signatures = summarize(lat, errors, 5.0);
 
     eprintln!("3/5 backlog of {backlog} events drained by recording-worker");
-    // Phase 1 and 2 queued events of their own; the worker applies those first.
-    let earlier = stack::exec(&stack.db_url, "SELECT 1 FROM webhook_events")
-        .await
-        .unwrap_or(0);
     let run_b = format!("b{}", &uuid::Uuid::new_v4().simple().to_string()[..5]);
     fill(&http, &url, &run_b, backlog, connections).await;
-    let queued_before = earlier + backlog + ingest_closed_loop.count;
-    let _ = queued_before;
-    let drain_started = Instant::now();
-    stack.start_worker().await?;
-    let deadline = Instant::now() + Duration::from_secs(1800);
-    while stack::exec(
-        &stack.db_url,
-        &format!("SELECT 1 FROM webhook_events WHERE event_id LIKE '{run_b}-%'"),
-    )
-    .await
-    .unwrap_or(0)
-        < backlog
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let backlog_drain_seconds = drain_started.elapsed().as_secs_f64();
-    let drained_total = stack::exec(&stack.db_url, "SELECT 1 FROM webhook_events")
-        .await
-        .unwrap_or(0);
+    let db_url = stack.db_url.clone();
+    let (backlog_drain_seconds, applied_during_drain) =
+        drain(&db_url, &run_b, backlog, stack.start_worker()).await?;
+    let drained_total = count(&stack.db_url, "").await?;
     // Wait until the queue is empty (phase 1 and 2 events applied too).
     let mut last = drained_total;
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let now = stack::exec(&stack.db_url, "SELECT 1 FROM webhook_events")
-            .await
-            .unwrap_or(0);
+        let now = count(&stack.db_url, "").await?;
         if now == last {
             break;
         }
         last = now;
     }
-    let applied_during_drain = drained_total.saturating_sub(earlier);
 
     eprintln!("4/5 end to end at {rate}/s: the 200 to the row in Postgres");
     let run_c = format!("c{}", &uuid::Uuid::new_v4().simple().to_string()[..5]);
@@ -295,7 +272,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let events: Vec<_> = (0..n).map(|i| sender::joined(MEETING, &run_c, i)).collect();
     let sent = sender::paced(&url, SECRET, events, rate, 0).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let lags = e2e_lags(&stack, &run_c, &sent).await?;
+    let lags = e2e_lags(&stack.db_url, &run_c, &sent).await?;
     let e2e_lag = summarize(
         lags,
         sent.iter().filter(|s| !s.accepted).count(),
@@ -473,30 +450,53 @@ async fn cluster_figures(
     let url: Arc<str> = urls[0].clone().into();
     let run_b = format!("cb{}", &uuid::Uuid::new_v4().simple().to_string()[..5]);
     fill(&http, &url, &run_b, backlog, connections).await;
-    let drain_started = Instant::now();
-    stack.start_replica(Kind::Worker, 0).await?;
-    stack.start_replica(Kind::Worker, 1).await?;
-    let deadline = Instant::now() + Duration::from_secs(1800);
-    while stack::exec(
-        &stack.db_url(),
-        &format!("SELECT 1 FROM webhook_events WHERE event_id LIKE '{run_b}-%'"),
-    )
-    .await
-    .unwrap_or(0)
-        < backlog
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let backlog_drain_seconds = drain_started.elapsed().as_secs_f64();
+    let db_url = stack.db_url();
+    let (backlog_drain_seconds, applied_during_drain) = drain(&db_url, &run_b, backlog, async {
+        stack.start_replica(Kind::Worker, 0).await?;
+        stack.start_replica(Kind::Worker, 1).await
+    })
+    .await?;
     Ok(ClusterFigures {
         broker_cpu_ms_per_event: per_event_ms(broker_after - broker_before, accepted_total),
         ingest_cpu_ms_per_event: per_event_ms(ingest_after - ingest_before, accepted_total),
         ingest_closed_loop,
         backlog_events: backlog,
         backlog_drain_seconds,
-        worker_events_per_second: backlog as f64 / backlog_drain_seconds,
+        worker_events_per_second: applied_during_drain as f64 / backlog_drain_seconds,
     })
+}
+
+/// Inbox rows whose event id starts with `prefix` (all with "").
+async fn count(db_url: &str, prefix: &str) -> anyhow::Result<usize> {
+    let n = stack::scalar_in(
+        db_url,
+        &format!("SELECT count(*) AS n FROM webhook_events WHERE event_id LIKE '{prefix}%'"),
+    )
+    .await?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// Starts the workers, then waits (at most 30 minutes) until the `backlog` events
+/// of `run` are applied. Returns the seconds it took and every event applied
+/// meanwhile: events queued by earlier phases are drained first and count too.
+async fn drain(
+    db_url: &str,
+    run: &str,
+    backlog: usize,
+    start_workers: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<(f64, usize)> {
+    let before = count(db_url, "").await?;
+    let started = Instant::now();
+    start_workers.await?;
+    while count(db_url, &format!("{run}-")).await? < backlog {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(1800),
+            "the backlog was not drained in 30 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok((seconds, count(db_url, "").await?.saturating_sub(before)))
 }
 
 /// Queues exactly `n` events of `run` (retrying until each got its 200).
@@ -557,7 +557,7 @@ async fn open_loop(
 }
 
 /// For each accepted event: its row's commit time minus the moment its 200 arrived.
-async fn e2e_lags(stack: &Stack, run: &str, sent: &[sender::Sent]) -> anyhow::Result<Vec<u64>> {
+pub async fn e2e_lags(db_url: &str, run: &str, sent: &[sender::Sent]) -> anyhow::Result<Vec<u64>> {
     use diesel::QueryableByName;
     use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
     #[derive(QueryableByName)]
@@ -567,7 +567,7 @@ async fn e2e_lags(stack: &Stack, run: &str, sent: &[sender::Sent]) -> anyhow::Re
         #[diesel(sql_type = diesel::sql_types::Timestamptz)]
         recorded_at: chrono::DateTime<chrono::Utc>,
     }
-    let mut conn = AsyncPgConnection::establish(&stack.db_url).await?;
+    let mut conn = AsyncPgConnection::establish(db_url).await?;
     let rows: Vec<Row> = diesel::sql_query(
         "SELECT event_id, recorded_at FROM webhook_events WHERE event_id LIKE $1",
     )

@@ -89,6 +89,10 @@ fn report_suite<R: serde::Serialize>(
             return 1;
         }
     };
+    if rows.is_empty() {
+        eprintln!("{name}: no scenario ran");
+        return 1;
+    }
     println!("{}", table(&rows));
     if let Some(out) = out {
         let _ = std::fs::create_dir_all(out);

@@ -261,3 +261,30 @@ fn the_pools_fit_the_databases_connection_budget() {
     );
     assert!(!ingest.contains_key("DATABASE_URL"));
 }
+
+/// KEDA watches the queue the worker consumes (its name follows `AMQP_PREFIX`).
+#[test]
+fn keda_scales_the_worker_on_the_queue_it_consumes() {
+    let objects = render("production-operators");
+    let env = environment(
+        &objects,
+        container(find(&objects, "Deployment", "recording-worker")),
+    );
+    let source = Source::from_parts(None, env).expect("source");
+    let s = recording_worker::WorkerSettings::from_source(&source).expect("worker settings");
+    let topology = messaging::Topology::from_settings(&s.amqp).expect("topology");
+    let triggers = find(&objects, "ScaledObject", "recording-worker")["spec"]["triggers"]
+        .as_array()
+        .expect("triggers")
+        .clone();
+    let rabbit = triggers
+        .iter()
+        .find(|t| t["type"] == "rabbitmq")
+        .expect("a RabbitMQ trigger");
+    assert_eq!(rabbit["metadata"]["queueName"], topology.worker_queue());
+    assert_eq!(rabbit["metadata"]["hostFromEnv"], "AMQP_URL");
+    assert!(
+        triggers.iter().any(|t| t["type"] == "aws-sqs-queue"),
+        "and one on the recordings' SQS queue"
+    );
+}

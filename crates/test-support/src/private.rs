@@ -322,9 +322,10 @@ impl PrivatePostgres {
         );
     }
 
-    /// Whether the server is a standby (`pg_is_in_recovery()`), through psql.
+    /// Whether the server is a standby (`pg_is_in_recovery()`), through psql;
+    /// panics when psql cannot say (a test must not read "no answer" as "no").
     pub fn in_recovery(&self) -> bool {
-        Command::new("psql")
+        let out = Command::new("psql")
             .args([
                 "-h",
                 "127.0.0.1",
@@ -336,8 +337,18 @@ impl PrivatePostgres {
             .arg("-p")
             .arg(self.port.to_string())
             .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "t")
-            .unwrap_or(false)
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "psql on :{}: {}",
+            self.port,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        match String::from_utf8_lossy(&out.stdout).trim() {
+            "t" => true,
+            "f" => false,
+            other => panic!("pg_is_in_recovery() said {other:?}"),
+        }
     }
 
     pub fn port(&self) -> u16 {
