@@ -75,38 +75,38 @@ async fn send(state: &AppState, room_name: &str, b: &Branding) -> Result<(), Whe
 
 /// Applies the room's branding to one meeting and records the outcome.
 pub async fn apply(state: &AppState, m: &Pending) -> Outcome {
+    // The room's own branding, else the organisation's default. Not knowing it
+    // (the database unavailable) leaves the meeting pending, recorded, so that the
+    // retry loop comes back to it.
     let branding = match state.pool.get().await {
         Ok(mut conn) => match m.room_id {
-            Some(room) => db::branding::get(&mut conn, room).await,
+            Some(room) => db::branding::get(&mut conn, room)
+                .await
+                .map_err(|e| e.to_string()),
             None => Ok(None),
         },
+        Err(e) => Err(e.to_string()),
+    }
+    .map(|b| {
+        b.filter(|b| !b.is_empty())
+            .or_else(|| state.default_branding.clone())
+    });
+    let attempts = m.attempts + 1;
+    let outcome = match branding {
         Err(e) => {
-            tracing::warn!(error = %e, "no database connection for branding; left pending");
-            return Outcome {
+            tracing::warn!(error = %e, "cannot read the room's branding; left pending");
+            Outcome {
                 state: Some("pending"),
                 error: Some("database unavailable".to_owned()),
                 attempts: m.attempts,
-            };
+            }
         }
-    };
-    // The room's own branding, else the organisation's default.
-    let branding = match branding {
-        Ok(b) => b
-            .filter(|b| !b.is_empty())
-            .or_else(|| state.default_branding.clone()),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the room's branding; left pending");
-            None
-        }
-    };
-    let attempts = m.attempts + 1;
-    let outcome = match branding {
-        None => Outcome {
+        Ok(None) => Outcome {
             state: None,
             error: None,
             attempts: m.attempts,
         },
-        Some(b) => match send(state, &m.room_name, &b).await {
+        Ok(Some(b)) => match send(state, &m.room_name, &b).await {
             Ok(()) => Outcome {
                 state: Some("applied"),
                 error: None,
