@@ -8,9 +8,8 @@
 # resource that cannot be found or a deleted one that still can.
 #
 # Self-contained: a fresh database (dropped at exit), the Whereby stand-in and
-# room-api on free ports, a development token, all stopped at exit. Needs the
-# binaries: `cargo build --bin room-api --bin whereby-stand-in` with
-# CARGO_TARGET_DIR set (default ~/.cache/whereby-target). Installs schemathesis
+# room-api on free ports, a development token, all stopped at exit. Builds the two
+# binaries (CARGO_TARGET_DIR, default ~/.cache/whereby-target). Installs schemathesis
 # from PyPI when missing. About 1.5 minutes on 2 cores.
 #
 # FUZZ_EXAMPLES (default 300) bounds the examples per operation and phase;
@@ -22,12 +21,8 @@ cd "$(dirname "$0")/../.."
 . deploy/local/services.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/whereby-target}"
 bin="$CARGO_TARGET_DIR/debug"
-for b in room-api whereby-stand-in; do
-  if [ ! -x "$bin/$b" ]; then
-    echo "error: $bin/$b is missing; run: cargo build --bin room-api --bin whereby-stand-in" >&2
-    exit 2
-  fi
-done
+# Never a stale binary: built here (seconds when nothing changed).
+cargo build --quiet --bin room-api --bin whereby-stand-in
 # The version whose command line and checks this script was written against.
 SCHEMATHESIS_VERSION=4.32.5
 if ! schemathesis --version 2>/dev/null | grep -q " $SCHEMATHESIS_VERSION\$"; then
@@ -88,8 +83,12 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 export LOG_FORMAT=json
 unset WHEREBY_STAND_IN_WEBHOOK_URL
 
-"$bin/whereby-stand-in" >"$work/whereby-stand-in.log" 2>&1 & pids+=($!); echo whereby-stand-in >"$work/$!.name"
-"$bin/room-api" >"$work/room-api.log" 2>&1 & pids+=($!); echo room-api >"$work/$!.name"
+# In the work directory, without SETTINGS_FILE: a developer's .env or settings
+# file must not change what is fuzzed.
+unset SETTINGS_FILE
+export DATABASE_MIGRATE_ON_START=true
+(cd "$work" && exec "$bin/whereby-stand-in") >"$work/whereby-stand-in.log" 2>&1 & pids+=($!); echo whereby-stand-in >"$work/$!.name"
+(cd "$work" && exec "$bin/room-api") >"$work/room-api.log" 2>&1 & pids+=($!); echo room-api >"$work/$!.name"
 wait_for_port "$stand_in_port" 30 "the Whereby stand-in"
 wait_for_port "$api_port" 60 room-api
 token="$("$bin/room-api" dev-token alice)"
