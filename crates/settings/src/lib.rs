@@ -118,8 +118,7 @@ impl Checks {
 
 /// The merged key/value source that sections are read from.
 pub struct Source {
-    config: config::Config,
-    /// Every key with its value, for the [`Reader`].
+    /// Every key (lower case) with its value.
     table: HashMap<String, config::Value>,
 }
 
@@ -158,22 +157,19 @@ impl Source {
                     path: settings_file.unwrap_or_else(|| "the environment".to_owned()),
                     message: e.to_string(),
                 })?;
-        let table = config
-            .clone()
-            .try_deserialize()
-            .map_err(|e| SettingsError::File {
-                path: "the settings".to_owned(),
-                message: e.to_string(),
-            })?;
-        Ok(Self { config, table })
+        let table = config.try_deserialize().map_err(|e| SettingsError::File {
+            path: "the settings".to_owned(),
+            message: e.to_string(),
+        })?;
+        Ok(Self { table })
     }
 
     /// One raw value by its key (the variable's name in lower case), if set and
     /// not empty.
     pub fn get(&self, key: &str) -> Option<String> {
-        self.config
-            .get_string(key)
-            .ok()
+        self.table
+            .get(key)
+            .and_then(|v| v.clone().into_string().ok())
             .filter(|v| !v.trim().is_empty())
     }
 

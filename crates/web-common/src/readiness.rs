@@ -6,18 +6,26 @@
 use actix_web::HttpResponse;
 use serde_json::{Map, Value, json};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Readiness {
     checks: Map<String, Value>,
     tasks_down: Vec<&'static str>,
     ready: bool,
 }
 
+impl Default for Readiness {
+    /// Ready until a check or a task says otherwise.
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Readiness {
     pub fn new() -> Self {
         Self {
+            checks: Map::new(),
+            tasks_down: Vec::new(),
             ready: true,
-            ..Self::default()
         }
     }
 

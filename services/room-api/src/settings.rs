@@ -38,10 +38,6 @@ impl RoomApiSettings {
         .concat()
     }
 
-    pub fn load() -> Result<Self, SettingsError> {
-        Self::from_source(&Source::load()?)
-    }
-
     pub fn from_source(source: &Source) -> Result<Self, SettingsError> {
         let mut reader = source.reader();
         let settings = Self {
