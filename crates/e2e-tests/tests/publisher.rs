@@ -1,6 +1,7 @@
-//! When the publisher replaces its connection on its own: after 20 nacks or
-//! confirm timeouts in a row on a channel that stopped working (a hung node),
-//! but not for the nacks of a full queue, which are backpressure.
+//! When the publisher replaces its connection on its own: when the broker stops
+//! answering (a hung node), or after 20 nacks or confirm timeouts in a row on a
+//! channel that stopped working, but not for the nacks of a full queue, which are
+//! backpressure.
 
 use std::{
     sync::{
@@ -102,35 +103,69 @@ async fn a_full_queue_is_backpressure_not_a_reason_to_reconnect() {
     let _ = conn.close(200, "bye".into()).await;
 }
 
+/// A node that hangs (SIGSTOP: the TCP connection stays open, nothing answers) with
+/// a publish waiting for its confirm: the publisher notices the stall, connects to
+/// the next node and sends the message again there, within the publish's timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_channel_that_stopped_confirming_is_replaced_within_seconds() {
-    let rabbit = tokio::task::spawn_blocking(PrivateRabbit::start)
-        .await
-        .expect("node");
+async fn a_publish_on_a_node_that_hangs_is_confirmed_through_the_next_node() {
+    let (a, b) = tokio::join!(
+        tokio::task::spawn_blocking(PrivateRabbit::start),
+        tokio::task::spawn_blocking(PrivateRabbit::start)
+    );
+    let nodes = [a.expect("node a"), b.expect("node b")];
+    let urls = format!("{},{}", nodes[0].url(), nodes[1].url());
     let topology = Topology::new(test_support::broker::test_topology_settings());
-    let (publisher, disconnects, shutdown) = connected(&rabbit.url(), topology).await;
+    // Two separate nodes stand for one cluster's: the same definitions on both.
+    for node in &nodes {
+        let conn = messaging::connect(&node.url(), "declare", Duration::from_secs(5))
+            .await
+            .expect("connect");
+        let channel = conn.create_channel().await.expect("channel");
+        topology.declare(&conn, &channel).await.expect("declared");
+        let _ = conn.close(200, "bye".into()).await;
+    }
+    let (publisher, disconnects, shutdown) = connected(&urls, topology.clone()).await;
     publish(&publisher, Duration::from_secs(2))
         .await
         .expect("published");
-    // The node hangs without closing anything: confirms stop, the TCP connection
-    // stays up, heartbeats would notice only after 20 s or so.
-    rabbit.pause();
-    for _ in 0..FAILURES_BEFORE_RECONNECT {
-        let timed_out = publish(&publisher, Duration::from_millis(100)).await;
-        assert!(
-            matches!(timed_out, Err(PublishError::Timeout)),
-            "{timed_out:?}"
-        );
-    }
+    let on = nodes
+        .iter()
+        .position(|n| {
+            n.ctl_output(&["list_connections", "-q", "client_properties"])
+                .is_some_and(|props| props.contains("publisher-test"))
+        })
+        .expect("one node has the publisher's connection");
+    let other = &nodes[1 - on];
+    nodes[on].pause();
     let started = Instant::now();
-    while publisher.is_connected() {
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "still on the hung connection"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(disconnects.0.load(Ordering::SeqCst) >= 1);
-    rabbit.resume();
+    let result = publish(&publisher, Duration::from_secs(10)).await;
+    let took = started.elapsed();
+    nodes[on].resume();
+    assert!(
+        result.is_ok(),
+        "confirmed through the other node: {result:?}"
+    );
+    assert!(
+        took < messaging::STALL_BEFORE_RECONNECT + Duration::from_secs(3),
+        "a stall is noticed in seconds, not after heartbeats: {took:?}"
+    );
+    assert!(
+        disconnects.0.load(Ordering::SeqCst) >= 1,
+        "the connection was replaced"
+    );
+    // The message is in the worker queue of the node that answered.
+    let conn = messaging::connect(&other.url(), "check", Duration::from_secs(5))
+        .await
+        .expect("connect to the other node");
+    let channel = conn.create_channel().await.expect("channel");
+    let got = channel
+        .basic_get(
+            topology.worker_queue().as_str().into(),
+            messaging::lapin::options::BasicGetOptions { no_ack: true },
+        )
+        .await
+        .expect("basic.get");
+    assert!(got.is_some(), "queued on the node that answered");
+    let _ = conn.close(200, "bye".into()).await;
     shutdown.cancel();
 }

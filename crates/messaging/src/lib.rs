@@ -13,7 +13,9 @@ pub use envelope::{
     SCHEMA_VERSION, WebhookEnvelope, header_str, header_u32,
 };
 pub use lapin;
-pub use publisher::{FAILURES_BEFORE_RECONNECT, PublishError, Publisher, PublisherMetrics};
+pub use publisher::{
+    FAILURES_BEFORE_RECONNECT, PublishError, Publisher, PublisherMetrics, STALL_BEFORE_RECONNECT,
+};
 pub use topology::{Topology, TopologySettings, routing_key_for};
 
 use lapin::{Connection, ConnectionProperties};
@@ -37,12 +39,28 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
-    /// Parses a comma-separated list (empty entries are ignored).
+    /// Parses a comma-separated list (empty entries are ignored). The first
+    /// connection tries them from a random one on, so that the replicas of a
+    /// service, all given the same list, spread over the nodes: a node that hangs
+    /// then stalls some replicas, not all.
     pub fn parse(list: &str) -> Self {
+        use std::hash::{BuildHasher, RandomState};
+        let urls: Vec<String> = settings::split_amqp_urls(list).map(str::to_owned).collect();
+        let random = RandomState::new().hash_one(std::process::id());
+        let start = usize::try_from(random % urls.len().max(1) as u64).unwrap_or(0);
         Self {
-            urls: settings::split_amqp_urls(list).map(str::to_owned).collect(),
-            next: std::sync::atomic::AtomicUsize::new(0),
+            urls,
+            next: std::sync::atomic::AtomicUsize::new(start),
         }
+    }
+
+    /// The same list, tried in the order given (for tests that need to know).
+    pub fn in_order(list: &str) -> Self {
+        let endpoints = Self::parse(list);
+        endpoints
+            .next
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        endpoints
     }
 
     /// How many endpoints are listed.
@@ -227,7 +245,7 @@ mod tests {
             .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
         // A port nothing listens on, then the broker, twice.
         let dead = "amqp://guest:guest@127.0.0.1:1/%2f";
-        let endpoints = Endpoints::parse(&format!("{dead}, {live},{live},"));
+        let endpoints = Endpoints::in_order(&format!("{dead}, {live},{live},"));
         assert_eq!(endpoints.len(), 3);
         let first = endpoints
             .connect("test", Duration::from_secs(2))

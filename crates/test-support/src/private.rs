@@ -224,7 +224,12 @@ impl PrivateRabbit {
 impl Drop for PrivateRabbit {
     fn drop(&mut self) {
         self.ctl(&["stop"]);
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // CHAOS_KEEP_LOGS keeps the node's files (its log) for a post-mortem.
+        if std::env::var_os("CHAOS_KEEP_LOGS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("RabbitMQ node {} kept in {}", self.node, self.dir.display());
+        }
     }
 }
 

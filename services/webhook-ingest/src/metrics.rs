@@ -10,6 +10,7 @@ pub struct IngestMetrics {
     pub enqueued: IntCounterVec,
     confirm_latency: Histogram,
     broker_connected: IntGauge,
+    republished: IntCounter,
 }
 
 pub use domain::webhook::type_label;
@@ -43,13 +44,19 @@ impl IngestMetrics {
         registry.register(Box::new(rejected.clone()))?;
         registry.register(Box::new(enqueued.clone()))?;
         registry.register(Box::new(confirm_latency.clone()))?;
+        let republished = IntCounter::new(
+            "publish_republished_total",
+            "Webhooks sent again on a new broker connection before their confirm",
+        )?;
         registry.register(Box::new(broker_connected.clone()))?;
+        registry.register(Box::new(republished.clone()))?;
         Ok(Self {
             received,
             rejected,
             enqueued,
             confirm_latency,
             broker_connected,
+            republished,
         })
     }
 
@@ -65,5 +72,9 @@ impl messaging::PublisherMetrics for IngestMetrics {
 
     fn connected(&self, connected: bool) {
         self.broker_connected.set(i64::from(connected));
+    }
+
+    fn republished(&self) {
+        self.republished.inc();
     }
 }
