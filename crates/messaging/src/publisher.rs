@@ -1,7 +1,7 @@
 use std::{
     sync::{
-        Arc, Mutex, RwLock,
-        atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering},
+        Arc, RwLock,
+        atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -75,7 +75,9 @@ struct Inner {
     /// Publishes waiting for their confirm, and the last time the broker answered
     /// one (or the first of them was sent): together they tell a stall.
     in_flight: AtomicUsize,
-    last_answer: Mutex<Instant>,
+    /// Milliseconds after `created`.
+    last_answer_ms: AtomicU64,
+    created: Instant,
     metrics: Option<Arc<dyn PublisherMetrics>>,
 }
 
@@ -136,7 +138,8 @@ impl Publisher {
                 failures_in_a_row: AtomicU32::new(0),
                 reconnect: AtomicBool::new(false),
                 in_flight: AtomicUsize::new(0),
-                last_answer: Mutex::new(Instant::now()),
+                last_answer_ms: AtomicU64::new(0),
+                created: Instant::now(),
                 metrics,
             }),
         }
@@ -210,24 +213,21 @@ impl Publisher {
 
     /// Notes that the broker answered a publish (or that a wait begins afresh).
     fn answered(&self) {
-        *self
-            .inner
-            .last_answer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
+        let ms = u64::try_from(self.inner.created.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.inner.last_answer_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Publishes are waiting and the broker has answered none of them for
     /// [`STALL_BEFORE_RECONNECT`].
     fn stalled(&self) -> bool {
-        self.inner.in_flight.load(Ordering::Relaxed) > 0
-            && self
-                .inner
-                .last_answer
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .elapsed()
-                > STALL_BEFORE_RECONNECT
+        let since = self
+            .inner
+            .created
+            .elapsed()
+            .saturating_sub(Duration::from_millis(
+                self.inner.last_answer_ms.load(Ordering::Relaxed),
+            ));
+        self.inner.in_flight.load(Ordering::Relaxed) > 0 && since > STALL_BEFORE_RECONNECT
     }
 
     /// Connects to the next node with a confirming channel. `declare`: declare
