@@ -1,13 +1,14 @@
 //! The webhook inbox and the state webhooks maintain: participants, sessions and
 //! the meeting's client count. Every write here converges whatever the order and
-//! multiplicity of the events (see `domain::webhook`).
+//! multiplicity of the events (the rules of `domain::convergence`).
 
 use chrono::{DateTime, Utc};
 use diesel::{
     prelude::*,
-    sql_types::{Bool, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid},
+    sql_types::{Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use domain::convergence::{ClientCount, ParticipantState, SessionBounds};
 use uuid::Uuid;
 
 use crate::schema::{meeting_participants, meeting_sessions, meetings, webhook_events};
@@ -26,16 +27,6 @@ pub struct InboxEntry<'a> {
     pub payload: &'a serde_json::Value,
     /// Why an `unrecognised` event could not be read.
     pub reason: Option<&'a str>,
-}
-
-/// Records an event in the inbox. `false` means it was already there: a duplicate
-/// whose effects must not be applied again. An event stored as `unrecognised`
-/// counts as new when it comes again (after a parser fix, `events reapply`): its
-/// row is overwritten and its effects applied.
-pub async fn record(conn: &mut AsyncPgConnection, entry: &InboxEntry<'_>) -> QueryResult<bool> {
-    record_many(conn, std::slice::from_ref(entry))
-        .await
-        .map(|ids| ids.contains(entry.event_id))
 }
 
 /// Unrecognised events received since `since`, oldest first, at most `limit`:
@@ -68,20 +59,14 @@ pub async fn meeting_for(
         .optional()
 }
 
-/// The client-count snapshot of a joined/left event.
-pub struct ClientCount<'a> {
-    pub people: i32,
-    pub by_role: &'a serde_json::Value,
-    pub as_of: DateTime<Utc>,
-    pub event_id: &'a str,
-}
-
-/// Stores the snapshot unless a newer one (by `(createdAt, event id)`) is there.
+/// Stores the snapshot unless a newer one is there (the rule of
+/// `domain::convergence::ClientCount::merge`, in SQL).
 pub async fn set_client_count(
     conn: &mut AsyncPgConnection,
     meeting_id: Uuid,
-    count: &ClientCount<'_>,
+    count: &ClientCount,
 ) -> QueryResult<usize> {
+    let by_role = serde_json::to_value(&count.by_role).unwrap_or_default();
     diesel::sql_query(
         "UPDATE meetings SET num_clients = $2, num_clients_by_role = $3, num_clients_as_of = $4, \
          num_clients_event_id = $5, updated_at = now() \
@@ -90,61 +75,16 @@ pub async fn set_client_count(
     )
     .bind::<SqlUuid, _>(meeting_id)
     .bind::<diesel::sql_types::Integer, _>(count.people)
-    .bind::<Jsonb, _>(count.by_role)
-    .bind::<Timestamptz, _>(count.as_of)
-    .bind::<Text, _>(count.event_id)
+    .bind::<Jsonb, _>(by_role)
+    .bind::<Timestamptz, _>(count.stamp.at)
+    .bind::<Text, _>(&count.stamp.event_id)
     .execute(conn)
     .await
 }
 
-/// A participant's state as one joined/left event reports it.
-pub struct ParticipantEvent<'a> {
-    pub meeting_id: Uuid,
-    pub participant_id: &'a str,
-    pub display_name: Option<&'a str>,
-    pub role_name: Option<&'a str>,
-    pub external_id: Option<&'a str>,
-    pub is_person: bool,
-    pub joined: bool,
-    pub at: DateTime<Utc>,
-    pub event_id: &'a str,
-    pub room_session_id: Option<&'a str>,
-}
-
-/// Upserts the participant. The latest event (by `(createdAt, event id)`) decides
-/// the state and attributes, so a late `joined` older than a stored `left` changes
-/// nothing; first join and last leave are the min and max over all events.
-pub async fn apply_participant(
-    conn: &mut AsyncPgConnection,
-    e: &ParticipantEvent<'_>,
-) -> QueryResult<usize> {
-    let assignments = participant_merge_assignments();
-    let sql = format!(
-        "INSERT INTO meeting_participants AS p (meeting_id, participant_id, display_name, role_name, \
-         external_id, is_person, state, state_as_of, state_event_id, room_session_id, first_joined_at, \
-         last_left_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-         ON CONFLICT (meeting_id, participant_id) DO UPDATE SET {assignments}"
-    );
-    diesel::sql_query(sql)
-        .bind::<SqlUuid, _>(e.meeting_id)
-        .bind::<Text, _>(e.participant_id)
-        .bind::<Nullable<Text>, _>(e.display_name)
-        .bind::<Nullable<Text>, _>(e.role_name)
-        .bind::<Nullable<Text>, _>(e.external_id)
-        .bind::<Bool, _>(e.is_person)
-        .bind::<Text, _>(if e.joined { "joined" } else { "left" })
-        .bind::<Timestamptz, _>(e.at)
-        .bind::<Text, _>(e.event_id)
-        .bind::<Nullable<Text>, _>(e.room_session_id)
-        .bind::<Nullable<Timestamptz>, _>(e.joined.then_some(e.at))
-        .bind::<Nullable<Timestamptz>, _>((!e.joined).then_some(e.at))
-        .execute(conn)
-        .await
-}
-
-/// The merge of an incoming participant row into a stored one: the newer event
-/// (by `(createdAt, event id)`) decides state and attributes; first join and last
-/// leave are min and max.
+/// The merge of an incoming participant row into a stored one, in SQL: the rule of
+/// `domain::convergence::ParticipantState::merge` (the newer stamp decides state and
+/// attributes; first join and last leave are min and max).
 fn participant_merge_assignments() -> String {
     const NEWER: &str =
         "(EXCLUDED.state_as_of, EXCLUDED.state_event_id) > (p.state_as_of, p.state_event_id)";
@@ -168,28 +108,6 @@ fn participant_merge_assignments() -> String {
         .map(newer),
     );
     parts.join(", ")
-}
-
-/// Records a session start or end; the earliest start and latest end win.
-pub async fn apply_session(
-    conn: &mut AsyncPgConnection,
-    meeting_id: Uuid,
-    room_session_id: &str,
-    started: bool,
-    at: DateTime<Utc>,
-) -> QueryResult<usize> {
-    diesel::sql_query(
-        "INSERT INTO meeting_sessions AS s (meeting_id, room_session_id, started_at, ended_at) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT (meeting_id, room_session_id) DO UPDATE SET \
-         started_at = LEAST(s.started_at, EXCLUDED.started_at), \
-         ended_at = GREATEST(s.ended_at, EXCLUDED.ended_at)",
-    )
-    .bind::<SqlUuid, _>(meeting_id)
-    .bind::<Text, _>(room_session_id)
-    .bind::<Nullable<Timestamptz>, _>(started.then_some(at))
-    .bind::<Nullable<Timestamptz>, _>((!started).then_some(at))
-    .execute(conn)
-    .await
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -276,8 +194,8 @@ pub async fn record_many(
     let outcomes: Vec<String> = entries.iter().map(|e| e.outcome.to_owned()).collect();
     let payloads: Vec<serde_json::Value> = entries.iter().map(|e| e.payload.clone()).collect();
     let meetings: Vec<Option<Uuid>> = entries.iter().map(|e| e.meeting_id).collect();
-    // A repeat of an `unrecognised` event replaces its row (see `record`); any
-    // other repeat changes nothing. The caller passes each id once: an upsert may
+    // A repeat of an `unrecognised` event replaces its row (it is applied after a
+    // parser fix, `events reapply`); any other repeat changes nothing. The caller passes each id once: an upsert may
     // not touch one row twice in a statement.
     let rows: Vec<Id> = diesel::sql_query(
         "INSERT INTO webhook_events AS e (event_id, event_type, whereby_meeting_id, meeting_id, created_at, \
@@ -305,29 +223,11 @@ pub async fn record_many(
     Ok(rows.into_iter().map(|r| r.event_id).collect())
 }
 
-/// A participant's merged state from several events of one batch: the newest
-/// event's state and attributes, the earliest join and the latest leave.
-#[derive(Debug, Clone)]
-pub struct ParticipantMerge {
-    pub meeting_id: Uuid,
-    pub participant_id: String,
-    pub display_name: Option<String>,
-    pub role_name: Option<String>,
-    pub external_id: Option<String>,
-    pub is_person: bool,
-    pub joined: bool,
-    pub state_as_of: DateTime<Utc>,
-    pub state_event_id: String,
-    pub room_session_id: Option<String>,
-    pub first_joined_at: Option<DateTime<Utc>>,
-    pub last_left_at: Option<DateTime<Utc>>,
-}
-
-/// The batch form of [`apply_participant`]: one statement, the same merge rule.
-/// Each (meeting, participant) must appear once (merge the batch first).
+/// Upserts participants in one statement, each merged with its stored row. Each
+/// (meeting, participant) must appear once (merge the batch first).
 pub async fn apply_participants(
     conn: &mut AsyncPgConnection,
-    rows: &[ParticipantMerge],
+    rows: &[(Uuid, ParticipantState)],
 ) -> QueryResult<usize> {
     use diesel::sql_types::{Array, Bool as SqlBool};
     if rows.is_empty() {
@@ -341,61 +241,50 @@ pub async fn apply_participants(
          $12::timestamptz[]) ON CONFLICT (meeting_id, participant_id) DO UPDATE SET {}",
         participant_merge_assignments()
     );
+    let col = |f: fn(&ParticipantState) -> Option<String>| {
+        rows.iter().map(|(_, r)| f(r)).collect::<Vec<_>>()
+    };
     diesel::sql_query(sql)
-        .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.meeting_id).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(rows.iter().map(|(m, _)| *m).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(
             rows.iter()
-                .map(|r| r.participant_id.clone())
+                .map(|(_, r)| r.participant_id.clone())
                 .collect::<Vec<_>>(),
         )
-        .bind::<Array<Nullable<Text>>, _>(
-            rows.iter()
-                .map(|r| r.display_name.clone())
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Nullable<Text>>, _>(
-            rows.iter().map(|r| r.role_name.clone()).collect::<Vec<_>>(),
-        )
-        .bind::<Array<Nullable<Text>>, _>(
-            rows.iter()
-                .map(|r| r.external_id.clone())
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<SqlBool>, _>(rows.iter().map(|r| r.is_person).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(col(|r| r.display_name.clone()))
+        .bind::<Array<Nullable<Text>>, _>(col(|r| r.role_name.clone()))
+        .bind::<Array<Nullable<Text>>, _>(col(|r| r.external_id.clone()))
+        .bind::<Array<SqlBool>, _>(rows.iter().map(|(_, r)| r.is_person).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(
             rows.iter()
-                .map(|r| if r.joined { "joined" } else { "left" }.to_owned())
+                .map(|(_, r)| if r.joined { "joined" } else { "left" }.to_owned())
                 .collect::<Vec<_>>(),
         )
-        .bind::<Array<Timestamptz>, _>(rows.iter().map(|r| r.state_as_of).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(rows.iter().map(|(_, r)| r.stamp.at).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(
             rows.iter()
-                .map(|r| r.state_event_id.clone())
+                .map(|(_, r)| r.stamp.event_id.clone())
                 .collect::<Vec<_>>(),
         )
-        .bind::<Array<Nullable<Text>>, _>(
+        .bind::<Array<Nullable<Text>>, _>(col(|r| r.room_session_id.clone()))
+        .bind::<Array<Nullable<Timestamptz>>, _>(
             rows.iter()
-                .map(|r| r.room_session_id.clone())
+                .map(|(_, r)| r.first_joined_at)
                 .collect::<Vec<_>>(),
         )
         .bind::<Array<Nullable<Timestamptz>>, _>(
-            rows.iter().map(|r| r.first_joined_at).collect::<Vec<_>>(),
-        )
-        .bind::<Array<Nullable<Timestamptz>>, _>(
-            rows.iter().map(|r| r.last_left_at).collect::<Vec<_>>(),
+            rows.iter().map(|(_, r)| r.last_left_at).collect::<Vec<_>>(),
         )
         .execute(conn)
         .await
 }
 
-/// A session's start and end as one batch saw them: `(meeting, session, started_at,
-/// ended_at)`.
-pub type SessionBounds = (Uuid, String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
-
-/// The batch form of [`apply_session`]; each (meeting, session) once.
+/// Upserts sessions in one statement, each merged with its stored row (the rule
+/// of `domain::convergence::SessionBounds::merge`: earliest start, latest end).
+/// Each (meeting, session) must appear once.
 pub async fn apply_sessions(
     conn: &mut AsyncPgConnection,
-    rows: &[SessionBounds],
+    rows: &[(Uuid, String, SessionBounds)],
 ) -> QueryResult<usize> {
     use diesel::sql_types::Array;
     if rows.is_empty() {
@@ -410,8 +299,10 @@ pub async fn apply_sessions(
     )
     .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.0).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Timestamptz>>, _>(rows.iter().map(|r| r.2).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Timestamptz>>, _>(rows.iter().map(|r| r.3).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Timestamptz>>, _>(
+        rows.iter().map(|r| r.2.started_at).collect::<Vec<_>>(),
+    )
+    .bind::<Array<Nullable<Timestamptz>>, _>(rows.iter().map(|r| r.2.ended_at).collect::<Vec<_>>())
     .execute(conn)
     .await
 }

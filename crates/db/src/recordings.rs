@@ -7,7 +7,7 @@ use diesel::{
     sql_types::{BigInt, Nullable, Text, Timestamptz, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use domain::recording::RecordingStatus;
+use domain::recording::{RecordingStatus, parse_recording_key};
 use uuid::Uuid;
 
 use crate::schema::{meetings, recordings};
@@ -72,8 +72,58 @@ pub async fn meeting_for_recording(
         .optional()
 }
 
+/// What a source knows of a recording file besides its name: S3 its size, type
+/// and etag; Whereby's `recording.finished` its recording id. `None` fields are
+/// left as they are.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FileFacts<'a> {
+    pub size_bytes: Option<i64>,
+    pub content_type: Option<&'a str>,
+    pub etag: Option<&'a str>,
+    pub whereby_recording_id: Option<&'a str>,
+}
+
+/// Records a recording file, whichever source saw it (Whereby's
+/// `recording.finished`, an S3 notification, the scan): its name parsed for the
+/// room and the time, matched to the meeting that was running then, and merged into
+/// its row (an odd name is kept `unmatched` with the reason). The one way a file
+/// becomes a row.
+pub async fn record_file(
+    conn: &mut AsyncPgConnection,
+    bucket: &str,
+    key: &str,
+    facts: &FileFacts<'_>,
+) -> QueryResult<RecordingRow> {
+    let parsed = parse_recording_key(key);
+    let (name, problem) = match &parsed {
+        Ok(name) => (Some(name), None),
+        Err(p) => (None, Some(p.to_string())),
+    };
+    let meeting_id = match name {
+        Some(n) => meeting_for_recording(conn, &n.room_name, n.recorded_at).await?,
+        None => None,
+    };
+    upsert(
+        conn,
+        &Sighting {
+            bucket,
+            object_key: key,
+            meeting_id,
+            room_name: name.map(|n| n.room_name.as_str()),
+            recorded_at: name.map(|n| n.recorded_at),
+            format: name.map(|n| n.format.as_str()),
+            size_bytes: facts.size_bytes,
+            content_type: facts.content_type,
+            etag: facts.etag,
+            whereby_recording_id: facts.whereby_recording_id,
+            unmatched_reason: problem.as_deref(),
+        },
+    )
+    .await
+}
+
 /// A file's facts from one source. `None` fields are left as they are.
-pub struct Sighting<'a> {
+struct Sighting<'a> {
     pub bucket: &'a str,
     pub object_key: &'a str,
     pub meeting_id: Option<Uuid>,
@@ -91,7 +141,7 @@ pub struct Sighting<'a> {
 /// Inserts the recording or merges this sighting into it; returns the row after.
 /// A later sighting that finds the meeting turns `unmatched` into `uploaded`; the
 /// status otherwise never goes back.
-pub async fn upsert(conn: &mut AsyncPgConnection, s: &Sighting<'_>) -> QueryResult<RecordingRow> {
+async fn upsert(conn: &mut AsyncPgConnection, s: &Sighting<'_>) -> QueryResult<RecordingRow> {
     let status = if s.meeting_id.is_some() {
         "uploaded"
     } else {

@@ -5,6 +5,7 @@
 //! of these types first, so the rest of the code can trust it.
 
 pub mod branding;
+pub mod convergence;
 pub mod meeting;
 pub mod recording;
 pub mod room;

@@ -57,12 +57,73 @@ impl EventKind {
             _ => Self::Other,
         }
     }
+}
 
-    /// Whether the event's effects need its meeting to be known (`data.meetingId`).
-    pub fn needs_meeting(self) -> bool {
+/// What an event says, typed by its `type` and parsed once, at the worker's door.
+#[derive(Debug, Clone)]
+pub enum EventBody {
+    ClientJoined(ClientEventData),
+    ClientLeft(ClientEventData),
+    SessionStarted {
+        room_session_id: String,
+    },
+    SessionEnded {
+        room_session_id: String,
+    },
+    RecordingFinished(RecordingFinishedData),
+    /// A type we act on whose `data` did not parse: why (bounded: serde's messages
+    /// can quote the offending value).
+    Unrecognised(String),
+    /// `room.client.knocked`, `transcription.*` and any type Whereby adds: stored
+    /// in the inbox, no effects (yet).
+    Other,
+}
+
+impl EventBody {
+    /// `data` read as the body of an event of type `event_type`.
+    pub fn parse(event_type: &str, data: serde_json::Value) -> Self {
+        let unrecognised = |why: String| Self::Unrecognised(why.chars().take(300).collect());
+        match EventKind::of(event_type) {
+            EventKind::RecordingFinished => match serde_json::from_value(data) {
+                Ok(d) => Self::RecordingFinished(d),
+                Err(e) => unrecognised(format!("recording.finished data: {e}")),
+            },
+            kind @ (EventKind::ClientJoined | EventKind::ClientLeft) => {
+                match serde_json::from_value(data) {
+                    Ok(d) if kind == EventKind::ClientJoined => Self::ClientJoined(d),
+                    Ok(d) => Self::ClientLeft(d),
+                    Err(e) => unrecognised(format!("client event data: {e}")),
+                }
+            }
+            kind @ (EventKind::SessionStarted | EventKind::SessionEnded) => {
+                match serde_json::from_value::<SessionEventData>(data) {
+                    Ok(SessionEventData {
+                        room_session_id: Some(room_session_id),
+                        ..
+                    }) if kind == EventKind::SessionStarted => {
+                        Self::SessionStarted { room_session_id }
+                    }
+                    Ok(SessionEventData {
+                        room_session_id: Some(room_session_id),
+                        ..
+                    }) => Self::SessionEnded { room_session_id },
+                    Ok(_) => unrecognised("session event without a roomSessionId".to_owned()),
+                    Err(e) => unrecognised(format!("session event data: {e}")),
+                }
+            }
+            EventKind::Other => Self::Other,
+        }
+    }
+
+    /// Whether its effects need its meeting to be known (`data.meetingId`): an
+    /// event that beats room-api's commit waits for it.
+    pub fn needs_meeting(&self) -> bool {
         matches!(
             self,
-            Self::ClientJoined | Self::ClientLeft | Self::SessionStarted | Self::SessionEnded
+            Self::ClientJoined(_)
+                | Self::ClientLeft(_)
+                | Self::SessionStarted { .. }
+                | Self::SessionEnded { .. }
         )
     }
 }

@@ -3,6 +3,7 @@
 //! supervisor keeps connected. docs/messages.md describes the contract.
 
 mod envelope;
+mod messages;
 mod publisher;
 mod topology;
 
@@ -13,6 +14,7 @@ pub use envelope::{
     SCHEMA_VERSION, WebhookEnvelope, header_str, header_u32,
 };
 pub use lapin;
+pub use messages::{replay_properties, webhook_properties};
 pub use publisher::{
     FAILURES_BEFORE_RECONNECT, PublishError, Publisher, PublisherMetrics, STALL_BEFORE_RECONNECT,
 };

@@ -27,6 +27,8 @@ pub enum PublishError {
     Unroutable,
     #[error("RabbitMQ channel error: {0}")]
     Channel(#[from] lapin::Error),
+    #[error("the message could not be serialised")]
+    NotSerialisable,
 }
 
 impl PublishError {
@@ -37,6 +39,7 @@ impl PublishError {
             Self::Nacked => "nacked",
             Self::Unroutable => "unroutable",
             Self::Channel(_) => "channel_error",
+            Self::NotSerialisable => "not_serialisable",
         }
     }
 }

@@ -4,14 +4,14 @@
 use std::time::Duration;
 
 use messaging::{
-    HEADER_ATTEMPT, HEADER_REPLAYS, Topology, connect,
+    HEADER_REPLAYS, Topology, connect,
     lapin::{
         BasicProperties, Channel, Connection,
         options::{
             BasicAckOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
             ConfirmSelectOptions,
         },
-        types::{AMQPValue, FieldTable},
+        types::AMQPValue,
     },
 };
 use secrecy::ExposeSecret;
@@ -214,24 +214,7 @@ pub async fn replay(source: &Source, o: &Options) -> Report {
         }
         // Back to the events exchange under its original routing key, with a
         // fresh retry count; acked here only once the broker confirmed it there.
-        let mut headers = m.delivery.properties.headers().clone().unwrap_or_default();
-        headers.insert(HEADER_ATTEMPT.into(), AMQPValue::LongUInt(0));
-        headers.insert(HEADER_REPLAYS.into(), AMQPValue::LongUInt(replays + 1));
-        let mut inner: FieldTable = FieldTable::default();
-        for (k, v) in headers.inner() {
-            if k.as_str() != "x-death"
-                && !k.as_str().starts_with("x-first-death")
-                && !k.as_str().starts_with("x-last-death")
-            {
-                inner.insert(k.clone(), v.clone());
-            }
-        }
-        let properties = m
-            .delivery
-            .properties
-            .clone()
-            .with_headers(inner)
-            .with_delivery_mode(2);
+        let properties = messaging::replay_properties(&m.delivery.properties, replays + 1);
         let published = publish_confirmed(
             &channel,
             &topology.events_exchange(),

@@ -3,14 +3,7 @@
 //! if the parser now reads them: after a fix is deployed, nothing is lost.
 
 use chrono::{DateTime, Utc};
-use messaging::{
-    HEADER_REQUEST_ID, SCHEMA_VERSION, WebhookEnvelope,
-    lapin::{
-        BasicProperties,
-        types::{AMQPValue, FieldTable},
-    },
-    routing_key_for,
-};
+use messaging::{SCHEMA_VERSION, WebhookEnvelope, routing_key_for};
 use secrecy::ExposeSecret;
 use settings::{DatabaseSettings, Source};
 
@@ -80,20 +73,12 @@ pub async fn reapply(source: &Source, o: &Options) -> Report {
         let Ok(body) = serde_json::to_vec(&envelope) else {
             continue;
         };
-        let mut headers = FieldTable::default();
-        headers.insert(
-            HEADER_REQUEST_ID.into(),
-            AMQPValue::LongString(request_id.as_str().into()),
-        );
         let published = dlq::publish_confirmed(
             &channel,
             &topology.events_exchange(),
             &routing_key_for(&event_type),
             &body,
-            BasicProperties::default()
-                .with_message_id(event_id.as_str().into())
-                .with_content_type("application/json".into())
-                .with_headers(headers),
+            messaging::webhook_properties(&envelope, &event_id, &event_type),
         )
         .await;
         if published {

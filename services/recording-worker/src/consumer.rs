@@ -16,13 +16,12 @@ use futures_util::StreamExt;
 use messaging::{
     HEADER_ATTEMPT, HEADER_REQUEST_ID, Publisher, Topology, backoff, header_str, header_u32,
     lapin::{
-        BasicProperties,
         message::Delivery,
         options::{
             BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions,
             BasicRejectOptions,
         },
-        types::{AMQPValue, FieldTable},
+        types::FieldTable,
     },
 };
 use tokio_util::sync::CancellationToken;
@@ -40,7 +39,7 @@ pub struct Consumer {
     pub endpoints: std::sync::Arc<messaging::Endpoints>,
     pub topology: Topology,
     pub prefetch: u16,
-    /// Deliveries applied in one transaction at most (see `apply::handle_batch`).
+    /// Deliveries applied in one transaction at most (see `apply::apply_batch`).
     pub batch_size: usize,
     pub pool: DbPool,
     /// For delayed retries, on a connection of its own.
@@ -68,6 +67,20 @@ enum Finish {
     Acked,
     /// Leave it unacknowledged: the broker redelivers it (shutdown mid-wait).
     Abandoned,
+}
+
+/// What became of a group of events handed to Postgres.
+enum Held {
+    Applied(Vec<Outcome>),
+    /// Shut down while waiting for Postgres: leave them unacknowledged.
+    Abandoned,
+    /// A database error that is not unavailability: something in the group.
+    Refused(db::QueryError),
+}
+
+/// Which attempt a delivery is (0 for the first; the retry path counts up).
+fn attempt_of(delivery: &Delivery) -> u32 {
+    header_u32(delivery.properties.headers().as_ref(), HEADER_ATTEMPT).unwrap_or(0)
 }
 
 impl Consumer {
@@ -178,15 +191,9 @@ impl Consumer {
 
     /// Handles a batch: unreadable deliveries are dead-lettered, the rest applied in
     /// one transaction and acked after its commit. Postgres down: hold and wait. A
-    /// database error caused by one event: the batch is redone one by one so that
-    /// only that event is dead-lettered.
+    /// database error caused by one event: the batch is redone as batches of one,
+    /// and a batch of one the database refuses is dead-lettered.
     async fn process_batch(&self, batch: Vec<Delivery>, shutdown: &CancellationToken) -> Finish {
-        if batch.len() == 1 {
-            let Some(delivery) = batch.into_iter().next() else {
-                return Finish::Acked;
-            };
-            return self.process(delivery, shutdown).await;
-        }
         let mut readable = Vec::with_capacity(batch.len());
         for delivery in batch {
             match apply::parse(&delivery.data) {
@@ -199,21 +206,53 @@ impl Consumer {
                 }
             }
         }
+        // Groups still to apply; a refused group comes back split into ones.
+        let mut groups = vec![readable];
+        while let Some(group) = groups.pop() {
+            if group.is_empty() {
+                continue;
+            }
+            let outcomes = match self.apply_held(&group, shutdown).await {
+                Held::Applied(outcomes) => outcomes,
+                Held::Abandoned => return Finish::Abandoned,
+                Held::Refused(e) if group.len() > 1 => {
+                    tracing::warn!(error = %e, events = group.len(), "a batch failed; applying its events one by one");
+                    // Popped from the end: reversed, so they run in delivery order.
+                    groups.extend(group.into_iter().rev().map(|one| vec![one]));
+                    continue;
+                }
+                Held::Refused(e) => {
+                    vec![Outcome::Poison(format!("database refused the event: {e}"))]
+                }
+            };
+            for ((delivery, event), outcome) in group.into_iter().zip(outcomes) {
+                if let Finish::Abandoned = self.settle(delivery, &event, outcome, shutdown).await {
+                    return Finish::Abandoned;
+                }
+            }
+        }
+        Finish::Acked
+    }
+
+    /// Applies a group, holding it while Postgres is unavailable.
+    async fn apply_held(
+        &self,
+        group: &[(Delivery, apply::Event)],
+        shutdown: &CancellationToken,
+    ) -> Held {
         let delays = self.topology.settings.retry_delays.len();
-        let attempts: Vec<u32> = readable
+        let inputs: Vec<(&apply::Event, bool)> = group
             .iter()
-            .map(|(d, _)| header_u32(d.properties.headers().as_ref(), HEADER_ATTEMPT).unwrap_or(0))
-            .collect();
-        let inputs: Vec<(&apply::Event, bool)> = readable
-            .iter()
-            .zip(&attempts)
-            .map(|((_, e), a)| (e, (*a as usize) < delays))
+            .map(|(d, e)| (e, (attempt_of(d) as usize) < delays))
             .collect();
         let mut waits = 0;
-        let outcomes = loop {
-            let applying = apply::handle_batch(&self.pool, &inputs, self.location.as_ref());
+        loop {
+            let applying = apply::apply_batch(&self.pool, &inputs, self.location.as_ref());
             match apply::bounded(self.apply_timeout, applying).await {
-                Ok(outcomes) => break outcomes,
+                Ok(outcomes) => {
+                    self.ready.store(true, Ordering::Relaxed);
+                    return Held::Applied(outcomes);
+                }
                 Err(ApplyError::Unavailable(e)) => {
                     waits += 1;
                     self.ready.store(false, Ordering::Relaxed);
@@ -221,113 +260,37 @@ impl Consumer {
                     let wait = backoff(waits, Duration::from_secs(5));
                     tracing::warn!(error = %e, events = inputs.len(), wait_ms = wait.as_millis() as u64, "Postgres unavailable; holding the batch");
                     tokio::select! {
-                        () = shutdown.cancelled() => return Finish::Abandoned,
+                        () = shutdown.cancelled() => return Held::Abandoned,
                         () = tokio::time::sleep(wait) => {}
                     }
                 }
-                Err(ApplyError::Query(e)) => {
-                    tracing::warn!(error = %e, "a batch failed; applying its events one by one");
-                    drop(inputs);
-                    for (delivery, _) in readable {
-                        if let Finish::Abandoned = self.process(delivery, shutdown).await {
-                            return Finish::Abandoned;
-                        }
-                    }
-                    return Finish::Acked;
-                }
-            }
-        };
-        self.ready.store(true, Ordering::Relaxed);
-        if let Some(crashes) = &self.crash_after_commit
-            && crashes
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
-        {
-            tracing::warn!("test fault: dropping the connection between commit and ack");
-            return Finish::Abandoned;
-        }
-        for (((delivery, event), outcome), attempt) in
-            readable.into_iter().zip(outcomes).zip(attempts)
-        {
-            let request_id = header_str(delivery.properties.headers().as_ref(), HEADER_REQUEST_ID)
-                .unwrap_or("")
-                .to_owned();
-            let span =
-                tracing::info_span!("event", request_id = %request_id, event_id = %event.header.id);
-            let _entered = span.enter();
-            self.metrics.consumed.inc();
-            if outcome == Outcome::RetryLater {
-                drop(_entered);
-                if let Finish::Abandoned = self.schedule_retry(&delivery, attempt, shutdown).await {
-                    return Finish::Abandoned;
-                }
-                self.metrics.retried.inc();
-            } else {
-                self.metrics
-                    .outcomes
-                    .with_label_values(&[outcome.label()])
-                    .inc();
-                self.metrics
-                    .by_type
-                    .with_label_values(&[domain::webhook::type_label(&event.header.event_type)])
-                    .inc();
-                self.metrics.lag(apply::lag(&event));
-                tracing::info!(outcome = outcome.label(), event_type = %event.header.event_type, "handled event");
-            }
-            if !matches!(delivery.ack(BasicAckOptions::default()).await, Ok(true)) {
-                tracing::warn!("ack not delivered; the event will be redelivered and deduplicated");
+                Err(ApplyError::Query(e)) => return Held::Refused(e),
             }
         }
-        Finish::Acked
     }
 
-    /// Handles one delivery to the end: acked after commit (or after a confirmed
-    /// retry publish), rejected to the dead-letter queue if unreadable.
-    async fn process(&self, delivery: Delivery, shutdown: &CancellationToken) -> Finish {
-        self.metrics.consumed.inc();
-        let headers = delivery.properties.headers().as_ref();
-        let request_id = header_str(headers, HEADER_REQUEST_ID)
+    /// After the commit: a retry scheduled (confirmed) or the outcome counted, then
+    /// the ack; a poison event is dead-lettered instead.
+    async fn settle(
+        &self,
+        delivery: Delivery,
+        event: &apply::Event,
+        outcome: Outcome,
+        shutdown: &CancellationToken,
+    ) -> Finish {
+        let request_id = header_str(delivery.properties.headers().as_ref(), HEADER_REQUEST_ID)
             .unwrap_or("")
             .to_owned();
-        let attempt = header_u32(headers, HEADER_ATTEMPT).unwrap_or(0);
-        let span = tracing::info_span!("event", request_id = %request_id, event_id = tracing::field::Empty);
+        let span =
+            tracing::info_span!("event", request_id = %request_id, event_id = %event.header.id);
         async {
-            let event = match apply::parse(&delivery.data) {
-                Ok(event) => event,
-                Err(reason) => {
-                    tracing::error!(%reason, "dead-lettering an unreadable message");
-                    self.metrics.dead_lettered.inc();
-                    let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
-                    return Finish::Acked;
-                }
-            };
-            tracing::Span::current().record("event_id", event.header.id.as_str());
-            let retries_left = (attempt as usize) < self.topology.settings.retry_delays.len();
-            let mut waits = 0;
-            let outcome = loop {
-                let applying = apply::handle(&self.pool, &event, retries_left, self.location.as_ref());
-                match apply::bounded(self.apply_timeout, applying).await {
-                    Ok(outcome) => break outcome,
-                    Err(ApplyError::Unavailable(e)) => {
-                        waits += 1;
-                        self.ready.store(false, Ordering::Relaxed);
-                        self.metrics.database_waits.inc();
-                        let wait = backoff(waits, Duration::from_secs(5));
-                        tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "Postgres unavailable; holding the event");
-                        tokio::select! {
-                            () = shutdown.cancelled() => return Finish::Abandoned,
-                            () = tokio::time::sleep(wait) => {}
-                        }
-                    }
-                    Err(ApplyError::Query(e)) => {
-                        break Outcome::Poison(format!("database refused the event: {e}"));
-                    }
-                }
-            };
-            self.ready.store(true, Ordering::Relaxed);
+            self.metrics.consumed.inc();
             match &outcome {
                 Outcome::RetryLater => {
-                    if let Finish::Abandoned = self.schedule_retry(&delivery, attempt, shutdown).await {
+                    let attempt = attempt_of(&delivery);
+                    if let Finish::Abandoned =
+                        self.schedule_retry(&delivery, attempt, shutdown).await
+                    {
                         return Finish::Abandoned;
                     }
                     self.metrics.retried.inc();
@@ -345,7 +308,7 @@ impl Consumer {
                         .by_type
                         .with_label_values(&[domain::webhook::type_label(&event.header.event_type)])
                         .inc();
-                    self.metrics.lag(apply::lag(&event));
+                    self.metrics.lag(apply::lag(event));
                     tracing::info!(outcome = done.label(), event_type = %event.header.event_type, "handled event");
                 }
             }
@@ -357,11 +320,10 @@ impl Consumer {
                 tracing::warn!("test fault: dropping the connection between commit and ack");
                 return Finish::Abandoned;
             }
-            // After the commit. Ok(false) means the channel was recovered meanwhile:
-            // the broker redelivers and the inbox turns it into a duplicate.
-            match delivery.ack(BasicAckOptions::default()).await {
-                Ok(true) => {}
-                Ok(false) | Err(_) => tracing::warn!("ack not delivered; the event will be redelivered and deduplicated"),
+            // Ok(false) means the channel was recovered meanwhile: the broker
+            // redelivers and the inbox turns it into a duplicate.
+            if !matches!(delivery.ack(BasicAckOptions::default()).await, Ok(true)) {
+                tracing::warn!("ack not delivered; the event will be redelivered and deduplicated");
             }
             Finish::Acked
         }
@@ -378,25 +340,22 @@ impl Consumer {
         shutdown: &CancellationToken,
     ) -> Finish {
         let delays = &self.topology.settings.retry_delays;
-        let delay = delays[(attempt as usize).min(delays.len().saturating_sub(1))];
-        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
-        headers.insert(HEADER_ATTEMPT.into(), AMQPValue::LongUInt(attempt + 1));
-        let mut properties = BasicProperties::default().with_headers(headers);
-        if let Some(id) = delivery.properties.message_id() {
-            properties = properties.with_message_id(id.clone());
-        }
-        if let Some(ct) = delivery.properties.content_type() {
-            properties = properties.with_content_type(ct.clone());
-        }
+        // Never past the last delay; settings refuse an empty list, and no delay
+        // at all would still be a delay queue's worth of waiting, not a panic.
+        let delay = delays
+            .get(attempt as usize)
+            .or(delays.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(1));
         let mut tries = 0;
         loop {
             match self
                 .publisher
-                .publish(
-                    &self.topology.retry_exchange(),
-                    &Topology::retry_routing_key(delay),
+                .republish_for_retry(
+                    &delivery.properties,
                     &delivery.data,
-                    properties.clone(),
+                    attempt + 1,
+                    delay,
                     self.publish_timeout,
                 )
                 .await

@@ -6,16 +6,10 @@ use std::time::Duration;
 
 use db::{
     DbPool,
-    recordings::{self, RecordingRow, Sighting},
+    recordings::{self, RecordingRow},
 };
 use domain::recording::{NameProblem, parse_recording_key};
-use messaging::{
-    HEADER_REQUEST_ID, Publisher, RecordingReady, SCHEMA_VERSION, Topology,
-    lapin::{
-        BasicProperties,
-        types::{AMQPValue, FieldTable},
-    },
-};
+use messaging::{Publisher, RecordingReady, SCHEMA_VERSION};
 
 use crate::metrics::WorkerMetrics;
 
@@ -81,36 +75,15 @@ impl Intake {
             .get()
             .await
             .map_err(|e| unavailable("Postgres", e))?;
-        let (name, problem) = match &parsed {
-            Ok(name) => (Some(name), None),
-            Err(p) => (None, Some(p.to_string())),
+        let facts = recordings::FileFacts {
+            size_bytes: Some(info.size),
+            content_type: info.content_type.as_deref(),
+            etag: info.etag.as_deref(),
+            whereby_recording_id: None,
         };
-        let meeting_id = match name {
-            Some(n) => recordings::meeting_for_recording(&mut conn, &n.room_name, n.recorded_at)
-                .await
-                .map_err(|e| unavailable("Postgres", e))?,
-            None => None,
-        };
-        let row = recordings::upsert(
-            &mut conn,
-            &Sighting {
-                bucket,
-                object_key: key,
-                meeting_id,
-                room_name: name.map(|n| n.room_name.as_str()),
-                recorded_at: name.map(|n| n.recorded_at),
-                format: name.map(|n| n.format.as_str()),
-                size_bytes: Some(info.size),
-                content_type: info.content_type.as_deref(),
-                etag: info.etag.as_deref(),
-                whereby_recording_id: None,
-                unmatched_reason: problem
-                    .as_deref()
-                    .or(Some("no meeting with this room name")),
-            },
-        )
-        .await
-        .map_err(|e| unavailable("Postgres", e))?;
+        let row = recordings::record_file(&mut conn, bucket, key, &facts)
+            .await
+            .map_err(|e| unavailable("Postgres", e))?;
         if row.status == "unmatched" {
             self.metrics
                 .recordings
@@ -165,24 +138,8 @@ impl Intake {
             owner: ctx.owner,
             recorded_at: row.recorded_at.unwrap_or(row.created_at),
         };
-        let body = serde_json::to_vec(&message).map_err(|e| unavailable("serialise", e))?;
-        let mut headers = FieldTable::default();
-        headers.insert(
-            HEADER_REQUEST_ID.into(),
-            AMQPValue::LongString(format!("recording-{}", row.id).as_str().into()),
-        );
-        let topology = self.publisher.topology();
         self.publisher
-            .publish(
-                &topology.recordings_exchange(),
-                Topology::RECORDING_READY_ROUTING_KEY,
-                &body,
-                BasicProperties::default()
-                    .with_message_id(row.id.to_string().as_str().into())
-                    .with_content_type("application/json".into())
-                    .with_headers(headers),
-                self.publish_timeout,
-            )
+            .publish_recording_ready(&message, self.publish_timeout)
             .await
             .map_err(|e| unavailable("RabbitMQ", e))?;
         recordings::mark_queued(conn, row.id)

@@ -3,14 +3,7 @@ use std::{sync::Arc, time::Duration};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, http::header, web};
 use chrono::Utc;
 use domain::webhook::EventHeader;
-use messaging::{
-    HEADER_EVENT_TYPE, HEADER_REQUEST_ID, Publisher, SCHEMA_VERSION, WebhookEnvelope,
-    lapin::{
-        BasicProperties,
-        types::{AMQPValue, FieldTable},
-    },
-    routing_key_for,
-};
+use messaging::{Publisher, SCHEMA_VERSION, WebhookEnvelope};
 use serde_json::json;
 use tokio::sync::Semaphore;
 use web_common::{ApiError, BodyError, ByteBudget, RequestId, read_body_budgeted, too_large};
@@ -160,30 +153,13 @@ pub async fn receive(
         tracing::error!(error = %e, "cannot serialise envelope");
         ApiError::internal()
     })?;
-    let mut headers = FieldTable::default();
-    headers.insert(
-        HEADER_EVENT_TYPE.into(),
-        AMQPValue::LongString(header.event_type.as_str().into()),
-    );
-    if let Some(id) = &request_id {
-        headers.insert(
-            HEADER_REQUEST_ID.into(),
-            AMQPValue::LongString(id.as_str().into()),
-        );
-    }
-    let properties = BasicProperties::default()
-        .with_message_id(header.id.as_str().into())
-        .with_content_type("application/json".into())
-        .with_timestamp(u64::try_from(envelope.received_at.timestamp()).unwrap_or(0))
-        .with_headers(headers);
-    let exchange = state.publisher.topology().events_exchange();
     state
         .publisher
-        .publish(
-            &exchange,
-            &routing_key_for(&header.event_type),
+        .publish_webhook(
+            &envelope,
+            &header.id,
+            &header.event_type,
             &bytes,
-            properties,
             state.publish_timeout,
         )
         .await

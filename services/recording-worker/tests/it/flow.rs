@@ -327,14 +327,16 @@ async fn a_crash_between_commit_and_ack_causes_no_second_effect() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let metrics = worker.metrics().await;
-    // Every crash redelivers what was committed but not acked (one event, or a
-    // whole batch): each such redelivery is recognised as a duplicate.
+    // Every crash redelivers what was committed but not acked: the event it hit and
+    // any committed with it in the same batch (the next event may join a
+    // redelivered one), each recognised as a duplicate. So at least one duplicate
+    // per crash, and never a second effect (below).
     let duplicates: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("recworker_events_total{outcome=\"duplicate\"} "))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
-    assert_eq!(duplicates, 3, "{metrics}");
+    assert!((3..=6).contains(&duplicates), "{metrics}");
     // Each of the six events has exactly one inbox row (checked above) and the
     // effects below are those of applying each once.
     assert_eq!(
