@@ -100,13 +100,10 @@ impl EventBody {
                     Ok(SessionEventData {
                         room_session_id: Some(room_session_id),
                         ..
-                    }) if kind == EventKind::SessionStarted => {
-                        Self::SessionStarted { room_session_id }
-                    }
-                    Ok(SessionEventData {
-                        room_session_id: Some(room_session_id),
-                        ..
-                    }) => Self::SessionEnded { room_session_id },
+                    }) => match kind {
+                        EventKind::SessionStarted => Self::SessionStarted { room_session_id },
+                        _ => Self::SessionEnded { room_session_id },
+                    },
                     Ok(_) => unrecognised("session event without a roomSessionId".to_owned()),
                     Err(e) => unrecognised(format!("session event data: {e}")),
                 }

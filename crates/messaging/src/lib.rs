@@ -57,7 +57,8 @@ impl Endpoints {
     }
 
     /// The same list, tried in the order given (for tests that need to know).
-    pub fn in_order(list: &str) -> Self {
+    #[cfg(test)]
+    fn in_order(list: &str) -> Self {
         let endpoints = Self::parse(list);
         endpoints
             .next

@@ -78,6 +78,9 @@ struct Inner {
     /// Publishes waiting for their confirm, and the last time the broker answered
     /// one (or the first of them was sent): together they tell a stall.
     in_flight: AtomicUsize,
+    /// A background redeclaration is running: connections replaced in a quick
+    /// series (a hung node) start one, not one each.
+    redeclaring: AtomicBool,
     /// Milliseconds after `created`.
     last_answer_ms: AtomicU64,
     created: Instant,
@@ -141,6 +144,7 @@ impl Publisher {
                 failures_in_a_row: AtomicU32::new(0),
                 reconnect: AtomicBool::new(false),
                 in_flight: AtomicUsize::new(0),
+                redeclaring: AtomicBool::new(false),
                 last_answer_ms: AtomicU64::new(0),
                 created: Instant::now(),
                 metrics,
@@ -260,8 +264,12 @@ impl Publisher {
     /// as the queue has a leader. The queues are durable and were declared at
     /// start; this only restores them on a broker that lost its definitions.
     fn redeclare_in_background(&self, conn: Arc<Connection>) {
-        let topology = self.inner.topology.clone();
+        if self.inner.redeclaring.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = self.clone();
         tokio::spawn(async move {
+            let topology = &this.inner.topology;
             let declare = async {
                 let channel = conn.create_channel().await?;
                 topology.declare(&conn, &channel).await?;
@@ -276,6 +284,7 @@ impl Publisher {
                     "declaring the topology again did not finish in time"
                 ),
             }
+            this.inner.redeclaring.store(false, Ordering::Release);
         });
     }
 

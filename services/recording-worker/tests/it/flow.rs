@@ -226,6 +226,69 @@ async fn an_event_whose_meeting_never_appears_is_kept_as_unmatched_and_not_loope
     worker.stop().await;
 }
 
+/// An event the database can never store (a participant id too large for its
+/// index: SQLSTATE 54000) among good ones: whatever batch it lands in is redone one
+/// by one, the good events are applied and only it is dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_the_database_refuses_is_dead_lettered_alone() {
+    let db = TestDatabase::new().await;
+    let broker = TestBroker::new().await;
+    insert_meeting(&db, "8101").await;
+    let (publisher, _stop) = test_publisher(&broker).await;
+    // Random text does not compress below the btree row limit (about 2.7 kB).
+    let huge: String = (0..600)
+        .map(|_| uuid::Uuid::new_v4().simple().to_string())
+        .collect();
+    let at = Utc::now();
+    for i in 0..6i64 {
+        let participant = if i == 3 {
+            huge.clone()
+        } else {
+            format!("p{i}")
+        };
+        publish(
+            &publisher,
+            &broker.topology,
+            &event(
+                &format!("e-{i}"),
+                "room.client.joined",
+                at + chrono::Duration::milliseconds(i),
+                client(
+                    "8101",
+                    &participant,
+                    "visitor",
+                    i + 1,
+                    json!({"visitor": i + 1}),
+                ),
+            ),
+        )
+        .await;
+    }
+    // Started after the publishes, so that the events arrive together (a batch).
+    let worker = spawn_worker(settings(&db.url, &broker)).await;
+    wait_until(Duration::from_secs(15), || async {
+        broker
+            .ready_count(&broker.topology.dead_letter_queue())
+            .await
+            == 1
+    })
+    .await;
+    wait_until(Duration::from_secs(15), || async {
+        inbox_count(&db).await == 5
+    })
+    .await;
+    let metrics = worker.metrics().await;
+    assert!(
+        metrics.contains("recworker_events_dead_lettered_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("recworker_events_total{outcome=\"applied\"} 5"),
+        "{metrics}"
+    );
+    worker.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_message_is_dead_lettered_while_others_keep_flowing() {
     let db = TestDatabase::new().await;
