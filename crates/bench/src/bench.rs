@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::{
-    sender,
+    report, sender,
     stack::{self, MEETING, SECRET, Stack},
 };
 
@@ -192,14 +192,81 @@ pub struct Options {
     pub cluster: bool,
 }
 
-pub async fn run(options: Options) -> anyhow::Result<()> {
-    let out = options.out;
-    let duration = Duration::from_secs(options.duration);
-    let warmup = Duration::from_secs(2);
-    let connections = options.connections as usize;
-    let rate = options.rate as f64;
-    let backlog = options.backlog as usize;
+/// What every phase of one run shares, from the options.
+struct Load {
+    /// How long each phase is measured.
+    duration: Duration,
+    warmup: Duration,
+    connections: usize,
+    /// Webhooks per second of the end-to-end phase.
+    rate: f64,
+    /// Events queued for the worker-drain phase.
+    backlog: usize,
+}
 
+impl Load {
+    fn from_options(options: &Options) -> Self {
+        Self {
+            duration: Duration::from_secs(options.duration),
+            warmup: Duration::from_secs(2),
+            connections: options.connections as usize,
+            rate: options.rate as f64,
+            backlog: options.backlog as usize,
+        }
+    }
+}
+
+/// Runs the five phases on a single-node stack (then, with `--cluster`, the
+/// cluster's) and writes the report to `options.out`.
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let load = Load::from_options(&options);
+    let (mut stack, idle_rss_mib) = start_stack().await?;
+    let url: Arc<str> = format!("{}/v1/whereby", stack.ingest_url).into();
+    let http = sender::client(load.connections * 2);
+
+    let ingest_closed = ingest_closed_loop(&load, &stack, &http, &url).await;
+    let ingest_open = ingest_open_loop(&load, &http, &url, &ingest_closed).await;
+    let backlog = backlog_drain(&load, &mut stack, &http, &url).await?;
+    let e2e_lag = end_to_end(&load, &stack, &url).await?;
+    let room_api_figures = room_api(&load, &stack, &http).await?;
+
+    let usage = usage_of(&stack);
+    let cluster = if options.cluster {
+        drop(stack);
+        Some(cluster_figures(load.connections, load.warmup, load.duration, load.backlog).await?)
+    } else {
+        None
+    };
+    let report = Report {
+        machine: machine(),
+        duration_seconds: load.duration.as_secs(),
+        connections: load.connections,
+        ingest_closed_loop: ingest_closed.latency,
+        ingest_open_loop_rate: ingest_open.rate,
+        ingest_open_loop: ingest_open.latency,
+        ingest_rejected_signatures: ingest_open.rejected_signatures,
+        backlog_events: load.backlog,
+        backlog_drain_seconds: backlog.drain_seconds,
+        worker_events_per_second: backlog.worker_events_per_second,
+        e2e_rate: load.rate,
+        e2e_lag,
+        room_creation: room_api_figures.room_creation,
+        meeting_creation: room_api_figures.meeting_creation,
+        meeting_reads: room_api_figures.meeting_reads,
+        meeting_reuse: room_api_figures.meeting_reuse,
+        idle_rss_mib,
+        usage,
+        broker_cpu_ms_per_event: ingest_closed.broker_cpu_ms_per_event,
+        cluster,
+        ingest_samples: ingest_closed.samples,
+    };
+    report::write(&report, &options.out)?;
+    Ok(())
+}
+
+/// Starts the single-node stack with room-api; returns it, with its idle memory,
+/// once the worker is stopped.
+async fn start_stack() -> anyhow::Result<(Stack, Vec<Usage>)> {
     let mut stack = Stack::start(false).await?;
     stack.start_room_api().await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -208,14 +275,34 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     if let Some(w) = stack.worker.as_mut() {
         w.terminate(Duration::from_secs(30));
     }
-    let url: Arc<str> = format!("{}/v1/whereby", stack.ingest_url).into();
-    let http = sender::client(connections * 2);
+    Ok((stack, idle_rss_mib))
+}
 
+/// Phase 1's figures.
+struct IngestClosedLoop {
+    /// The run id of its events (phase 2's open loop sends under it too).
+    run: String,
+    latency: Latency,
+    /// Latencies (ms), sampled, for the plot.
+    samples: Vec<f64>,
+    /// The single broker's CPU per accepted event.
+    broker_cpu_ms_per_event: f64,
+}
+
+/// Phase 1: signed webhooks to webhook-ingest from `connections` senders, each
+/// sending the next as soon as the last was answered.
+async fn ingest_closed_loop(
+    load: &Load,
+    stack: &Stack,
+    http: &reqwest::Client,
+    url: &Arc<str>,
+) -> IngestClosedLoop {
+    let connections = load.connections;
     eprintln!("1/5 webhook-ingest, closed loop, {connections} connections");
     let broker_cpu_before = stack.rabbit.cpu_seconds();
     let run_a = format!("a{}", &uuid::Uuid::new_v4().simple().to_string()[..5]);
     let (h, u, r) = (http.clone(), url.clone(), run_a.clone());
-    let (lat, errors) = closed_loop(connections, warmup, duration, move |c, n| {
+    let (lat, errors) = closed_loop(connections, load.warmup, load.duration, move |c, n| {
         let (h, u, r) = (h.clone(), u.clone(), r.clone());
         async move {
             let (_, body) = sender::joined(MEETING, &r, c * 10_000_000 + n as usize);
@@ -223,20 +310,44 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         }
     })
     .await;
-    let ingest_samples: Vec<f64> = lat
+    let samples: Vec<f64> = lat
         .iter()
         .step_by((lat.len() / 2000).max(1))
         .map(|m| *m as f64 / 1000.0)
         .collect();
-    let ingest_closed_loop = summarize(lat, errors, duration.as_secs_f64());
+    let latency = summarize(lat, errors, load.duration.as_secs_f64());
     let broker_cpu_ms_per_event = per_event_ms(
         stack.rabbit.cpu_seconds() - broker_cpu_before,
-        ingest_closed_loop.count,
+        latency.count,
     );
+    IngestClosedLoop {
+        run: run_a,
+        latency,
+        samples,
+        broker_cpu_ms_per_event,
+    }
+}
 
+/// Phase 2's figures.
+struct IngestOpenLoop {
+    /// The fixed rate the open loop sent at.
+    rate: f64,
+    latency: Latency,
+    rejected_signatures: Latency,
+}
+
+/// Phase 2: webhook-ingest at a fixed rate (half the closed loop's throughput, at
+/// least 500/s), then forged signatures in a closed loop.
+async fn ingest_open_loop(
+    load: &Load,
+    http: &reqwest::Client,
+    url: &Arc<str>,
+    ingest_closed: &IngestClosedLoop,
+) -> IngestOpenLoop {
+    let (connections, rate) = (load.connections, load.rate);
     eprintln!("2/5 webhook-ingest, open loop at {rate}/s, and rejected signatures");
-    let open_rate = (ingest_closed_loop.per_second * 0.5).max(500.0).round();
-    let ingest_open_loop = open_loop(&http, &url, &run_a, open_rate, duration).await;
+    let open_rate = (ingest_closed.latency.per_second * 0.5).max(500.0).round();
+    let latency = open_loop(http, url, &ingest_closed.run, open_rate, load.duration).await;
     let (h, u) = (http.clone(), url.clone());
     let (lat, errors) = closed_loop(connections, Duration::from_secs(1), Duration::from_secs(5), move |_, _| {
         let (h, u) = (h.clone(), u.clone());
@@ -246,11 +357,32 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         }
     })
     .await;
-    let ingest_rejected_signatures = summarize(lat, errors, 5.0);
+    IngestOpenLoop {
+        rate: open_rate,
+        latency,
+        rejected_signatures: summarize(lat, errors, 5.0),
+    }
+}
 
+/// Phase 3's figures.
+struct BacklogDrain {
+    drain_seconds: f64,
+    /// Every event applied during the drain (earlier phases' too) per second.
+    worker_events_per_second: f64,
+}
+
+/// Phase 3: `backlog` events queued while the worker is stopped, then drained by
+/// it; returns once the queue is empty (the earlier phases' events applied too).
+async fn backlog_drain(
+    load: &Load,
+    stack: &mut Stack,
+    http: &reqwest::Client,
+    url: &Arc<str>,
+) -> anyhow::Result<BacklogDrain> {
+    let backlog = load.backlog;
     eprintln!("3/5 backlog of {backlog} events drained by recording-worker");
     let run_b = format!("b{}", &uuid::Uuid::new_v4().simple().to_string()[..5]);
-    fill(&http, &url, &run_b, backlog, connections).await;
+    fill(http, url, &run_b, backlog, load.connections).await;
     let db_url = stack.db_url.clone();
     let (backlog_drain_seconds, applied_during_drain) =
         drain(&db_url, &run_b, backlog, stack.start_worker()).await?;
@@ -265,20 +397,47 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         }
         last = now;
     }
+    Ok(BacklogDrain {
+        drain_seconds: backlog_drain_seconds,
+        worker_events_per_second: applied_during_drain as f64 / backlog_drain_seconds,
+    })
+}
 
+/// Phase 4: events at `rate` with the worker running; returns the lags from each
+/// 200 to its committed row (errors: the events not accepted).
+async fn end_to_end(load: &Load, stack: &Stack, url: &Arc<str>) -> anyhow::Result<Latency> {
+    let (duration, rate) = (load.duration, load.rate);
     eprintln!("4/5 end to end at {rate}/s: the 200 to the row in Postgres");
     let run_c = format!("c{}", &uuid::Uuid::new_v4().simple().to_string()[..5]);
     let n = (rate * duration.as_secs_f64()) as usize;
     let events: Vec<_> = (0..n).map(|i| sender::joined(MEETING, &run_c, i)).collect();
-    let sent = sender::paced(&url, SECRET, events, rate, 0).await;
+    let sent = sender::paced(url, SECRET, events, rate, 0).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let lags = e2e_lags(&stack.db_url, &run_c, &sent).await?;
-    let e2e_lag = summarize(
+    Ok(summarize(
         lags,
         sent.iter().filter(|s| !s.accepted).count(),
         duration.as_secs_f64(),
-    );
+    ))
+}
 
+/// Phase 5's figures.
+struct RoomApiFigures {
+    room_creation: Latency,
+    meeting_creation: Latency,
+    meeting_reads: Latency,
+    meeting_reuse: Latency,
+}
+
+/// Phase 5: room-api against the Whereby stand-in: rooms created, a new meeting
+/// for each (a Whereby call each), one meeting read over and over, and the
+/// create-meeting reuse path.
+async fn room_api(
+    load: &Load,
+    stack: &Stack,
+    http: &reqwest::Client,
+) -> anyhow::Result<RoomApiFigures> {
+    let (connections, duration) = (load.connections, load.duration);
     eprintln!("5/5 room-api against the Whereby stand-in");
     let token: Arc<str> = crate::token(stack::JWT_SECRET, "bench-user")?.into();
     let api: Arc<str> = stack.room_api_url.clone().into();
@@ -361,39 +520,12 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     )
     .await;
     let meeting_reuse = summarize(lat, errors, duration.as_secs_f64());
-
-    let usage = usage_of(&stack);
-    let cluster = if options.cluster {
-        drop(stack);
-        Some(cluster_figures(connections, warmup, duration, backlog).await?)
-    } else {
-        None
-    };
-    let report = Report {
-        machine: machine(),
-        duration_seconds: duration.as_secs(),
-        connections,
-        ingest_closed_loop,
-        ingest_open_loop_rate: open_rate,
-        ingest_open_loop,
-        ingest_rejected_signatures,
-        backlog_events: backlog,
-        backlog_drain_seconds,
-        worker_events_per_second: applied_during_drain as f64 / backlog_drain_seconds,
-        e2e_rate: rate,
-        e2e_lag,
+    Ok(RoomApiFigures {
         room_creation,
         meeting_creation,
         meeting_reads,
         meeting_reuse,
-        idle_rss_mib,
-        usage,
-        broker_cpu_ms_per_event,
-        cluster,
-        ingest_samples,
-    };
-    write(&report, &out)?;
-    Ok(())
+    })
 }
 
 fn per_event_ms(cpu_seconds: f64, events: usize) -> f64 {
@@ -603,139 +735,4 @@ fn machine() -> String {
     format!(
         "{cores} cores, {mem:.0} GiB; services, PostgreSQL, RabbitMQ and the load generator share them"
     )
-}
-
-fn row(name: &str, l: &Latency) -> String {
-    format!(
-        "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |\n",
-        l.per_second, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms, l.errors
-    )
-}
-
-fn markdown(r: &Report) -> String {
-    let mut md = format!(
-        "## Benchmark ({})\n\nEach phase: {} s after a warm-up, {} connections for closed loops.\n\n\
-         | phase | per second | p50 ms | p90 ms | p99 ms | max ms | errors |\n|---|---:|---:|---:|---:|---:|---:|\n",
-        r.machine, r.duration_seconds, r.connections
-    );
-    md.push_str(&row(
-        "webhook-ingest, signed, closed loop (200 = confirmed by RabbitMQ)",
-        &r.ingest_closed_loop,
-    ));
-    md.push_str(&row(
-        &format!(
-            "webhook-ingest, open loop at {:.0}/s (latency from the scheduled send)",
-            r.ingest_open_loop_rate
-        ),
-        &r.ingest_open_loop,
-    ));
-    md.push_str(&row(
-        "webhook-ingest, wrong signature (401)",
-        &r.ingest_rejected_signatures,
-    ));
-    md.push_str(&row(
-        &format!(
-            "end to end at {:.0}/s: lag from the 200 to the committed row",
-            r.e2e_rate
-        ),
-        &r.e2e_lag,
-    ));
-    md.push_str(&row("room-api, create room", &r.room_creation));
-    md.push_str(&row(
-        "room-api, create meeting (Whereby stand-in)",
-        &r.meeting_creation,
-    ));
-    md.push_str(&row("room-api, read a meeting", &r.meeting_reads));
-    md.push_str(&row(
-        "room-api, create-meeting reuse path (200)",
-        &r.meeting_reuse,
-    ));
-    md.push_str(&format!(
-        "\nBacklog: {} queued events drained in {:.1} s; recording-worker applied {:.0} events/s (sustained; batches of what has arrived, one transaction each).\n\n\
-         | service | idle RSS MiB | peak RSS MiB | CPU s (whole run) |\n|---|---:|---:|---:|\n",
-        r.backlog_events, r.backlog_drain_seconds, r.worker_events_per_second
-    ));
-    for u in &r.usage {
-        let idle = r
-            .idle_rss_mib
-            .iter()
-            .find(|i| i.service == u.service)
-            .map_or(0.0, |i| i.peak_rss_mib);
-        md.push_str(&format!(
-            "| {} | {:.1} | {:.1} | {:.1} |\n",
-            u.service, idle, u.peak_rss_mib, u.cpu_seconds
-        ));
-    }
-    if let Some(c) = &r.cluster {
-        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-        md.push_str(&format!(
-            "\n### Single node against the cluster (same run)\n\n| | one RabbitMQ node, one ingest, one worker | three nodes (quorum on 3), two ingest, two workers | cluster / single |\n|---|---:|---:|---:|\n| ingest closed loop, accepted/s | {:.0} | {:.0} | {:.2} |\n| ingest closed loop, p99 ms | {:.2} | {:.2} | {:.2} |\n| broker CPU ms per accepted event | {:.3} | {:.3} | {:.2} |\n| backlog drain, applied/s | {:.0} (of {}) | {:.0} (of {}) | {:.2} |\n\nCluster ingest CPU: {:.3} ms per accepted event over both replicas.\n",
-            r.ingest_closed_loop.per_second,
-            c.ingest_closed_loop.per_second,
-            ratio(c.ingest_closed_loop.per_second, r.ingest_closed_loop.per_second),
-            r.ingest_closed_loop.p99_ms,
-            c.ingest_closed_loop.p99_ms,
-            ratio(c.ingest_closed_loop.p99_ms, r.ingest_closed_loop.p99_ms),
-            r.broker_cpu_ms_per_event,
-            c.broker_cpu_ms_per_event,
-            ratio(c.broker_cpu_ms_per_event, r.broker_cpu_ms_per_event),
-            r.worker_events_per_second,
-            r.backlog_events,
-            c.worker_events_per_second,
-            c.backlog_events,
-            ratio(c.worker_events_per_second, r.worker_events_per_second),
-            c.ingest_cpu_ms_per_event,
-        ));
-    }
-    md
-}
-
-/// A latency distribution (percentile curve) of the closed-loop ingest phase.
-fn svg(r: &Report) -> String {
-    let mut v = r.ingest_samples.clone();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    let (w, h, pad) = (640.0, 360.0, 50.0);
-    let max = v.last().copied().unwrap_or(1.0).max(0.001);
-    let points: Vec<String> = v
-        .iter()
-        .enumerate()
-        .map(|(i, ms)| {
-            let x = pad + (w - 2.0 * pad) * (i as f64 / (v.len().max(2) - 1) as f64);
-            let y = h - pad - (h - 2.0 * pad) * (ms / max);
-            format!("{x:.1},{y:.1}")
-        })
-        .collect();
-    format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">
-<rect width="100%" height="100%" fill="white"/>
-<text x="{pad}" y="25">webhook-ingest latency by percentile ({} connections, {:.0} req/s)</text>
-<line x1="{pad}" y1="{y0}" x2="{x1}" y2="{y0}" stroke="black"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{y0}" stroke="black"/>
-<text x="{pad}" y="{yl}">p0</text><text x="{xm}" y="{yl}">p50</text><text x="{x9}" y="{yl}">p90</text><text x="{x1}" y="{yl}">p100</text>
-<text x="5" y="{pad}">{max:.1} ms</text><text x="5" y="{y0}">0 ms</text>
-<polyline fill="none" stroke="steelblue" stroke-width="2" points="{pts}"/>
-</svg>
-"##,
-        r.connections,
-        r.ingest_closed_loop.per_second,
-        y0 = h - pad,
-        x1 = w - pad,
-        yl = h - pad + 18.0,
-        xm = pad + (w - 2.0 * pad) * 0.5,
-        x9 = pad + (w - 2.0 * pad) * 0.9,
-        pts = points.join(" ")
-    )
-}
-
-#[allow(clippy::print_stdout, reason = "the report is the program's output")]
-fn write(r: &Report, out: &str) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out)?;
-    let md = markdown(r);
-    std::fs::write(
-        format!("{out}/report.json"),
-        serde_json::to_string_pretty(r)?,
-    )?;
-    std::fs::write(format!("{out}/report.md"), &md)?;
-    std::fs::write(format!("{out}/ingest-latency.svg"), svg(r))?;
-    println!("{md}\nwritten to {out}/report.json, report.md, ingest-latency.svg");
-    Ok(())
 }

@@ -13,6 +13,7 @@ pub mod chaos;
 pub mod cluster;
 pub mod procs;
 pub mod proxy;
+pub mod report;
 pub mod sender;
 pub mod stack;
 

@@ -14,7 +14,9 @@ pub mod schema;
 
 pub use diesel::result::Error as QueryError;
 pub use diesel_async::{AsyncConnection, AsyncPgConnection};
-pub use pool::{DbPool, PoolError, PoolSettings, SessionLimits, build_pool, open, pool_counts};
+pub use pool::{
+    DbPool, OpenError, PoolError, PoolSettings, SessionLimits, build_pool, open, pool_counts,
+};
 
 use diesel::result::DatabaseErrorKind;
 use diesel_async::RunQueryDsl;

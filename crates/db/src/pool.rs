@@ -114,9 +114,18 @@ impl SessionLimits {
     }
 }
 
+/// Why a service could not open its database at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("the database pool cannot be built: {0}")]
+    Pool(#[from] deadpool::managed::BuildError),
+    #[error(transparent)]
+    Migrate(#[from] crate::migrate::MigrateError),
+}
+
 /// Builds the pool lazily: no connection is opened until the first query, so a
 /// service can start (and report itself unready) while Postgres is down.
-pub fn build_pool(database_url: &str, settings: &PoolSettings) -> Result<DbPool, String> {
+pub fn build_pool(database_url: &str, settings: &PoolSettings) -> Result<DbPool, OpenError> {
     let url = settings.session.apply_to(database_url);
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
     Pool::builder(manager)
@@ -126,7 +135,7 @@ pub fn build_pool(database_url: &str, settings: &PoolSettings) -> Result<DbPool,
         .recycle_timeout(Some(settings.connect_timeout))
         .runtime(deadpool::Runtime::Tokio1)
         .build()
-        .map_err(|e| e.to_string())
+        .map_err(OpenError::from)
 }
 
 /// The pool's connections by state, as `(state, count)` for a gauge: open, idle,
@@ -143,13 +152,11 @@ pub fn pool_counts(pool: &DbPool) -> [(&'static str, i64); 3] {
 
 /// What every service does with its database settings at start-up: apply pending
 /// migrations when `DATABASE_MIGRATE_ON_START` says so, then build the pool.
-pub async fn open(database: &settings::DatabaseSettings) -> Result<DbPool, String> {
+pub async fn open(database: &settings::DatabaseSettings) -> Result<DbPool, OpenError> {
     use settings::ExposeSecret;
     let url = database.database_url.expose_secret();
     if database.database_migrate_on_start {
-        crate::migrate::run_pending(url)
-            .await
-            .map_err(|e| e.to_string())?;
+        crate::migrate::run_pending(url).await?;
     }
     let timeout = Duration::from_secs(database.database_timeout_seconds);
     build_pool(

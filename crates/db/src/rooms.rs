@@ -34,11 +34,6 @@ impl RoomRow {
             room_mode: self.room_mode.parse()?,
         })
     }
-
-    /// Whether `user` may see this room: its owner, or anyone when it is shared.
-    pub fn visible_to(&self, user: &str) -> bool {
-        self.is_shared || self.owner == user
-    }
 }
 
 #[derive(Debug, Insertable)]
@@ -129,7 +124,8 @@ pub async fn lock_by_name(
         .optional()
 }
 
-/// Rooms `user` owns or that are shared, newest first, with the total count.
+/// Rooms `user` owns or that are shared, newest first, with the total count (the
+/// rule of room-api's `access::sees_room`, as a query).
 pub async fn list_visible(
     conn: &mut AsyncPgConnection,
     user: &str,

@@ -99,8 +99,9 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
     .await
     .expect("ingest");
     let ingest_url = format!("http://127.0.0.1:{}/v1/whereby", ingest.port());
-    let (_, ingest_server, ingest_token, publisher) = ingest.into_parts();
-    tokio::spawn(ingest_server);
+    let publisher = ingest.publisher().clone();
+    let ingest_token = CancellationToken::new();
+    tokio::spawn(ingest.run(ingest_token.clone()));
     wait_for("ingest connected", Duration::from_secs(10), async || {
         publisher.is_connected()
     })
@@ -200,8 +201,7 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
     .await
     .expect("room-api");
     let api = format!("http://127.0.0.1:{}", room_api.port());
-    let (_, api_server) = room_api.into_parts();
-    tokio::spawn(api_server);
+    tokio::spawn(room_api.run(CancellationToken::new()));
 
     let http = reqwest::Client::new();
     let token = room_api::auth::dev_token(

@@ -49,7 +49,7 @@ pub async fn run(source: &Source, o: &Options) -> Report {
         ) {
             Ok(p) => p,
             Err(e) => {
-                report.push(Check::fail("postgres", e, "check DATABASE_URL"));
+                report.push(Check::fail("postgres", e.to_string(), "check DATABASE_URL"));
                 return report;
             }
         },

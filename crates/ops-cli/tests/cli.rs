@@ -237,8 +237,9 @@ async fn send_test_reaches_webhook_ingest_and_explains_a_wrong_secret() {
     .await
     .expect("ingest");
     let url = format!("http://127.0.0.1:{}/v1/whereby", app.port());
-    let (_, server, token, publisher) = app.into_parts();
-    tokio::spawn(server);
+    let publisher = app.publisher().clone();
+    let token = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(app.run(token.clone()));
     for _ in 0..100 {
         if publisher.is_connected() {
             break;

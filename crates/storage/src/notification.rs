@@ -61,21 +61,30 @@ struct Object {
     key: String,
 }
 
+/// Why an SQS message body is unreadable as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum UnreadableNotification {
+    #[error("not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    #[error("an SNS notification without a Message")]
+    SnsWithoutMessage,
+    #[error("neither Records nor an S3 test event")]
+    NoRecords,
+}
+
 /// Parses an SQS message body. `Err` means the body itself is unreadable.
-pub fn parse(body: &str) -> Result<Notification, String> {
-    let envelope: Envelope = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
+pub fn parse(body: &str) -> Result<Notification, UnreadableNotification> {
+    let envelope: Envelope = serde_json::from_str(body)?;
     if envelope.sns_type.as_deref() == Some("Notification") {
         let inner = envelope
             .sns_message
-            .ok_or("an SNS notification without a Message")?;
+            .ok_or(UnreadableNotification::SnsWithoutMessage)?;
         return parse(&inner);
     }
     if envelope.event.as_deref() == Some("s3:TestEvent") {
         return Ok(Notification::Test);
     }
-    let records = envelope
-        .records
-        .ok_or("neither Records nor an S3 test event")?;
+    let records = envelope.records.ok_or(UnreadableNotification::NoRecords)?;
     let mut objects = Vec::new();
     let mut unreadable = 0;
     for value in records {
@@ -116,8 +125,8 @@ mod tests {
             )
         );
         assert_eq!(
-            parse(&body),
-            Ok(Notification::Created {
+            parse(&body).ok(),
+            Some(Notification::Created {
                 objects: vec![CreatedObject {
                     bucket: "b".into(),
                     key: "rec/2026/room-2030-01-01T09:05:30Z.mp4".into(),
@@ -144,7 +153,7 @@ mod tests {
     #[test]
     fn test_events_and_other_event_types() {
         let test = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2030-01-01T00:00:00.000Z","Bucket":"b","RequestId":"r","HostId":"h"}"#;
-        assert_eq!(parse(test), Ok(Notification::Test));
+        assert_eq!(parse(test).ok(), Some(Notification::Test));
         let body = format!(
             r#"{{"Records":[{},{},{},{{"eventName":"ObjectCreated:Put"}}]}}"#,
             record("ObjectRemoved:Delete", "b", "x.mp4"),

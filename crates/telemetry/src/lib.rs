@@ -1,8 +1,10 @@
 //! Logging and metrics set-up shared by every binary, and the supervisor of
 //! background loops.
 
+mod shutdown;
 mod supervisor;
 
+pub use shutdown::shutdown_on_signals;
 pub use supervisor::Supervisor;
 
 use std::io::IsTerminal;

@@ -8,6 +8,7 @@ mod body;
 mod error;
 mod middleware;
 mod readiness;
+mod server;
 
 pub use body::{
     BodyError, BodyLimit, BudgetHold, ByteBudget, JsonBody, read_body, read_body_budgeted,
@@ -19,6 +20,7 @@ pub use middleware::{
     request_deadline,
 };
 pub use readiness::Readiness;
+pub use server::{ServerOptions, run_until, serve};
 
 use actix_web::{HttpResponse, web};
 use prometheus::Registry;

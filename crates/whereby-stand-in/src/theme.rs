@@ -6,7 +6,11 @@
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde_json::{Value, json};
 
-use crate::{StandIn, error, gate, lock, spec};
+use crate::{
+    api::{error, gate},
+    server::{StandIn, lock},
+    spec,
+};
 
 /// What a room's theme was last set to.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

@@ -95,10 +95,20 @@ pub struct Event {
     pub body: EventBody,
 }
 
+/// Why a delivery can never be applied: a poison message.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreadable {
+    #[error("not a webhook envelope: {0}")]
+    NotAnEnvelope(#[from] serde_json::Error),
+    #[error("unsupported schema version {0}")]
+    SchemaVersion(u32),
+    #[error("the event lacks a valid id, type or createdAt")]
+    NoValidHeader,
+}
+
 /// Parses a delivery's body; `Err` is a poison message.
-pub fn parse(body: &[u8]) -> Result<Event, String> {
-    let mut envelope: WebhookEnvelope =
-        serde_json::from_slice(body).map_err(|e| format!("not a webhook envelope: {e}"))?;
+pub fn parse(body: &[u8]) -> Result<Event, Unreadable> {
+    let mut envelope: WebhookEnvelope = serde_json::from_slice(body)?;
     // Text Postgres cannot store is made storable once, at the door, so that every
     // field taken from the event below is storable too.
     db::make_storable(&mut envelope.event);
@@ -106,15 +116,12 @@ pub fn parse(body: &[u8]) -> Result<Event, String> {
         *id = db::storable_text(id).into_owned();
     }
     if envelope.schema_version != SCHEMA_VERSION {
-        return Err(format!(
-            "unsupported schema version {}",
-            envelope.schema_version
-        ));
+        return Err(Unreadable::SchemaVersion(envelope.schema_version));
     }
     let header: EventHeader = serde::Deserialize::deserialize(&envelope.event)
         .ok()
         .filter(EventHeader::is_valid)
-        .ok_or("the event lacks a valid id, type or createdAt")?;
+        .ok_or(Unreadable::NoValidHeader)?;
     let data = envelope.event.get("data").cloned().unwrap_or_default();
     let whereby_meeting_id = MeetingRef::deserialize(&data)
         .ok()

@@ -11,10 +11,63 @@ use whereby::WherebyClient;
 
 use crate::{intake::Intake, metrics::WorkerMetrics};
 
-const SCAN_LOCK: i64 = 0x5245_435f_5343_414e;
-const RETENTION_LOCK: i64 = 0x5245_435f_5245_5445;
-const CLEANUP_LOCK: i64 = 0x5245_435f_434c_4e55;
-const PERSONAL_DATA_LOCK: i64 = 0x5245_435f_5044_4154;
+/// The housekeeping jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// Registers recordings in the bucket that no notification brought.
+    Scan,
+    /// Deletes recordings past their retention.
+    Retention,
+    /// Ends meetings past their end date or long empty.
+    MeetingCleanup,
+    /// Removes personal data past its retention.
+    PersonalData,
+}
+
+impl Job {
+    pub const ALL: [Self; 4] = [
+        Self::Scan,
+        Self::Retention,
+        Self::MeetingCleanup,
+        Self::PersonalData,
+    ];
+
+    /// The job's name: in `POST /admin/jobs/{name}`, logs and the metric's label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scan => "scan",
+            Self::Retention => "retention",
+            Self::MeetingCleanup => "meeting_cleanup",
+            Self::PersonalData => "personal_data",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|j| j.as_str() == name)
+    }
+
+    /// The Postgres advisory lock that lets one replica run the job at a time.
+    fn lock_key(self) -> i64 {
+        match self {
+            Self::Scan => 0x5245_435f_5343_414e,
+            Self::Retention => 0x5245_435f_5245_5445,
+            Self::MeetingCleanup => 0x5245_435f_434c_4e55,
+            Self::PersonalData => 0x5245_435f_5044_4154,
+        }
+    }
+}
+
+/// Why a job run stopped before its end (what it had done stays done; the next
+/// run picks up the rest).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("no database connection: {0}")]
+    Pool(#[from] db::PoolError),
+    #[error("a database query failed: {0}")]
+    Query(#[from] db::QueryError),
+    #[error("the bucket could not be listed: {0}")]
+    Storage(#[from] storage::StorageError),
+}
 
 #[derive(Clone)]
 pub struct Jobs {
@@ -41,7 +94,7 @@ pub struct Report {
 
 impl Jobs {
     /// Runs `job` every `every` until shutdown (0 = never), under its lock.
-    pub async fn schedule(self, name: &'static str, every: Duration, shutdown: CancellationToken) {
+    pub async fn schedule(self, job: Job, every: Duration, shutdown: CancellationToken) {
         if every.is_zero() {
             return;
         }
@@ -51,7 +104,8 @@ impl Jobs {
                 () = shutdown.cancelled() => break,
                 _ = ticker.tick() => {}
             }
-            let outcome = match self.run_locked(name).await {
+            let name = job.as_str();
+            let outcome = match self.run_locked(job).await {
                 Ok(Some(report)) => {
                     tracing::info!(job = name, ?report, "job finished");
                     if report.failed > 0 { "failed" } else { "ok" }
@@ -67,30 +121,23 @@ impl Jobs {
     }
 
     /// One run of a job by name, if no other replica is running it.
-    pub async fn run_locked(&self, name: &str) -> Result<Option<Report>, String> {
-        let conn = self.pool.get().await.map_err(|e| e.to_string())?;
-        let key = match name {
-            "scan" => SCAN_LOCK,
-            "retention" => RETENTION_LOCK,
-            "personal_data" => PERSONAL_DATA_LOCK,
-            _ => CLEANUP_LOCK,
-        };
-        db::with_advisory_lock(conn, key, || async {
-            match name {
-                "scan" => self.scan().await,
-                "retention" => self.retention().await,
-                "personal_data" => self.personal_data().await,
-                _ => self.cleanup_meetings().await,
+    pub async fn run_locked(&self, job: Job) -> Result<Option<Report>, JobError> {
+        let conn = self.pool.get().await?;
+        db::with_advisory_lock(conn, job.lock_key(), || async {
+            match job {
+                Job::Scan => self.scan().await,
+                Job::Retention => self.retention().await,
+                Job::PersonalData => self.personal_data().await,
+                Job::MeetingCleanup => self.cleanup_meetings().await,
             }
         })
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .transpose()
     }
 
     /// Registers every recording in the bucket that has no row, or whose hand-off
     /// never happened (a lost notification). Never makes a second row.
-    pub async fn scan(&self) -> Result<Report, String> {
+    pub async fn scan(&self) -> Result<Report, JobError> {
         let Some(location) = &self.location else {
             return Ok(Report::default());
         };
@@ -99,14 +146,12 @@ impl Jobs {
         loop {
             let (keys, next) =
                 storage::list_page(&self.intake.s3, &location.bucket, &location.prefix, token)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
             for key in keys.iter().filter(|k| is_recording_key(k)) {
                 report.examined += 1;
-                let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
-                let existing = db::recordings::find_by_key(&mut conn, &location.bucket, key)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let mut conn = self.pool.get().await?;
+                let existing =
+                    db::recordings::find_by_key(&mut conn, &location.bucket, key).await?;
                 drop(conn);
                 if existing.is_some_and(|r| r.status != "uploaded") {
                     continue;
@@ -132,17 +177,16 @@ impl Jobs {
     /// Personal data past its retention: participants' names and external ids
     /// removed, webhook payloads reduced to id, type and times; inbox rows past
     /// theirs deleted. In bounded steps.
-    pub async fn personal_data(&self) -> Result<Report, String> {
+    pub async fn personal_data(&self) -> Result<Report, JobError> {
         let now = Utc::now();
         let days = |d: u32| chrono::Duration::days(i64::from(d));
-        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+        let mut conn = self.pool.get().await?;
         let r = db::privacy::apply_retention(
             &mut conn,
             now - days(self.personal_data_days),
             now - days(self.inbox_days),
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         tracing::info!(?r, "personal data retention");
         let changed = r.participants_erased + r.events_reduced + r.events_deleted;
         Ok(Report {
@@ -152,15 +196,13 @@ impl Jobs {
         })
     }
 
-    pub async fn retention(&self) -> Result<Report, String> {
+    pub async fn retention(&self) -> Result<Report, JobError> {
         let Some(days) = self.retention_days else {
             return Ok(Report::default());
         };
         let cutoff = Utc::now() - chrono::Duration::days(i64::from(days));
-        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
-        let expired = db::recordings::expired(&mut conn, cutoff, 500)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut conn = self.pool.get().await?;
+        let expired = db::recordings::expired(&mut conn, cutoff, 500).await?;
         let mut report = Report {
             examined: expired.len(),
             ..Report::default()
@@ -168,9 +210,7 @@ impl Jobs {
         for r in expired {
             match storage::delete_object(&self.intake.s3, &r.bucket, &r.object_key).await {
                 Ok(()) => {
-                    db::recordings::mark_deleted(&mut conn, r.id)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    db::recordings::mark_deleted(&mut conn, r.id).await?;
                     report.changed += 1;
                     tracing::info!(recording = %r.id, key = %r.object_key, "retention deleted a recording");
                 }
@@ -186,13 +226,11 @@ impl Jobs {
     /// Ends meetings past their end date, and empty meetings whose session ended
     /// longer ago than the grace period: at Whereby first, then here. A Whereby
     /// failure leaves the meeting for the next run.
-    pub async fn cleanup_meetings(&self) -> Result<Report, String> {
+    pub async fn cleanup_meetings(&self) -> Result<Report, JobError> {
         let grace = chrono::Duration::from_std(self.meeting_grace)
             .unwrap_or_else(|_| chrono::Duration::minutes(15));
-        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
-        let due = db::meetings::due_for_cleanup(&mut conn, Utc::now(), grace)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut conn = self.pool.get().await?;
+        let due = db::meetings::due_for_cleanup(&mut conn, Utc::now(), grace).await?;
         let mut report = Report {
             examined: due.len(),
             ..Report::default()
@@ -203,9 +241,7 @@ impl Jobs {
                 tracing::warn!(meeting = %m.id, error = %e, "could not delete the meeting at Whereby; will retry");
                 continue;
             }
-            db::meetings::deactivate(&mut conn, &[m.id])
-                .await
-                .map_err(|e| e.to_string())?;
+            db::meetings::deactivate(&mut conn, &[m.id]).await?;
             report.changed += 1;
             tracing::info!(meeting = %m.id, "ended meeting");
         }

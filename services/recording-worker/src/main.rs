@@ -2,7 +2,7 @@
 //! run until SIGTERM.
 
 use clap::{CommandFactory, FromArgMatches, Parser};
-use recording_worker::{Application, WorkerSettings, startup::shutdown_on_signals};
+use recording_worker::{Application, WorkerSettings};
 
 /// Applies Whereby's webhook events to Postgres exactly once, records the cloud
 /// recordings S3 announces on SQS and hands them to the transcription pipeline,
@@ -20,6 +20,6 @@ async fn main() -> anyhow::Result<()> {
         settings.log.log_format == settings::LogFormat::Json,
         &settings.log.log_level,
     );
-    let shutdown = shutdown_on_signals();
+    let shutdown = telemetry::shutdown_on_signals();
     Application::build(settings).await?.run(shutdown).await
 }

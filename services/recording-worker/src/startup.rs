@@ -7,17 +7,21 @@ use std::{
     time::Duration,
 };
 
-use actix_web::{App, HttpResponse, HttpServer, dev::Server, middleware::from_fn, web};
+use actix_web::{HttpResponse, dev::Server, web};
 use anyhow::Context;
 use messaging::{Publisher, Topology};
 use prometheus::Registry;
 use secrecy::ExposeSecret;
 use telemetry::Supervisor;
 use tokio_util::sync::CancellationToken;
-use web_common::HttpMetrics;
+use web_common::{HttpMetrics, ServerOptions};
 
 use crate::{
-    WorkerSettings, consumer::Consumer, intake::Intake, jobs::Jobs, metrics::WorkerMetrics,
+    WorkerSettings,
+    consumer::Consumer,
+    intake::Intake,
+    jobs::{Job, Jobs},
+    metrics::WorkerMetrics,
     sqs::SqsPoller,
 };
 
@@ -27,7 +31,7 @@ pub struct Application {
     consumer: Consumer,
     poller: Option<SqsPoller>,
     jobs: Jobs,
-    job_intervals: [(&'static str, Duration); 4],
+    job_intervals: [(Job, Duration); 4],
     shutdown_grace: Duration,
     tasks: Supervisor,
 }
@@ -51,22 +55,19 @@ async fn scrape(jobs: web::Data<Jobs>, registry: web::Data<Registry>) -> HttpRes
 /// `POST /admin/jobs/{scan|retention|meeting_cleanup}`: runs a job now (operators,
 /// through `whereby-ops`). On the health port, which the ingress never exposes.
 async fn run_job(jobs: web::Data<Jobs>, name: web::Path<String>) -> HttpResponse {
-    if !matches!(
-        name.as_str(),
-        "scan" | "retention" | "meeting_cleanup" | "personal_data"
-    ) {
+    let Some(job) = Job::parse(&name) else {
         return HttpResponse::NotFound()
             .json(serde_json::json!({"error": {"code": "not_found", "message": "no such job"}}));
-    }
-    match jobs.run_locked(&name).await {
+    };
+    match jobs.run_locked(job).await {
         Ok(Some(r)) => HttpResponse::Ok().json(serde_json::json!({
-            "job": name.as_str(), "ran": true, "examined": r.examined, "changed": r.changed, "failed": r.failed
+            "job": job.as_str(), "ran": true, "examined": r.examined, "changed": r.changed, "failed": r.failed
         })),
         Ok(None) => HttpResponse::Conflict().json(serde_json::json!({
             "error": {"code": "busy", "message": "another replica is running this job"}
         })),
         Err(e) => {
-            tracing::warn!(job = name.as_str(), error = %e, "job failed");
+            tracing::warn!(job = job.as_str(), error = %e, "job failed");
             HttpResponse::ServiceUnavailable().json(serde_json::json!({
                 "error": {"code": "unavailable", "message": "the job could not run; see the worker's log"}
             }))
@@ -101,9 +102,7 @@ impl Application {
         settings: WorkerSettings,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
-        let pool = db::open(&settings.database)
-            .await
-            .map_err(anyhow::Error::msg)?;
+        let pool = db::open(&settings.database).await?;
         let registry = Registry::new_custom(Some("recworker".to_owned()), None)?;
         let http_metrics = HttpMetrics::register(&registry)?;
         let metrics = WorkerMetrics::register(&registry)?;
@@ -174,19 +173,19 @@ impl Application {
         };
         let job_intervals = [
             (
-                "scan",
+                Job::Scan,
                 Duration::from_secs(settings.jobs.job_scan_interval_seconds),
             ),
             (
-                "retention",
+                Job::Retention,
                 Duration::from_secs(settings.jobs.job_retention_interval_seconds),
             ),
             (
-                "meeting_cleanup",
+                Job::MeetingCleanup,
                 Duration::from_secs(settings.jobs.job_meeting_cleanup_interval_seconds),
             ),
             (
-                "personal_data",
+                Job::PersonalData,
                 Duration::from_secs(settings.jobs.job_personal_data_interval_seconds),
             ),
         ];
@@ -214,29 +213,24 @@ impl Application {
         }
 
         let port = listener.local_addr()?.port();
-        let registry = web::Data::new(registry);
-        let http_metrics = web::Data::new(http_metrics);
         let ready = web::Data::new(Ready(ready, tasks.clone()));
         let jobs_data = web::Data::new(jobs.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(web_common::request_context))
-                .app_data(registry.clone())
-                .app_data(http_metrics.clone())
-                .app_data(ready.clone())
+        let options = ServerOptions {
+            workers: Some(1),
+            shutdown_timeout: Duration::from_secs(30),
+            deadline: None,
+        };
+        let server = web_common::serve(listener, options, registry, http_metrics, move |cfg| {
+            cfg.app_data(ready.clone())
                 .app_data(jobs_data.clone())
+                .app_data(faults.clone())
                 .route("/healthz", web::get().to(web_common::healthz))
                 .route("/readyz", web::get().to(readyz))
                 .route("/metrics", web::get().to(scrape))
                 .route("/admin/jobs/{name}", web::post().to(run_job))
                 .route("/admin/faults/consumer_panic", web::post().to(inject_panic))
-                .app_data(faults.clone())
-                .default_service(web::to(web_common::not_found))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)?
-        .run();
+                .default_service(web::to(web_common::not_found));
+        })?;
         tracing::info!(port, "recording-worker health and metrics listening");
         Ok(Self {
             port,
@@ -294,10 +288,10 @@ impl Application {
             .job_intervals
             .into_iter()
             .filter(|(_, every)| !every.is_zero())
-            .map(|(name, every)| {
+            .map(|(job, every)| {
                 let (j, s) = (self.jobs.clone(), shutdown.clone());
-                tasks.spawn(name, shutdown.clone(), move || {
-                    j.clone().schedule(name, every, s.clone())
+                tasks.spawn(job.as_str(), shutdown.clone(), move || {
+                    j.clone().schedule(job, every, s.clone())
                 })
             })
             .collect();
@@ -322,34 +316,4 @@ impl Application {
         let _ = server.await;
         Ok(())
     }
-}
-
-/// A token cancelled on SIGTERM or SIGINT: the process's one shutdown signal.
-pub fn shutdown_on_signals() -> CancellationToken {
-    let token = CancellationToken::new();
-    let t = token.clone();
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            match signal(SignalKind::terminate()) {
-                Ok(mut term) => {
-                    tokio::select! {
-                        _ = term.recv() => {}
-                        _ = tokio::signal::ctrl_c() => {}
-                    }
-                }
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-        tracing::info!("shutting down");
-        t.cancel();
-    });
-    token
 }

@@ -1,11 +1,15 @@
 //! Bearer-token authentication for people and for internal services alike: a JWT
 //! signed with HS256 (shared secret) or RS256 (public key), `sub` = the caller.
 //!
+//! Who a caller is beyond their own rooms (an operator, an internal service) is
+//! decided here too, once per request, so that routes ask the [`Caller`] rather
+//! than a list.
+//!
 //! Following RFC 8725: the algorithm is pinned by configuration (never taken from
 //! the token; `alg: none` is never accepted), `exp` and `sub` are required, and
 //! `aud`/`iss` are checked whenever they are configured.
 
-use std::{future::Ready, sync::Arc};
+use std::future::Ready;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use domain::OwnerId;
@@ -13,8 +17,6 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use settings::{AuthSettings, ExposeSecret};
 use web_common::ApiError;
-
-use crate::startup::AppState;
 
 /// Allowed clock skew between the token issuer and us.
 const LEEWAY_SECONDS: u64 = 30;
@@ -29,37 +31,49 @@ pub struct Claims {
     pub iss: Option<String>,
 }
 
+/// Why the token settings cannot be used, or a token cannot be minted.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("AUTH_JWT_SECRET must be at least 32 bytes")]
+    ShortSecret,
+    #[error("AUTH_JWT_SECRET is unusable: {0}")]
+    Secret(jsonwebtoken::errors::Error),
+    #[error("AUTH_JWT_PUBLIC_KEY is not an RSA public key in PEM: {0}")]
+    PublicKey(jsonwebtoken::errors::Error),
+    #[error("set only one of AUTH_JWT_SECRET and AUTH_JWT_PUBLIC_KEY")]
+    BothKeys,
+    #[error("set AUTH_JWT_SECRET (HS256) or AUTH_JWT_PUBLIC_KEY (RS256)")]
+    NoKey,
+    #[error("dev-token needs AUTH_JWT_SECRET (HS256)")]
+    NoSecret,
+    #[error("the token cannot be signed: {0}")]
+    Sign(jsonwebtoken::errors::Error),
+}
+
 pub struct JwtVerifier {
     key: DecodingKey,
     validation: Validation,
 }
 
 impl JwtVerifier {
-    pub fn from_settings(auth: &AuthSettings) -> Result<Self, String> {
+    pub fn from_settings(auth: &AuthSettings) -> Result<Self, AuthError> {
         let (key, algorithm) = match (&auth.auth_jwt_secret, &auth.auth_jwt_public_key) {
             (Some(secret), None) => {
                 let secret = secret.expose_secret();
                 if secret.len() < 32 {
-                    return Err("AUTH_JWT_SECRET must be at least 32 bytes".to_owned());
+                    return Err(AuthError::ShortSecret);
                 }
                 (
-                    DecodingKey::from_secret(secret.as_bytes())
-                        .map_err(|e| format!("AUTH_JWT_SECRET is unusable: {e}"))?,
+                    DecodingKey::from_secret(secret.as_bytes()).map_err(AuthError::Secret)?,
                     Algorithm::HS256,
                 )
             }
             (None, Some(pem)) => (
-                DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| {
-                    format!("AUTH_JWT_PUBLIC_KEY is not an RSA public key in PEM: {e}")
-                })?,
+                DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(AuthError::PublicKey)?,
                 Algorithm::RS256,
             ),
-            (Some(_), Some(_)) => {
-                return Err("set only one of AUTH_JWT_SECRET and AUTH_JWT_PUBLIC_KEY".to_owned());
-            }
-            (None, None) => {
-                return Err("set AUTH_JWT_SECRET (HS256) or AUTH_JWT_PUBLIC_KEY (RS256)".to_owned());
-            }
+            (Some(_), Some(_)) => return Err(AuthError::BothKeys),
+            (None, None) => return Err(AuthError::NoKey),
         };
         let mut validation = Validation::new(algorithm);
         validation.leeway = LEEWAY_SECONDS;
@@ -89,24 +103,70 @@ impl JwtVerifier {
     }
 }
 
+/// The subjects with a role beyond their own rooms.
+#[derive(Debug, Clone, Default)]
+pub struct Roles {
+    /// May list recordings by status and erase personal data.
+    pub operators: Vec<String>,
+    /// May call the internal routes (the processing pipeline).
+    pub services: Vec<String>,
+}
+
+/// Verifies a request's bearer token and tells who the caller is; shared by
+/// every worker as app data.
+pub struct Authenticator {
+    verifier: JwtVerifier,
+    roles: Roles,
+}
+
+impl Authenticator {
+    pub fn new(verifier: JwtVerifier, roles: Roles) -> Self {
+        Self { verifier, roles }
+    }
+
+    fn caller(&self, token: &str) -> Result<Caller, ApiError> {
+        let id = self.verifier.verify(token)?;
+        let has = |list: &[String]| list.iter().any(|s| s == id.as_str());
+        Ok(Caller {
+            operator: has(&self.roles.operators),
+            service: has(&self.roles.services),
+            id,
+        })
+    }
+}
+
 /// Mints an HS256 token (for the local run's printed example and for tests).
-pub fn mint_hs256(secret: &str, claims: &Claims) -> Result<String, String> {
+pub fn mint_hs256(secret: &str, claims: &Claims) -> Result<String, AuthError> {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         claims,
-        &EncodingKey::from_secret(secret.as_bytes()).map_err(|e| e.to_string())?,
+        &EncodingKey::from_secret(secret.as_bytes()).map_err(AuthError::Sign)?,
     )
-    .map_err(|e| e.to_string())
+    .map_err(AuthError::Sign)
 }
 
 /// The authenticated caller. Extracting it answers 401 (with `WWW-Authenticate:
 /// Bearer`) for a missing, malformed, badly signed or expired token.
 #[derive(Debug, Clone)]
-pub struct Caller(pub OwnerId);
+pub struct Caller {
+    id: OwnerId,
+    operator: bool,
+    service: bool,
+}
 
 impl Caller {
     pub fn id(&self) -> &str {
-        self.0.as_str()
+        self.id.as_str()
+    }
+
+    /// An operator (`AUTH_OPERATOR_SUBJECTS`).
+    pub fn is_operator(&self) -> bool {
+        self.operator
+    }
+
+    /// An internal service (`AUTH_SERVICE_SUBJECTS`).
+    pub fn is_service(&self) -> bool {
+        self.service
     }
 }
 
@@ -134,28 +194,22 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
             "expected `Authorization: Bearer <token>`",
         ));
     }
-    let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| {
-        tracing::error!("application state missing");
+    let authenticator = req.app_data::<web::Data<Authenticator>>().ok_or_else(|| {
+        tracing::error!("the authenticator is not registered");
         ApiError::internal()
     })?;
-    state.verifier.verify(token.trim()).map(Caller)
+    authenticator.caller(token.trim())
 }
-
-/// Shared handle to the verifier, built once at start-up.
-pub type SharedVerifier = Arc<JwtVerifier>;
 
 /// A token for `sub`, valid for `hours`, signed with the configured HS256 secret
 /// and carrying the configured audience and issuer.
-pub fn dev_token(auth: &AuthSettings, sub: &str, hours: u64) -> Result<String, String> {
-    let secret = auth
-        .auth_jwt_secret
-        .as_ref()
-        .ok_or("dev-token needs AUTH_JWT_SECRET (HS256)")?;
-    let exp = std::time::SystemTime::now()
+pub fn dev_token(auth: &AuthSettings, sub: &str, hours: u64) -> Result<String, AuthError> {
+    let secret = auth.auth_jwt_secret.as_ref().ok_or(AuthError::NoSecret)?;
+    // A clock before 1970 gives a token that has already expired.
+    let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|e| e.to_string())?
-        .as_secs()
-        + hours * 3600;
+        .map_or(0, |d| d.as_secs());
+    let exp = now.saturating_add(hours.saturating_mul(3600));
     mint_hs256(
         secret.expose_secret(),
         &Claims {

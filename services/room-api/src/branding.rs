@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use whereby::{ThemeBackground, ThemeColors, ThemeImage, WherebyError};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Attempts (the first included) before a meeting's branding is `failed`.
 pub const MAX_ATTEMPTS: i32 = 5;

@@ -2,6 +2,7 @@
 //! `main.rs` only loads settings and calls into this library, so tests run the
 //! same application in-process.
 
+pub mod access;
 pub mod auth;
 pub mod branding;
 pub mod errors;
@@ -11,6 +12,8 @@ pub mod openapi;
 pub mod routes;
 pub mod settings;
 pub mod startup;
+pub mod state;
 
 pub use settings::RoomApiSettings;
-pub use startup::{AppState, Application};
+pub use startup::Application;
+pub use state::AppState;

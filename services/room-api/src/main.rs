@@ -47,10 +47,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             let settings = settings::or_exit("room-api", RoomApiSettings::from_source(&source));
             init_logs(&settings.log);
-            Application::build(settings)
-                .await?
-                .run_until_stopped()
-                .await?;
+            let shutdown = telemetry::shutdown_on_signals();
+            Application::build(settings).await?.run(shutdown).await?;
         }
         Command::Migrate => {
             let mut reader = source.reader();

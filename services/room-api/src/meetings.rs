@@ -22,9 +22,10 @@ use web_common::ApiError;
 use whereby::{CreateMeeting, WherebyError};
 
 use crate::{
+    access::{self, RoomKey},
+    auth::Caller,
     errors::{self, ErrorCode},
-    routes::RoomKey,
-    startup::AppState,
+    state::AppState,
 };
 
 /// Polling interval while another request holds the room's creation claim.
@@ -62,7 +63,7 @@ pub struct MeetingForRoom {
 pub async fn get_or_create(
     state: web::Data<AppState>,
     room: &RoomKey,
-    caller: &str,
+    caller: &Caller,
 ) -> Result<MeetingForRoom, ApiError> {
     if let RoomKey::Neither(_) = room {
         return Err(room.not_found());
@@ -75,7 +76,7 @@ pub async fn get_or_create(
             return Ok(found);
         }
     }
-    let (room, caller) = (room.clone(), caller.to_owned());
+    let (room, caller) = (room.clone(), caller.clone());
     tokio::spawn(async move { claim_and_create(&state, &room, &caller).await })
         .await
         .map_err(|e| {
@@ -100,7 +101,7 @@ enum Decision {
 async fn claim_and_create(
     state: &AppState,
     room_key: &RoomKey,
-    caller: &str,
+    caller: &Caller,
 ) -> Result<MeetingForRoom, ApiError> {
     let claim_for = state.whereby.longest_call() + CLAIM_SLACK;
     let give_up = Instant::now() + claim_for + claim_for;
@@ -172,7 +173,7 @@ async fn claim_and_create(
 async fn decide(
     conn: &mut AsyncPgConnection,
     key: &RoomKey,
-    caller: &str,
+    caller: &Caller,
     claim_for: Duration,
 ) -> Result<Decision, Failure> {
     let locked = match key {
@@ -187,7 +188,7 @@ async fn decide(
         RoomKey::Neither(_) => None,
     };
     let room = locked
-        .filter(|r| r.visible_to(caller))
+        .filter(|r| access::sees_room(r, caller))
         .ok_or_else(|| Failure::Api(key.not_found()))?;
     let settings = room
         .settings()
@@ -336,13 +337,13 @@ async fn release(state: &AppState, room_id: uuid::Uuid, token: uuid::Uuid) {
 async fn reusable(
     conn: &mut AsyncPgConnection,
     key: &RoomKey,
-    caller: &str,
+    caller: &Caller,
 ) -> Result<Option<MeetingForRoom>, ApiError> {
     let Some(room) = key
         .find(conn)
         .await
         .map_err(errors::query)?
-        .filter(|r| r.visible_to(caller))
+        .filter(|r| access::sees_room(r, caller))
     else {
         return Ok(None);
     };

@@ -24,7 +24,7 @@ use utoipa::{
 
 use crate::{
     errors::{ErrorBody, ErrorCode, ErrorDetail},
-    routes::{self, branding, erasures, meetings, recordings, rooms},
+    routes::{self, branding, erasures, meetings, recordings, rooms, views},
 };
 
 /// The name of the bearer security scheme.
@@ -44,10 +44,10 @@ pub const BEARER: &str = "bearer";
           meetings::list_sessions,
           recordings::list_meeting_recordings, recordings::get_recording, recordings::list_recordings),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode, domain::RoomName,
-                       routes::RoomView, routes::MeetingView, routes::BrandingState,
-                       rooms::CreateRoom, rooms::UpdateRoom, rooms::RoomPage,
-                       meetings::ParticipantView, meetings::SessionView,
-                       recordings::RecordingView, recordings::RecordingPage,
+                       views::RoomView, views::MeetingView, views::BrandingState,
+                       rooms::CreateRoom, rooms::UpdateRoom, views::RoomPage,
+                       views::ParticipantView, views::SessionView,
+                       views::RecordingView, views::RecordingPage,
                        branding::BrandingView, branding::BrandingUpdate, branding::BrandingColors,
                        branding::BackgroundPreset, branding::ImageInfo, branding::ImageBytes,
                        branding::BrandingSlot)),
@@ -63,7 +63,7 @@ pub struct PublicApi;
     info(title = "room-api (internal)", description = "Routes for internal services and operators; \
         not published by the ingress. Errors as in the public document."),
     paths(recordings::report_status, erasures::erase),
-    components(schemas(ErrorBody, ErrorDetail, ErrorCode, recordings::RecordingView,
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode, views::RecordingView,
                        recordings::StatusReport, erasures::ErasureRequest, erasures::ErasureView)),
     modifiers(&Conventions, &ExactlyOneSubject),
     security(("bearer" = []))

@@ -19,9 +19,6 @@ async fn main() -> anyhow::Result<()> {
         settings.log.log_format == settings::LogFormat::Json,
         &settings.log.log_level,
     );
-    Application::build(settings)
-        .await?
-        .run_until_stopped()
-        .await?;
-    Ok(())
+    let shutdown = telemetry::shutdown_on_signals();
+    Application::build(settings).await?.run(shutdown).await
 }

@@ -1,13 +1,13 @@
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
-use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
+use actix_web::{dev::Server, web};
 use anyhow::Context;
 use messaging::{Publisher, Topology};
 use prometheus::Registry;
 use secrecy::ExposeSecret;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use web_common::HttpMetrics;
+use web_common::{HttpMetrics, ServerOptions};
 
 use crate::{IngestSettings, metrics::IngestMetrics, routes};
 
@@ -15,7 +15,7 @@ pub struct Application {
     port: u16,
     server: Server,
     publisher: Publisher,
-    shutdown: CancellationToken,
+    background: CancellationToken,
     supervisor: tokio::task::JoinHandle<()>,
 }
 
@@ -41,13 +41,14 @@ impl Application {
             Duration::from_secs(settings.amqp.amqp_connect_timeout_seconds),
             Some(Arc::new(metrics.clone())),
         );
-        // One shutdown token: cancelled after the HTTP server has drained.
-        let shutdown = CancellationToken::new();
+        // The background loops' token: cancelled once the HTTP server has drained,
+        // so that webhooks in flight can still publish.
+        let background = CancellationToken::new();
         // The publisher's connection loop, supervised: restarted after a panic,
         // counted, and /readyz says false while it is down.
         let tasks = telemetry::Supervisor::register(&registry)?;
-        let (p, s) = (publisher.clone(), shutdown.clone());
-        let supervisor = tasks.spawn("publisher", shutdown.clone(), move || {
+        let (p, s) = (publisher.clone(), background.clone());
+        let supervisor = tasks.spawn("publisher", background.clone(), move || {
             let (publisher, shutdown) = (p.clone(), s.clone());
             async move { publisher.maintain(shutdown).await }
         });
@@ -74,27 +75,21 @@ impl Application {
             trusted_proxy_hops: settings.http.webhook_trusted_proxy_hops,
         });
         let port = listener.local_addr()?.port();
-        let registry = web::Data::new(registry);
-        let http_metrics = web::Data::new(http_metrics);
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(web_common::request_context))
-                .app_data(state.clone())
-                .app_data(registry.clone())
-                .app_data(http_metrics.clone())
-                .configure(routes::configure)
-        })
-        .shutdown_timeout(settings.http.webhook_ingest_shutdown_seconds)
-        .listen(listener)?;
-        if let Some(workers) = settings.http.webhook_ingest_workers {
-            server = server.workers(workers.max(1));
-        }
+        let options = ServerOptions {
+            workers: settings.http.webhook_ingest_workers,
+            shutdown_timeout: Duration::from_secs(settings.http.webhook_ingest_shutdown_seconds),
+            deadline: None,
+        };
+        let server = web_common::serve(listener, options, registry, http_metrics, move |cfg| {
+            cfg.app_data(state.clone());
+            routes::configure(cfg);
+        })?;
         tracing::info!(port, "webhook-ingest listening");
         Ok(Self {
             port,
-            server: server.run(),
+            server,
             publisher,
-            shutdown,
+            background,
             supervisor,
         })
     }
@@ -107,17 +102,12 @@ impl Application {
         &self.publisher
     }
 
-    /// Serves until SIGTERM/SIGINT: stops accepting, lets in-flight webhooks finish
-    /// their publish and confirm, then closes the broker connection.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
-        self.shutdown.cancel();
+    /// Serves until `shutdown` is cancelled: stops accepting, lets in-flight
+    /// webhooks finish their publish and confirm, then closes the broker connection.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let result = web_common::run_until(self.server, shutdown).await;
+        self.background.cancel();
         let _ = self.supervisor.await;
-        result
-    }
-
-    /// For tests: the server future, its shutdown token and the publisher.
-    pub fn into_parts(self) -> (u16, Server, CancellationToken, Publisher) {
-        (self.port, self.server, self.shutdown, self.publisher)
+        Ok(result?)
     }
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use recording_worker::jobs::Job;
 use test_support::{TestAws, TestBroker, TestDatabase};
 use whereby_stand_in::{StandInConfig, StandInServer};
 
@@ -28,7 +29,7 @@ async fn the_scan_registers_what_lost_notifications_missed_and_never_twice() {
     wait_until(Duration::from_secs(10), || async { worker.ready().await }).await;
     let report = worker
         .jobs
-        .run_locked("scan")
+        .run_locked(Job::Scan)
         .await
         .expect("scan")
         .expect("not locked");
@@ -40,7 +41,7 @@ async fn the_scan_registers_what_lost_notifications_missed_and_never_twice() {
     );
     let again = worker
         .jobs
-        .run_locked("scan")
+        .run_locked(Job::Scan)
         .await
         .expect("scan")
         .expect("not locked");
@@ -84,7 +85,7 @@ async fn retention_deletes_only_what_the_pipeline_finished_long_ago() {
     let worker = spawn_worker(s).await;
     let report = worker
         .jobs
-        .run_locked("retention")
+        .run_locked(Job::Retention)
         .await
         .expect("retention")
         .expect("not locked");
@@ -124,7 +125,7 @@ async fn meeting_clean_up_ends_past_and_empty_meetings_at_whereby_too() {
     let worker = spawn_worker(s).await;
     let report = worker
         .jobs
-        .run_locked("meeting_cleanup")
+        .run_locked(Job::MeetingCleanup)
         .await
         .expect("cleanup")
         .expect("not locked");
@@ -162,7 +163,7 @@ async fn meeting_clean_up_ends_past_and_empty_meetings_at_whereby_too() {
     });
     let report = worker
         .jobs
-        .run_locked("meeting_cleanup")
+        .run_locked(Job::MeetingCleanup)
         .await
         .expect("cleanup")
         .expect("not locked");
@@ -194,7 +195,7 @@ async fn one_replica_runs_a_job_at_a_time() {
     assert!(
         worker
             .jobs
-            .run_locked("meeting_cleanup")
+            .run_locked(Job::MeetingCleanup)
             .await
             .expect("run")
             .is_none(),
@@ -207,7 +208,7 @@ async fn one_replica_runs_a_job_at_a_time() {
     assert!(
         worker
             .jobs
-            .run_locked("meeting_cleanup")
+            .run_locked(Job::MeetingCleanup)
             .await
             .expect("run")
             .is_some()
@@ -228,7 +229,7 @@ async fn the_personal_data_job_runs_under_its_lock_and_through_the_admin_route()
     let worker = spawn_worker(settings(&db.url, &broker)).await;
     let report = worker
         .jobs
-        .run_locked("personal_data")
+        .run_locked(Job::PersonalData)
         .await
         .expect("ran")
         .expect("not locked elsewhere");

@@ -16,8 +16,14 @@ use utoipa::{
 };
 use web_common::{ApiError, read_body};
 
-use super::owned_room;
-use crate::{auth::Caller, errors, errors::ErrorCode, json::Json, startup::AppState};
+use crate::{
+    access::{self, Access, RoomKey},
+    auth::Caller,
+    errors,
+    errors::ErrorCode,
+    json::Json,
+    state::AppState,
+};
 
 /// `#rrggbb`, as [`parse_color`] takes it.
 fn color_schema() -> ObjectBuilder {
@@ -163,7 +169,7 @@ async fn load(
     room: &str,
 ) -> Result<(uuid::Uuid, Branding), ApiError> {
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let room = owned_room(&mut conn, room, caller).await?;
+    let room = access::room(&mut conn, &RoomKey::parse(room), caller, Access::Own).await?;
     let branding = db::branding::get(&mut conn, room.id)
         .await
         .map_err(errors::query)?
@@ -181,7 +187,7 @@ async fn store(state: web::Data<AppState>, b: &Branding) -> Result<(), ApiError>
     db::branding::put(&mut conn, b).await.map_err(|e| {
         if errors::violated_constraint(&e) == Some("room_branding_room_id_fkey") {
             // Deleted since it was read.
-            super::RoomKey::Id(b.room_id).not_found()
+            RoomKey::Id(b.room_id).not_found()
         } else {
             errors::query(e)
         }

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use web_common::ApiError;
 
-use crate::{auth::Caller, errors::ErrorCode, json::Json, startup::AppState};
+use crate::{access, auth::Caller, errors::ErrorCode, json::Json, state::AppState};
 
 /// Whom to erase: exactly one of the three (`null` is refused).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -61,11 +61,7 @@ pub async fn erase(
     caller: Caller,
     Json(r): Json<ErasureRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.operator_subjects.iter().any(|s| s == caller.id()) {
-        return Err(ApiError::forbidden(
-            "erasing personal data is for operators",
-        ));
-    }
+    access::operator(&caller, "erasing personal data")?;
     let text = |field: &str, v: String| {
         // Characters, as the document's maxLength counts them; Postgres text cannot
         // hold NUL, so no stored id has one.

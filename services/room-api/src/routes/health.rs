@@ -1,7 +1,7 @@
 use actix_web::{HttpResponse, web};
 use web_common::Readiness;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `GET /readyz`: ready when Postgres answers and every background task runs.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {

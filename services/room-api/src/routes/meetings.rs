@@ -1,14 +1,15 @@
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
-use db::{meetings, rooms};
+use db::meetings;
 use web_common::ApiError;
 
-use super::{MeetingView, RoomKey, parse_id, visible_room};
+use super::views::{MeetingView, ParticipantView, SessionView};
 use crate::{
+    access::{self, Access, RoomKey, parse_id},
     auth::Caller,
     errors::{self, ErrorCode},
     meetings::get_or_create,
-    startup::AppState,
+    state::AppState,
 };
 
 #[utoipa::path(post, path = "/v1/rooms/{room}/meeting", tag = "meetings", params(super::RoomParam),
@@ -22,8 +23,8 @@ pub async fn create_meeting_for_room(
     caller: Caller,
     room: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let result = get_or_create(state, &RoomKey::parse(&room), caller.id()).await?;
-    let view = MeetingView::for_caller(result.meeting, caller.id())?;
+    let result = get_or_create(state, &RoomKey::parse(&room), &caller).await?;
+    let view = MeetingView::for_caller(result.meeting, &caller)?;
     Ok(if result.created {
         HttpResponse::Created().json(view)
     } else {
@@ -40,44 +41,16 @@ pub async fn list_active_meetings(
     room: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let room = visible_room(&mut conn, &room, &caller).await?;
+    let room = access::room(&mut conn, &RoomKey::parse(&room), &caller, Access::See).await?;
     let now = Utc::now();
     let views = meetings::active_for_room(&mut conn, room.id)
         .await
         .map_err(errors::query)?
         .into_iter()
         .filter(|m| m.end_date > now)
-        .map(|m| MeetingView::for_caller(m, caller.id()))
+        .map(|m| MeetingView::for_caller(m, &caller))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok().json(views))
-}
-
-/// A meeting the caller may see: theirs, or one of a shared room.
-async fn visible_meeting(
-    conn: &mut db::AsyncPgConnection,
-    id: &str,
-    caller: &Caller,
-) -> Result<meetings::MeetingRow, ApiError> {
-    let id = parse_id(id, "meeting")?;
-    let meeting = meetings::find(conn, id)
-        .await
-        .map_err(errors::query)?
-        .ok_or_else(|| ApiError::not_found(format!("no meeting with id '{id}'")))?;
-    if meeting.owner == caller.id() {
-        return Ok(meeting);
-    }
-    let shared = match meeting.room_id {
-        Some(room_id) => rooms::find(conn, room_id)
-            .await
-            .map_err(errors::query)?
-            .is_some_and(|r| r.is_shared),
-        None => false,
-    };
-    if shared {
-        Ok(meeting)
-    } else {
-        Err(ApiError::not_found(format!("no meeting with id '{id}'")))
-    }
 }
 
 #[utoipa::path(get, path = "/v1/meetings/{id}", tag = "meetings",
@@ -90,8 +63,8 @@ pub async fn get_meeting(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let meeting = visible_meeting(&mut conn, &id, &caller).await?;
-    Ok(HttpResponse::Ok().json(MeetingView::for_caller(meeting, caller.id())?))
+    let meeting = access::meeting(&mut conn, &id, &caller, Access::See).await?;
+    Ok(HttpResponse::Ok().json(MeetingView::for_caller(meeting, &caller)?))
 }
 
 #[utoipa::path(post, path = "/v1/rooms/{room}/meetings/{id}/join", tag = "meetings",
@@ -107,7 +80,7 @@ pub async fn join_meeting(
     let (room, id) = path.into_inner();
     let id = parse_id(&id, "meeting")?;
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let room = visible_room(&mut conn, &room, &caller).await?;
+    let room = access::room(&mut conn, &RoomKey::parse(&room), &caller, Access::See).await?;
     let meeting = meetings::find(&mut conn, id)
         .await
         .map_err(errors::query)?
@@ -128,7 +101,7 @@ pub async fn join_meeting(
             "the meeting has ended",
         ));
     }
-    Ok(HttpResponse::Ok().json(MeetingView::for_caller(meeting, caller.id())?))
+    Ok(HttpResponse::Ok().json(MeetingView::for_caller(meeting, &caller)?))
 }
 
 #[utoipa::path(patch, path = "/v1/meetings/{id}/deactivate", tag = "meetings",
@@ -143,12 +116,7 @@ pub async fn deactivate_meeting(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let meeting = visible_meeting(&mut conn, &id, &caller).await?;
-    if meeting.owner != caller.id() {
-        return Err(ApiError::forbidden(
-            "only the room's owner may end its meetings",
-        ));
-    }
+    let meeting = access::meeting(&mut conn, &id, &caller, Access::Own).await?;
     // Whereby first (idempotent there): if it fails, nothing has changed here and
     // the caller can simply retry.
     state
@@ -164,46 +132,7 @@ pub async fn deactivate_meeting(
         .map_err(errors::query)?
         .ok_or_else(|| ApiError::not_found("no such meeting"))?;
     tracing::info!(meeting = %meeting.id, "deactivated meeting");
-    Ok(HttpResponse::Ok().json(MeetingView::for_caller(meeting, caller.id())?))
-}
-
-/// A participant of a meeting, as Whereby's webhooks last reported them.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct ParticipantView {
-    pub participant_id: String,
-    pub display_name: Option<String>,
-    pub role_name: Option<String>,
-    pub external_id: Option<String>,
-    /// False for recorders and streamers: tracked, but not people in the room.
-    pub is_person: bool,
-    /// `joined` or `left`.
-    pub state: String,
-    pub room_session_id: Option<String>,
-    pub first_joined_at: Option<chrono::DateTime<Utc>>,
-    pub last_left_at: Option<chrono::DateTime<Utc>>,
-}
-
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct SessionView {
-    pub room_session_id: String,
-    pub started_at: Option<chrono::DateTime<Utc>>,
-    pub ended_at: Option<chrono::DateTime<Utc>>,
-}
-
-/// The meeting, if the caller owns it (404 when they cannot see it, 403 when they
-/// can but are not its owner).
-pub(super) async fn owned_meeting(
-    conn: &mut db::AsyncPgConnection,
-    id: &str,
-    caller: &Caller,
-) -> Result<meetings::MeetingRow, ApiError> {
-    let meeting = visible_meeting(conn, id, caller).await?;
-    if meeting.owner != caller.id() {
-        return Err(ApiError::forbidden(
-            "only the room's owner may see who took part",
-        ));
-    }
-    Ok(meeting)
+    Ok(HttpResponse::Ok().json(MeetingView::for_caller(meeting, &caller)?))
 }
 
 #[utoipa::path(get, path = "/v1/meetings/{id}/participants", tag = "meetings",
@@ -217,24 +146,11 @@ pub async fn list_participants(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let meeting = owned_meeting(&mut conn, &id, &caller).await?;
+    let meeting = access::meeting(&mut conn, &id, &caller, Access::Own).await?;
     let rows = db::events::participants(&mut conn, meeting.id)
         .await
         .map_err(errors::query)?;
-    let views: Vec<ParticipantView> = rows
-        .into_iter()
-        .map(|p| ParticipantView {
-            participant_id: p.participant_id,
-            display_name: p.display_name,
-            role_name: p.role_name,
-            external_id: p.external_id,
-            is_person: p.is_person,
-            state: p.state,
-            room_session_id: p.room_session_id,
-            first_joined_at: p.first_joined_at,
-            last_left_at: p.last_left_at,
-        })
-        .collect();
+    let views: Vec<ParticipantView> = rows.into_iter().map(ParticipantView::from).collect();
     Ok(HttpResponse::Ok().json(views))
 }
 
@@ -249,17 +165,10 @@ pub async fn list_sessions(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let meeting = owned_meeting(&mut conn, &id, &caller).await?;
+    let meeting = access::meeting(&mut conn, &id, &caller, Access::Own).await?;
     let rows = db::events::sessions(&mut conn, meeting.id)
         .await
         .map_err(errors::query)?;
-    let views: Vec<SessionView> = rows
-        .into_iter()
-        .map(|s| SessionView {
-            room_session_id: s.room_session_id,
-            started_at: s.started_at,
-            ended_at: s.ended_at,
-        })
-        .collect();
+    let views: Vec<SessionView> = rows.into_iter().map(SessionView::from).collect();
     Ok(HttpResponse::Ok().json(views))
 }

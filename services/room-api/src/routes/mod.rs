@@ -6,6 +6,7 @@ mod health;
 pub mod meetings;
 pub mod recordings;
 pub mod rooms;
+pub mod views;
 
 use actix_web::{
     HttpRequest, HttpResponse, ResponseError,
@@ -13,18 +14,9 @@ use actix_web::{
     http::{Method, StatusCode, header},
     web,
 };
-use chrono::{DateTime, Utc};
-use db::{meetings::MeetingRow, rooms::RoomRow};
-use domain::{Platform, RecordingTrigger, RecordingType, RoomMode, RoomName};
-use serde::Serialize;
-use utoipa::ToSchema;
-use uuid::Uuid;
 use web_common::ApiError;
 
-use crate::{
-    auth::Caller,
-    errors::{self, ErrorCode},
-};
+use crate::errors::ErrorCode;
 
 /// Declares the `/v1` API routes once: registered in this order, and listed for
 /// the 405 answer's `Allow` (and for the tests that hold the OpenAPI documents to
@@ -121,112 +113,6 @@ async fn unrouted(req: HttpRequest) -> HttpResponse {
         res.headers_mut().insert(header::ALLOW, value);
     }
     res
-}
-
-/// A room as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RoomView {
-    pub id: Uuid,
-    #[schema(value_type = RoomName)]
-    pub name: String,
-    /// The owner's user id (the `sub` of the token that created the room).
-    pub owner: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub platform: Platform,
-    pub recording_type: RecordingType,
-    pub recording_trigger: RecordingTrigger,
-    pub is_locked: bool,
-    pub room_mode: RoomMode,
-    pub is_shared: bool,
-}
-
-impl RoomView {
-    pub fn from_row(row: RoomRow) -> Result<Self, ApiError> {
-        let s = row.settings().map_err(errors::corrupt)?;
-        Ok(Self {
-            id: row.id,
-            name: row.name,
-            owner: row.owner,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            platform: s.platform,
-            recording_type: s.recording_type,
-            recording_trigger: s.recording_trigger,
-            is_locked: s.is_locked,
-            room_mode: s.room_mode,
-            is_shared: row.is_shared,
-        })
-    }
-}
-
-/// A meeting as the API shows it. `host_room_url` is present for the room's owner
-/// only: whoever holds it becomes a host of the Whereby room.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MeetingView {
-    pub id: Uuid,
-    pub room_id: Option<Uuid>,
-    /// Whereby's `meetingId`.
-    pub whereby_meeting_id: String,
-    /// Whereby's room name, with its leading `/`.
-    pub room_name: String,
-    pub room_url: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub host_room_url: Option<String>,
-    pub start_date: DateTime<Utc>,
-    pub end_date: DateTime<Utc>,
-    pub platform: Platform,
-    pub recording_type: RecordingType,
-    pub recording_trigger: RecordingTrigger,
-    pub is_locked: bool,
-    pub room_mode: RoomMode,
-    /// Participants in the room, as Whereby's webhooks last reported.
-    pub num_clients: i32,
-    pub is_active: bool,
-    /// Whether the room's branding reached Whereby: `applied`, `pending` (tried
-    /// again in the background) or `failed`, with the reason; absent when the room
-    /// has no branding.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub branding: Option<BrandingState>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BrandingState {
-    /// `applied`, `pending` or `failed`.
-    pub state: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub reason: Option<String>,
-}
-
-impl MeetingView {
-    pub fn for_caller(row: MeetingRow, caller: &str) -> Result<Self, ApiError> {
-        let s = row.settings().map_err(errors::corrupt)?;
-        let is_owner = row.owner == caller;
-        Ok(Self {
-            id: row.id,
-            room_id: row.room_id,
-            whereby_meeting_id: row.whereby_meeting_id,
-            room_name: row.room_name,
-            room_url: row.room_url,
-            host_room_url: row.host_room_url.filter(|_| is_owner),
-            start_date: row.start_date,
-            end_date: row.end_date,
-            platform: s.platform,
-            recording_type: s.recording_type,
-            recording_trigger: s.recording_trigger,
-            is_locked: s.is_locked,
-            room_mode: s.room_mode,
-            num_clients: row.num_clients,
-            is_active: row.is_active,
-            branding: row.branding_state.map(|state| BrandingState {
-                state,
-                reason: row.branding_error,
-            }),
-        })
-    }
 }
 
 /// A list route's query string: its parameters, and the page they ask for
@@ -338,97 +224,4 @@ impl utoipa::IntoParams for PageParams {
             ),
         ]
     }
-}
-
-/// At most this much of a caller's path segment is quoted back in a 404.
-const QUOTED: usize = 80;
-
-fn quoted(raw: &str) -> String {
-    raw.chars().take(QUOTED).collect()
-}
-
-/// Ids in paths are UUIDs; anything else cannot name a resource.
-pub(crate) fn parse_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(raw).map_err(|_| {
-        ApiError::not_found(format!(
-            "no {what} with id '{}' ({what} ids are UUIDs)",
-            quoted(raw)
-        ))
-    })
-}
-
-/// How a path names a room: by its id or by its name (a name is never a UUID, so
-/// the two cannot be confused). Anything else names no room.
-#[derive(Debug, Clone)]
-pub enum RoomKey {
-    Id(Uuid),
-    Name(RoomName),
-    Neither(String),
-}
-
-impl RoomKey {
-    pub fn parse(raw: &str) -> Self {
-        if let Ok(id) = Uuid::try_parse(raw) {
-            Self::Id(id)
-        } else if let Ok(name) = RoomName::parse(raw) {
-            Self::Name(name)
-        } else {
-            Self::Neither(raw.to_owned())
-        }
-    }
-
-    /// The same 404 whether the room is missing or hidden from the caller.
-    pub fn not_found(&self) -> ApiError {
-        match self {
-            Self::Id(id) => ApiError::not_found(format!("no room with id or name '{id}'")),
-            Self::Name(name) => ApiError::not_found(format!("no room with id or name '{name}'")),
-            Self::Neither(raw) => ApiError::not_found(format!(
-                "no room with id or name '{}': a room is named by its id (a UUID) or its name \
-                 (lowercase letters, digits and single hyphens)",
-                quoted(raw)
-            )),
-        }
-    }
-
-    /// The room, if it exists (visible or not).
-    pub async fn find(
-        &self,
-        conn: &mut db::AsyncPgConnection,
-    ) -> Result<Option<RoomRow>, db::QueryError> {
-        match self {
-            Self::Id(id) => db::rooms::find(conn, *id).await,
-            Self::Name(name) => db::rooms::find_by_name(conn, name.as_str()).await,
-            // Not looked up: it cannot match, and Postgres refuses some text (NUL).
-            Self::Neither(_) => Ok(None),
-        }
-    }
-}
-
-/// The room `raw` names, if the caller may see it (404 otherwise, whether it
-/// exists or not).
-pub(crate) async fn visible_room(
-    conn: &mut db::AsyncPgConnection,
-    raw: &str,
-    caller: &Caller,
-) -> Result<RoomRow, ApiError> {
-    let key = RoomKey::parse(raw);
-    key.find(conn)
-        .await
-        .map_err(errors::query)?
-        .filter(|r| r.visible_to(caller.id()))
-        .ok_or_else(|| key.not_found())
-}
-
-/// The room `raw` names, if the caller owns it: 404 when they cannot see it, 403
-/// when they can (it is shared) but do not own it.
-pub(crate) async fn owned_room(
-    conn: &mut db::AsyncPgConnection,
-    raw: &str,
-    caller: &Caller,
-) -> Result<RoomRow, ApiError> {
-    let room = visible_room(conn, raw, caller).await?;
-    if room.owner != caller.id() {
-        return Err(ApiError::forbidden("only the room's owner may change it"));
-    }
-    Ok(room)
 }

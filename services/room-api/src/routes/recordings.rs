@@ -1,82 +1,21 @@
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, Utc};
 use db::{
     AsyncConnection,
-    recordings::{self, PipelineUpdate, RecordingRow},
+    recordings::{self, PipelineUpdate},
 };
 use domain::recording::RecordingStatus;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 use web_common::ApiError;
 
-use super::{meetings::owned_meeting, parse_id};
+use super::views::{RecordingPage, RecordingView};
 use crate::{
+    access::{self, Access, parse_id},
     auth::Caller,
     errors::{self, ErrorCode},
     json::Json,
-    startup::AppState,
+    state::AppState,
 };
-
-/// A recording in our bucket.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RecordingView {
-    pub id: Uuid,
-    pub meeting_id: Option<Uuid>,
-    pub status: RecordingStatus,
-    pub bucket: String,
-    pub key: String,
-    pub size_bytes: Option<i64>,
-    pub content_type: Option<String>,
-    /// When Whereby started recording (from the file name).
-    pub recorded_at: Option<DateTime<Utc>>,
-    /// Whereby's room name, with its leading `/`.
-    pub room_name: Option<String>,
-    pub whereby_recording_id: Option<String>,
-    /// Why no meeting matched, for unmatched recordings.
-    pub unmatched_reason: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub done_at: Option<DateTime<Utc>>,
-    /// A time-limited GET URL for the file (single recording, owner only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub download_url: Option<String>,
-}
-
-impl RecordingView {
-    fn from_row(row: RecordingRow) -> Result<Self, ApiError> {
-        let status = row.status().ok_or_else(|| {
-            errors::corrupt(domain::ValidationError::new("status", row.status.clone()))
-        })?;
-        Ok(Self {
-            id: row.id,
-            meeting_id: row.meeting_id,
-            status,
-            bucket: row.bucket,
-            key: row.object_key,
-            size_bytes: row.size_bytes,
-            content_type: row.content_type,
-            recorded_at: row.recorded_at,
-            room_name: row.room_name,
-            whereby_recording_id: row.whereby_recording_id,
-            unmatched_reason: row.unmatched_reason,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            done_at: row.done_at,
-            download_url: None,
-        })
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RecordingPage {
-    pub items: Vec<RecordingView>,
-    pub total: i64,
-    pub page: u32,
-    pub size: u32,
-    pub pages: i64,
-}
 
 #[utoipa::path(get, path = "/v1/meetings/{id}/recordings", tag = "recordings",
     params(("id" = uuid::Uuid, Path, description = "the meeting's id")),
@@ -89,7 +28,7 @@ pub async fn list_meeting_recordings(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let meeting = owned_meeting(&mut conn, &id, &caller).await?;
+    let meeting = access::meeting(&mut conn, &id, &caller, Access::Own).await?;
     let views = recordings::for_meeting(&mut conn, meeting.id)
         .await
         .map_err(errors::query)?
@@ -97,35 +36,6 @@ pub async fn list_meeting_recordings(
         .map(RecordingView::from_row)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok().json(views))
-}
-
-/// The owner of a recording's meeting sees it; operators see every recording.
-async fn visible_recording(
-    conn: &mut db::AsyncPgConnection,
-    state: &AppState,
-    id: &str,
-    caller: &Caller,
-) -> Result<RecordingRow, ApiError> {
-    let id = parse_id(id, "recording")?;
-    let row = recordings::find(conn, id)
-        .await
-        .map_err(errors::query)?
-        .ok_or_else(|| ApiError::not_found(format!("no recording with id '{id}'")))?;
-    if state.operator_subjects.iter().any(|s| s == caller.id()) {
-        return Ok(row);
-    }
-    let owner = match row.meeting_id {
-        Some(meeting_id) => db::meetings::find(conn, meeting_id)
-            .await
-            .map_err(errors::query)?
-            .map(|m| m.owner),
-        None => None,
-    };
-    if owner.as_deref() == Some(caller.id()) {
-        Ok(row)
-    } else {
-        Err(ApiError::not_found(format!("no recording with id '{id}'")))
-    }
 }
 
 #[utoipa::path(get, path = "/v1/recordings/{id}", tag = "recordings",
@@ -138,7 +48,7 @@ pub async fn get_recording(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let row = visible_recording(&mut conn, &state, &id, &caller).await?;
+    let row = access::recording(&mut conn, &id, &caller).await?;
     let (bucket, key, deleted) = (
         row.bucket.clone(),
         row.object_key.clone(),
@@ -167,9 +77,7 @@ pub async fn list_recordings(
     caller: Caller,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.operator_subjects.iter().any(|s| s == caller.id()) {
-        return Err(ApiError::forbidden("listing recordings is for operators"));
-    }
+    access::operator(&caller, "listing recordings")?;
     let (query, page) = super::list_query(&req)?;
     let status = match query.get("status") {
         None => RecordingStatus::Unmatched,
@@ -232,11 +140,7 @@ pub async fn report_status(
     id: web::Path<String>,
     Json(report): Json<StatusReport>,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.service_subjects.iter().any(|s| s == caller.id()) {
-        return Err(ApiError::forbidden(
-            "only the processing pipeline reports recording status",
-        ));
-    }
+    access::service(&caller)?;
     if !REPORTED.contains(&report.status) {
         return Err(ApiError::validation(
             "status",

@@ -2,16 +2,17 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use db::rooms::{self, NewRoom, RoomChanges};
 use domain::{Platform, RecordingTrigger, RecordingType, RoomMode, RoomName, RoomSettings};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use web_common::ApiError;
 
-use super::{RoomKey, RoomView, owned_room, visible_room};
+use super::views::{RoomPage, RoomView};
 use crate::{
+    access::{self, Access, RoomKey},
     auth::Caller,
     errors::{self, ErrorCode},
     json::Json,
-    startup::AppState,
+    state::AppState,
 };
 
 /// `POST /v1/rooms`. Omitted settings take the Whereby guide's defaults; `null` is
@@ -72,15 +73,6 @@ pub struct UpdateRoom {
     #[serde(default, deserialize_with = "crate::json::not_null")]
     #[schema(nullable = false)]
     pub is_shared: Option<bool>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RoomPage {
-    pub items: Vec<RoomView>,
-    pub total: i64,
-    pub page: u32,
-    pub size: u32,
-    pub pages: i64,
 }
 
 fn name_taken(e: &db::QueryError) -> bool {
@@ -166,7 +158,7 @@ pub async fn get_room(
     room: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let room = visible_room(&mut conn, &room, &caller).await?;
+    let room = access::room(&mut conn, &RoomKey::parse(&room), &caller, Access::See).await?;
     Ok(HttpResponse::Ok().json(RoomView::from_row(room)?))
 }
 
@@ -197,7 +189,7 @@ pub async fn get_room_by_name(
         None
     };
     let room = room
-        .filter(|r| r.visible_to(caller.id()))
+        .filter(|r| access::sees_room(r, &caller))
         .ok_or_else(|| RoomKey::Neither(name.to_string()).not_found())?;
     Ok(HttpResponse::Ok().json(RoomView::from_row(room)?))
 }
@@ -222,8 +214,8 @@ pub async fn update_room(
         .transpose()
         .map_err(|e| ApiError::validation(e.field, e.message))?;
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let key = room.into_inner();
-    let room = owned_room(&mut conn, &key, &caller).await?;
+    let key = RoomKey::parse(&room);
+    let room = access::room(&mut conn, &key, &caller, Access::Own).await?;
     let changes = RoomChanges {
         name: name.as_ref().map(RoomName::as_str),
         is_locked: body.is_locked,
@@ -244,7 +236,7 @@ pub async fn update_room(
                 )
             } else if matches!(e, db::QueryError::NotFound) {
                 // Deleted since it was read.
-                RoomKey::parse(&key).not_found()
+                key.not_found()
             } else {
                 errors::query(e)
             }
@@ -263,7 +255,9 @@ pub async fn delete_room(
 ) -> Result<HttpResponse, ApiError> {
     use db::AsyncConnection;
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let id = owned_room(&mut conn, &room, &caller).await?.id;
+    let id = access::room(&mut conn, &RoomKey::parse(&room), &caller, Access::Own)
+        .await?
+        .id;
     // The room's live meetings end with it; they stay in the table (room_id NULL)
     // so that webhooks and recordings for them can still be matched.
     let ended = conn

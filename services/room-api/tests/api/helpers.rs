@@ -1,6 +1,5 @@
 use std::{net::TcpListener, time::Duration};
 
-use actix_web::dev::ServerHandle;
 use reqwest::{Method, Response};
 use room_api::{
     Application, RoomApiSettings,
@@ -13,6 +12,7 @@ use settings::{
     WherebySettings,
 };
 use test_support::TestDatabase;
+use tokio_util::sync::CancellationToken;
 use whereby_stand_in::{StandInConfig, StandInServer};
 
 pub const JWT_SECRET: &str = "test-jwt-secret-that-is-long-enough-0123456789";
@@ -26,13 +26,13 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub db: TestDatabase,
     pub whereby: StandInServer,
-    server: ServerHandle,
+    shutdown: CancellationToken,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         // Stop accepting; the runtime ends the server task with the test.
-        drop(self.server.stop(false));
+        self.shutdown.cancel();
     }
 }
 
@@ -117,9 +117,9 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut RoomApiSettings)) -> Tes
     let app = Application::build_with_listener(settings, listener)
         .await
         .expect("build app");
-    let (port, server) = app.into_parts();
-    let handle = server.handle();
-    tokio::spawn(server);
+    let port = app.port();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(app.run(shutdown.clone()));
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         http: reqwest::Client::builder()
@@ -128,7 +128,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut RoomApiSettings)) -> Tes
             .expect("client"),
         db,
         whereby,
-        server: handle,
+        shutdown,
     }
 }
 

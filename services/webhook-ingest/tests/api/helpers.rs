@@ -3,7 +3,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use actix_web::dev::ServerHandle;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use settings::{AmqpSettings, LogFormat, LogSettings};
@@ -21,14 +20,12 @@ pub struct TestIngest {
     pub address: String,
     pub http: reqwest::Client,
     pub broker: TestBroker,
-    server: ServerHandle,
     shutdown: CancellationToken,
 }
 
 impl Drop for TestIngest {
     fn drop(&mut self) {
         self.shutdown.cancel();
-        drop(self.server.stop(false));
     }
 }
 
@@ -75,9 +72,9 @@ pub async fn spawn_with(
         Application::build_with_listener(settings, TcpListener::bind("127.0.0.1:0").expect("bind"))
             .await
             .expect("build ingest");
-    let (port, server, shutdown, _publisher) = app.into_parts();
-    let handle = server.handle();
-    tokio::spawn(server);
+    let port = app.port();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(app.run(shutdown.clone()));
     let ingest = TestIngest {
         address: format!("http://127.0.0.1:{port}"),
         http: reqwest::Client::builder()
@@ -85,7 +82,6 @@ pub async fn spawn_with(
             .build()
             .expect("client"),
         broker,
-        server: handle,
         shutdown,
     };
     if wait_ready {
