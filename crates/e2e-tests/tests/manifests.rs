@@ -272,7 +272,7 @@ fn keda_scales_the_worker_on_the_queue_it_consumes() {
     );
     let source = Source::from_parts(None, env).expect("source");
     let s = recording_worker::WorkerSettings::from_source(&source).expect("worker settings");
-    let topology = messaging::Topology::from_settings(&s.amqp).expect("topology");
+    let topology = messaging::Topology::from_settings(&s.amqp);
     let triggers = find(&objects, "ScaledObject", "recording-worker")["spec"]["triggers"]
         .as_array()
         .expect("triggers")

@@ -12,11 +12,8 @@ use std::{
 
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use settings::{
-    AmqpSettings, AuthSettings, DatabaseSettings, LogFormat, LogSettings, RecordingStorageSettings,
-    WherebySettings,
-};
-use test_support::{TestAws, TestBroker, TestDatabase};
+use settings::AuthSettings;
+use test_support::{TestAws, TestBroker, TestDatabase, TestEnv};
 use tokio_util::sync::CancellationToken;
 use whereby_stand_in::{StandInConfig, StandInServer, webhooks::WebhookTarget};
 
@@ -24,35 +21,15 @@ const WEBHOOK_SECRET: &str = "e2e-webhook-secret";
 const JWT_SECRET: &str = "e2e-jwt-secret-that-is-long-enough-012345";
 const API_KEY: &str = "e2e-whereby-key";
 
-fn log() -> LogSettings {
-    LogSettings {
-        log_format: LogFormat::Pretty,
-        log_level: "info".to_owned(),
-    }
-}
-
-fn database(url: &str) -> DatabaseSettings {
-    DatabaseSettings {
-        database_url: SecretString::from(url.to_owned()),
-        database_pool_size: 4,
-        database_timeout_seconds: 5,
-        database_migrate_on_start: false,
-        ..Default::default()
-    }
-}
-
-fn whereby_settings(url: &str) -> WherebySettings {
-    WherebySettings {
-        whereby_api_key: SecretString::from(API_KEY.to_owned()),
-        whereby_api_url: url.to_owned(),
-        whereby_timeout_seconds: 5,
-        whereby_max_attempts: 2,
-        whereby_max_retry_after_seconds: 1,
-    }
-}
-
-fn amqp(broker: &TestBroker) -> AmqpSettings {
-    broker.amqp_settings()
+/// What the three services share: the test's database and broker, Whereby's key.
+fn shared_env(db: &TestDatabase, broker: &TestBroker) -> TestEnv {
+    TestEnv::new()
+        .database(db)
+        .broker(broker)
+        .set("WHEREBY_API_KEY", API_KEY)
+        .set("WHEREBY_TIMEOUT_SECONDS", "5")
+        .set("WHEREBY_MAX_ATTEMPTS", "2")
+        .set("WHEREBY_MAX_RETRY_AFTER_SECONDS", "1")
 }
 
 async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
@@ -78,22 +55,15 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
 
     // webhook-ingest
     let ingest = webhook_ingest::Application::build_with_listener(
-        webhook_ingest::IngestSettings {
-            http: webhook_ingest::settings::HttpSettings {
-                webhook_ingest_addr: "127.0.0.1:0".to_owned(),
-                webhook_ingest_workers: Some(1),
-                webhook_body_limit_bytes: 65536,
-                webhook_ingest_shutdown_seconds: 1,
-                webhook_max_in_flight: 64,
-                ..Default::default()
-            },
-            webhook: webhook_ingest::settings::WebhookSettings {
-                whereby_webhook_secret: SecretString::from(WEBHOOK_SECRET.to_owned()),
-                whereby_webhook_tolerance_seconds: 300,
-            },
-            amqp: amqp(&broker),
-            log: log(),
-        },
+        webhook_ingest::IngestSettings::from_source(
+            &shared_env(&db, &broker)
+                .set("WEBHOOK_INGEST_WORKERS", "1")
+                .set("WEBHOOK_INGEST_SHUTDOWN_SECONDS", "1")
+                .set("WEBHOOK_MAX_IN_FLIGHT", "64")
+                .set("WHEREBY_WEBHOOK_SECRET", WEBHOOK_SECRET)
+                .source(),
+        )
+        .expect("ingest settings"),
         TcpListener::bind("127.0.0.1:0").expect("bind"),
     )
     .await
@@ -109,34 +79,23 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
 
     // recording-worker
     let worker = recording_worker::Application::build_with_listener(
-        recording_worker::WorkerSettings {
-            worker: recording_worker::settings::WorkerSection {
-                worker_addr: "127.0.0.1:0".to_owned(),
-                worker_prefetch: 8,
-                worker_batch_size: 4,
-                worker_shutdown_seconds: 2,
-                ..Default::default()
-            },
-            recordings: recording_worker::settings::RecordingSettings {
-                recording_storage_aws_bucket_name: Some(aws.bucket.clone()),
-                aws_process_recording_queue_url: Some(aws.queue_url.clone()),
-                sqs_polling_timeout_seconds: 1,
-                sqs_visibility_timeout_seconds: 5,
-                recording_retention_days: None,
-            },
-            jobs: recording_worker::settings::JobSettings {
-                job_scan_interval_seconds: 0,
-                job_retention_interval_seconds: 0,
-                job_meeting_cleanup_interval_seconds: 0,
-                meeting_empty_grace_seconds: 600,
-                ..Default::default()
-            },
-            database: database(&db.url),
-            amqp: amqp(&broker),
-            aws: test_support::aws::aws_settings(),
-            whereby: whereby_settings("http://127.0.0.1:9/v1"),
-            log: log(),
-        },
+        recording_worker::WorkerSettings::from_source(
+            &shared_env(&db, &broker)
+                .set("WORKER_PREFETCH", "8")
+                .set("WORKER_BATCH_SIZE", "4")
+                .set("WORKER_SHUTDOWN_SECONDS", "2")
+                .set("RECORDING_STORAGE_AWS_BUCKET_NAME", aws.bucket.clone())
+                .set("AWS_PROCESS_RECORDING_QUEUE_URL", aws.queue_url.clone())
+                .set("SQS_POLLING_TIMEOUT_SECONDS", "1")
+                .set("SQS_VISIBILITY_TIMEOUT_SECONDS", "5")
+                .set("JOB_SCAN_INTERVAL_SECONDS", "0")
+                .set("JOB_RETENTION_INTERVAL_SECONDS", "0")
+                .set("JOB_MEETING_CLEANUP_INTERVAL_SECONDS", "0")
+                .set("MEETING_EMPTY_GRACE_SECONDS", "600")
+                .set("WHEREBY_API_URL", "http://127.0.0.1:9/v1")
+                .source(),
+        )
+        .expect("worker settings"),
         TcpListener::bind("127.0.0.1:0").expect("bind"),
     )
     .await
@@ -157,45 +116,21 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
 
     // room-api
     let room_api = room_api::Application::build_with_listener(
-        room_api::RoomApiSettings {
-            http: room_api::settings::HttpSettings {
-                room_api_addr: "127.0.0.1:0".to_owned(),
-                room_api_workers: Some(1),
-                room_api_body_limit_bytes: 16384,
-                room_api_shutdown_seconds: 1,
-                room_api_request_timeout_seconds: 30,
-                branding_retry_seconds: 0,
-            },
-            database: database(&db.url),
-            whereby: whereby_settings(&whereby.api_url),
-            storage: RecordingStorageSettings {
-                recording_storage_aws_bucket_name: aws.bucket.clone(),
-                aws_whereby_access_key_id: "test".to_owned(),
-                aws_whereby_access_key_secret: SecretString::from("test".to_owned()),
-            },
-            auth: AuthSettings {
-                auth_jwt_secret: Some(SecretString::from(JWT_SECRET.to_owned())),
-                auth_jwt_public_key: None,
-                auth_jwt_audience: None,
-                auth_jwt_issuer: None,
-            },
-            meetings: room_api::settings::MeetingSettings {
-                meeting_duration_hours: 8,
-                whereby_plan_meeting_limit: Some(25),
-                branding_default_primary_color: None,
-                branding_default_secondary_color: None,
-                branding_default_focus_color: None,
-                branding_default_logo_file: None,
-                branding_default_background: None,
-            },
-            access: room_api::settings::AccessSettings {
-                auth_service_subjects: String::new(),
-                auth_operator_subjects: String::new(),
-                recording_download_url_seconds: 60,
-            },
-            aws: test_support::aws::aws_settings(),
-            log: log(),
-        },
+        room_api::RoomApiSettings::from_source(
+            &shared_env(&db, &broker)
+                .set("ROOM_API_WORKERS", "1")
+                .set("ROOM_API_SHUTDOWN_SECONDS", "1")
+                .set("BRANDING_RETRY_SECONDS", "0")
+                .set("WHEREBY_API_URL", whereby.api_url.clone())
+                .set("RECORDING_STORAGE_AWS_BUCKET_NAME", aws.bucket.clone())
+                .set("AWS_WHEREBY_ACCESS_KEY_ID", "test")
+                .set("AWS_WHEREBY_ACCESS_KEY_SECRET", "test")
+                .set("AUTH_JWT_SECRET", JWT_SECRET)
+                .set("WHEREBY_PLAN_MEETING_LIMIT", "25")
+                .set("RECORDING_DOWNLOAD_URL_SECONDS", "60")
+                .source(),
+        )
+        .expect("room-api settings"),
         TcpListener::bind("127.0.0.1:0").expect("bind"),
     )
     .await

@@ -143,14 +143,14 @@ impl Topology {
 
     /// The topology every service and tool declares, from the `AMQP_*` settings:
     /// one place, so that no two declarations can disagree.
-    pub fn from_settings(amqp: &settings::AmqpSettings) -> Result<Self, settings::SettingsError> {
-        Ok(Self::new(TopologySettings {
+    pub fn from_settings(amqp: &settings::AmqpSettings) -> Self {
+        Self::new(TopologySettings {
             prefix: amqp.amqp_prefix.clone(),
             delivery_limit: amqp.amqp_delivery_limit,
-            retry_delays: amqp.retry_delays()?,
+            retry_delays: amqp.amqp_retry_delays_ms.clone(),
             max_length: amqp.amqp_max_length,
             quorum_initial_group_size: amqp.amqp_quorum_initial_group_size,
-        }))
+        })
     }
 
     /// A quorum queue's type and, when set, its initial group size.

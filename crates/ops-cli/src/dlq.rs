@@ -41,8 +41,7 @@ pub(crate) async fn open(source: &Source) -> Result<(Connection, Channel, Topolo
         .create_channel()
         .await
         .map_err(|e| Check::fail("rabbitmq", e.to_string(), "see the broker's log"))?;
-    let topology = Topology::from_settings(&a)
-        .map_err(|e| Check::fail("rabbitmq", e.to_string(), "check the AMQP_* settings"))?;
+    let topology = Topology::from_settings(&a);
     Ok((conn, channel, topology))
 }
 

@@ -163,16 +163,7 @@ async fn rabbitmq(source: &Source) -> Vec<Check> {
             )];
         }
     };
-    let topology = match Topology::from_settings(&a) {
-        Ok(t) => t,
-        Err(e) => {
-            return vec![Check::fail(
-                "rabbitmq",
-                e.to_string(),
-                "check the AMQP_* settings",
-            )];
-        }
-    };
+    let topology = Topology::from_settings(&a);
     let mut checks = vec![Check::ok("rabbitmq", "reachable")];
     for (queue, dead) in [
         (topology.worker_queue(), false),

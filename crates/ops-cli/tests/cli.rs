@@ -4,7 +4,7 @@
 use std::{collections::HashMap, net::TcpListener, process::Command, time::Duration};
 
 use serde_json::Value;
-use test_support::{TestAws, TestBroker, TestDatabase};
+use test_support::{TestAws, TestBroker, TestDatabase, TestEnv};
 use tokio_util::sync::CancellationToken;
 use whereby_stand_in::{StandInConfig, StandInServer};
 
@@ -211,25 +211,16 @@ async fn migrate_applies_the_schema() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_test_reaches_webhook_ingest_and_explains_a_wrong_secret() {
     let stack = Stack::new().await;
-    let settings = webhook_ingest::IngestSettings {
-        http: webhook_ingest::settings::HttpSettings {
-            webhook_ingest_addr: "127.0.0.1:0".to_owned(),
-            webhook_ingest_workers: Some(1),
-            webhook_body_limit_bytes: 65536,
-            webhook_ingest_shutdown_seconds: 1,
-            webhook_max_in_flight: 16,
-            ..Default::default()
-        },
-        webhook: webhook_ingest::settings::WebhookSettings {
-            whereby_webhook_secret: secrecy::SecretString::from(SECRET.to_owned()),
-            whereby_webhook_tolerance_seconds: 300,
-        },
-        amqp: stack.broker.amqp_settings(),
-        log: settings::LogSettings {
-            log_format: settings::LogFormat::Pretty,
-            log_level: "info".to_owned(),
-        },
-    };
+    let settings = webhook_ingest::IngestSettings::from_source(
+        &TestEnv::new()
+            .broker(&stack.broker)
+            .set("WEBHOOK_INGEST_WORKERS", "1")
+            .set("WEBHOOK_INGEST_SHUTDOWN_SECONDS", "1")
+            .set("WEBHOOK_MAX_IN_FLIGHT", "16")
+            .set("WHEREBY_WEBHOOK_SECRET", SECRET)
+            .source(),
+    )
+    .expect("ingest settings");
     let app = webhook_ingest::Application::build_with_listener(
         settings,
         TcpListener::bind("127.0.0.1:0").expect("bind"),
@@ -392,49 +383,33 @@ async fn rescan_runs_the_workers_catch_up_scan() {
         .await;
     let mut env = stack.env();
     env.remove("AWS_PROCESS_RECORDING_QUEUE_URL");
-    let settings = recording_worker::WorkerSettings {
-        worker: recording_worker::settings::WorkerSection {
-            worker_addr: "127.0.0.1:0".to_owned(),
-            worker_prefetch: 4,
-            worker_batch_size: 4,
-            worker_shutdown_seconds: 2,
-            ..Default::default()
-        },
-        recordings: recording_worker::settings::RecordingSettings {
-            recording_storage_aws_bucket_name: Some(stack.aws.bucket.clone()),
-            aws_process_recording_queue_url: None,
-            sqs_polling_timeout_seconds: 1,
-            sqs_visibility_timeout_seconds: 5,
-            recording_retention_days: None,
-        },
-        jobs: recording_worker::settings::JobSettings {
-            job_scan_interval_seconds: 0,
-            job_retention_interval_seconds: 0,
-            job_meeting_cleanup_interval_seconds: 0,
-            meeting_empty_grace_seconds: 60,
-            ..Default::default()
-        },
-        database: settings::DatabaseSettings {
-            database_url: secrecy::SecretString::from(stack.db.url.clone()),
-            database_pool_size: 2,
-            database_timeout_seconds: 2,
-            database_migrate_on_start: false,
-            ..Default::default()
-        },
-        amqp: stack.broker.amqp_settings(),
-        aws: test_support::aws::aws_settings(),
-        whereby: settings::WherebySettings {
-            whereby_api_key: secrecy::SecretString::from(KEY.to_owned()),
-            whereby_api_url: stack.whereby.api_url.clone(),
-            whereby_timeout_seconds: 2,
-            whereby_max_attempts: 1,
-            whereby_max_retry_after_seconds: 1,
-        },
-        log: settings::LogSettings {
-            log_format: settings::LogFormat::Pretty,
-            log_level: "info".to_owned(),
-        },
-    };
+    let settings = recording_worker::WorkerSettings::from_source(
+        &TestEnv::new()
+            .database(&stack.db)
+            .set("DATABASE_POOL_SIZE", "2")
+            .set("DATABASE_TIMEOUT_SECONDS", "2")
+            .broker(&stack.broker)
+            .set("WORKER_PREFETCH", "4")
+            .set("WORKER_BATCH_SIZE", "4")
+            .set("WORKER_SHUTDOWN_SECONDS", "2")
+            .set(
+                "RECORDING_STORAGE_AWS_BUCKET_NAME",
+                stack.aws.bucket.clone(),
+            )
+            .set("SQS_POLLING_TIMEOUT_SECONDS", "1")
+            .set("SQS_VISIBILITY_TIMEOUT_SECONDS", "5")
+            .set("JOB_SCAN_INTERVAL_SECONDS", "0")
+            .set("JOB_RETENTION_INTERVAL_SECONDS", "0")
+            .set("JOB_MEETING_CLEANUP_INTERVAL_SECONDS", "0")
+            .set("MEETING_EMPTY_GRACE_SECONDS", "60")
+            .set("WHEREBY_API_KEY", KEY)
+            .set("WHEREBY_API_URL", stack.whereby.api_url.clone())
+            .set("WHEREBY_TIMEOUT_SECONDS", "2")
+            .set("WHEREBY_MAX_ATTEMPTS", "1")
+            .set("WHEREBY_MAX_RETRY_AFTER_SECONDS", "1")
+            .source(),
+    )
+    .expect("worker settings");
     let app = recording_worker::Application::build_with_listener(
         settings,
         TcpListener::bind("127.0.0.1:0").expect("bind"),

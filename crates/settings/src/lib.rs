@@ -18,7 +18,9 @@ use serde::{Deserialize, de::DeserializeOwned};
 
 pub use secrecy::ExposeSecret;
 
+mod lists;
 mod reader;
+pub use lists::{comma_list, millis_list, secret_list};
 pub use reader::{Reader, keys_of};
 
 /// Where every setting is documented; named by every settings error.
@@ -453,8 +455,10 @@ const fn default_publish_timeout_ms() -> u64 {
 const fn default_delivery_limit() -> u32 {
     10
 }
-fn default_retry_delays() -> String {
-    "2000,10000,60000".to_owned()
+fn default_retry_delays() -> Vec<std::time::Duration> {
+    [2_000, 10_000, 60_000]
+        .map(std::time::Duration::from_millis)
+        .to_vec()
 }
 
 /// RabbitMQ: where it is and how our topology is shaped (docs/messages.md).
@@ -474,9 +478,9 @@ pub struct AmqpSettings {
     /// Deliveries of one message before the broker dead-letters it.
     #[serde(default = "default_delivery_limit")]
     pub amqp_delivery_limit: u32,
-    /// The delayed-retry steps in milliseconds, comma-separated.
-    #[serde(default = "default_retry_delays")]
-    pub amqp_retry_delays_ms: String,
+    /// The delayed-retry steps: milliseconds, comma-separated.
+    #[serde(default = "default_retry_delays", deserialize_with = "millis_list")]
+    pub amqp_retry_delays_ms: Vec<std::time::Duration>,
     /// The most messages a work queue holds; beyond it publishes are refused
     /// (ingest answers 503) rather than old messages dropped.
     #[serde(default = "default_max_length")]
@@ -529,38 +533,7 @@ impl AmqpSettings {
             1..=1000,
         );
         checks.range("AMQP_MAX_LENGTH", self.amqp_max_length, 1..=100_000_000);
-        match self.retry_delays() {
-            Ok(delays) => {
-                for delay in delays {
-                    checks.range(
-                        "AMQP_RETRY_DELAYS_MS",
-                        u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                        100..=86_400_000,
-                    );
-                }
-            }
-            Err(e) => checks.add(Err(e)),
-        }
         checks.done()
-    }
-
-    pub fn retry_delays(&self) -> Result<Vec<std::time::Duration>, SettingsError> {
-        self.amqp_retry_delays_ms
-            .split(',')
-            .map(|s| {
-                s.trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|ms| *ms > 0)
-                    .map(std::time::Duration::from_millis)
-                    .ok_or_else(|| {
-                        SettingsError::invalid(
-                            "AMQP_RETRY_DELAYS_MS",
-                            format!("holds {s:?}, not a positive number of milliseconds"),
-                        )
-                    })
-            })
-            .collect()
     }
 }
 
@@ -608,7 +581,7 @@ pub enum LogFormat {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
+    use std::{io::Write, time::Duration};
 
     use super::*;
 
@@ -674,8 +647,18 @@ mod tests {
 
         let source =
             Source::from_parts(None, env(&[("AMQP_RETRY_DELAYS_MS", "2000,0")])).expect("source");
+        let err = source
+            .section::<AmqpSettings>()
+            .expect_err("a delay of 0 ms")
+            .to_string();
+        assert!(err.contains("AMQP_RETRY_DELAYS_MS"), "{err}");
+        let source = Source::from_parts(None, env(&[("AMQP_RETRY_DELAYS_MS", "500, 1500")]))
+            .expect("source");
         let amqp: AmqpSettings = source.section().expect("amqp");
-        assert!(amqp.check().is_err());
+        assert_eq!(
+            amqp.amqp_retry_delays_ms,
+            [Duration::from_millis(500), Duration::from_millis(1500)]
+        );
         let source = Source::from_parts(None, env(&[])).expect("source");
         let amqp: AmqpSettings = source.section().expect("amqp");
         assert!(amqp.check().is_ok(), "the defaults are valid");

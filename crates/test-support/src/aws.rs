@@ -2,7 +2,6 @@
 //! the bucket's notification to the queue, all of its own per test, on the S3/SQS
 //! emulator at `TEST_AWS_ENDPOINT_URL` (default `http://127.0.0.1:5000`, moto).
 
-use secrecy::SecretString;
 use settings::AwsSettings;
 use storage::{
     aws_sdk_s3::{
@@ -22,13 +21,11 @@ pub fn endpoint() -> String {
     std::env::var("TEST_AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned())
 }
 
+/// The `AWS_*` settings for the emulator, read from [`crate::TestEnv::new`].
 pub fn aws_settings() -> AwsSettings {
-    AwsSettings {
-        aws_endpoint_url: Some(endpoint()),
-        aws_region: "us-east-1".to_owned(),
-        aws_access_key_id: Some("test".to_owned()),
-        aws_secret_access_key: Some(SecretString::from("test".to_owned())),
-    }
+    crate::TestEnv::new()
+        .section()
+        .expect("the emulator's AWS settings")
 }
 
 pub struct TestAws {

@@ -58,25 +58,13 @@ impl TestBroker {
         &self.topology.settings.prefix
     }
 
-    /// The `AMQP_*` settings a service needs to use this topology: one place, so a
-    /// new setting is added here and not in every test's settings.
+    /// The `AMQP_*` settings a service needs to use this topology, read from
+    /// [`TestEnv::broker`] as a service reads them.
     pub fn amqp_settings(&self) -> settings::AmqpSettings {
-        let t = &self.topology.settings;
-        settings::AmqpSettings {
-            amqp_url: secrecy::SecretString::from(self.url.clone()),
-            amqp_prefix: t.prefix.clone(),
-            amqp_publish_timeout_ms: 5000,
-            amqp_connect_timeout_seconds: 5,
-            amqp_delivery_limit: t.delivery_limit,
-            amqp_retry_delays_ms: t
-                .retry_delays
-                .iter()
-                .map(|d| d.as_millis().to_string())
-                .collect::<Vec<_>>()
-                .join(","),
-            amqp_max_length: t.max_length,
-            amqp_quorum_initial_group_size: t.quorum_initial_group_size,
-        }
+        crate::TestEnv::new()
+            .broker(self)
+            .section()
+            .expect("the test broker's AMQP settings")
     }
 
     pub async fn channel(&self) -> (Connection, Channel) {

@@ -9,11 +9,13 @@
 pub mod aws;
 pub mod broker;
 pub mod cluster;
+pub mod env;
 pub mod private;
 
 pub use aws::TestAws;
 pub use broker::TestBroker;
 pub use cluster::{PrivatePostgresPair, PrivateRabbitCluster};
+pub use env::TestEnv;
 pub use private::{PrivatePostgres, PrivateRabbit};
 
 use std::{

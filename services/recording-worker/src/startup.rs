@@ -107,7 +107,7 @@ impl Application {
         let http_metrics = HttpMetrics::register(&registry)?;
         let metrics = WorkerMetrics::register(&registry)?;
         let tasks = Supervisor::register(&registry)?;
-        let topology = Topology::from_settings(&settings.amqp)?;
+        let topology = Topology::from_settings(&settings.amqp);
         let amqp_url = settings.amqp.amqp_url.expose_secret().to_owned();
         let connect_timeout = Duration::from_secs(settings.amqp.amqp_connect_timeout_seconds);
         // Delayed retries and the recording hand-off, on a connection of their own.

@@ -225,31 +225,13 @@ const fn default_download_url_seconds() -> u64 {
 pub struct AccessSettings {
     /// `AUTH_SERVICE_SUBJECTS`: callers allowed on the internal routes (the
     /// processing pipeline reporting recording status), comma-separated.
-    #[serde(default)]
-    pub auth_service_subjects: String,
+    #[serde(default, deserialize_with = "settings::comma_list")]
+    pub auth_service_subjects: Vec<String>,
     /// `AUTH_OPERATOR_SUBJECTS`: callers allowed to list recordings by status
     /// (unmatched ones, say), comma-separated.
-    #[serde(default)]
-    pub auth_operator_subjects: String,
+    #[serde(default, deserialize_with = "settings::comma_list")]
+    pub auth_operator_subjects: Vec<String>,
     /// `RECORDING_DOWNLOAD_URL_SECONDS`: how long a presigned download URL works.
     #[serde(default = "default_download_url_seconds")]
     pub recording_download_url_seconds: u64,
-}
-
-impl AccessSettings {
-    fn list(raw: &str) -> Vec<String> {
-        raw.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect()
-    }
-
-    pub fn service_subjects(&self) -> Vec<String> {
-        Self::list(&self.auth_service_subjects)
-    }
-
-    pub fn operator_subjects(&self) -> Vec<String> {
-        Self::list(&self.auth_operator_subjects)
-    }
 }

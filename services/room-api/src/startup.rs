@@ -43,8 +43,8 @@ impl Application {
         let authenticator = web::Data::new(Authenticator::new(
             JwtVerifier::from_settings(&settings.auth)?,
             Roles {
-                operators: settings.access.operator_subjects(),
-                services: settings.access.service_subjects(),
+                operators: settings.access.auth_operator_subjects.clone(),
+                services: settings.access.auth_service_subjects.clone(),
             },
         ));
         let s = &settings.storage;

@@ -1,4 +1,3 @@
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use settings::{AmqpSettings, Checks, LogSettings, SettingsError, Source};
 
@@ -80,7 +79,7 @@ impl IngestSettings {
             "must be between 1 and 3600",
         );
         checks.require(
-            !self.webhook.secrets().is_empty(),
+            !self.webhook.whereby_webhook_secret.is_empty(),
             "WHEREBY_WEBHOOK_SECRET",
             "must hold at least one secret",
         );
@@ -206,20 +205,9 @@ const fn default_tolerance() -> i64 {
 pub struct WebhookSettings {
     /// One or more signing secrets, comma-separated: during a rotation both the
     /// new and the old secret verify.
-    pub whereby_webhook_secret: secrecy::SecretString,
+    #[serde(deserialize_with = "settings::secret_list")]
+    pub whereby_webhook_secret: Vec<secrecy::SecretString>,
     /// How far a signature's timestamp may be from our clock, either way.
     #[serde(default = "default_tolerance")]
     pub whereby_webhook_tolerance_seconds: i64,
-}
-
-impl WebhookSettings {
-    pub fn secrets(&self) -> Vec<Vec<u8>> {
-        self.whereby_webhook_secret
-            .expose_secret()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| s.as_bytes().to_vec())
-            .collect()
-    }
 }

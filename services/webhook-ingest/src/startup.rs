@@ -33,7 +33,7 @@ impl Application {
         let registry = Registry::new_custom(Some("ingest".to_owned()), None)?;
         let http_metrics = HttpMetrics::register(&registry)?;
         let metrics = IngestMetrics::register(&registry)?;
-        let topology = Topology::from_settings(&settings.amqp)?;
+        let topology = Topology::from_settings(&settings.amqp);
         let publisher = Publisher::new(
             settings.amqp.amqp_url.expose_secret(),
             "webhook-ingest",
@@ -55,7 +55,12 @@ impl Application {
 
         let state = web::Data::new(routes::IngestState {
             publisher: publisher.clone(),
-            secrets: settings.webhook.secrets(),
+            secrets: settings
+                .webhook
+                .whereby_webhook_secret
+                .iter()
+                .map(|s| s.expose_secret().as_bytes().to_vec())
+                .collect(),
             tolerance_secs: settings.webhook.whereby_webhook_tolerance_seconds,
             body_limit: settings.http.webhook_body_limit_bytes,
             body_budget: settings.http.body_budget(),

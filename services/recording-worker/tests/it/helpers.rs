@@ -15,76 +15,35 @@ use messaging::{
     },
     routing_key_for,
 };
-use recording_worker::{
-    Application, WorkerSettings,
-    jobs::Jobs,
-    settings::{JobSettings, RecordingSettings, WorkerSection},
-};
-use secrecy::SecretString;
+use recording_worker::{Application, WorkerSettings, jobs::Jobs};
 use serde_json::{Value, json};
-use settings::{AmqpSettings, DatabaseSettings, LogFormat, LogSettings, WherebySettings};
-use test_support::TestBroker;
+use test_support::{TestBroker, TestEnv};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub fn settings(db_url: &str, broker: &TestBroker) -> WorkerSettings {
-    let delays = broker
-        .topology
-        .settings
-        .retry_delays
-        .iter()
-        .map(|d| d.as_millis().to_string())
-        .collect::<Vec<_>>()
-        .join(",");
-    WorkerSettings {
-        worker: WorkerSection {
-            worker_addr: "127.0.0.1:0".to_owned(),
-            worker_prefetch: 16,
-            worker_batch_size: 8,
-            worker_shutdown_seconds: 5,
-            ..Default::default()
-        },
-        database: DatabaseSettings {
-            database_url: SecretString::from(db_url.to_owned()),
-            database_pool_size: 4,
-            database_timeout_seconds: 2,
-            database_migrate_on_start: false,
-            ..Default::default()
-        },
-        amqp: AmqpSettings {
-            amqp_retry_delays_ms: delays,
-            ..broker.amqp_settings()
-        },
-        recordings: RecordingSettings {
-            recording_storage_aws_bucket_name: None,
-            aws_process_recording_queue_url: None,
-            sqs_polling_timeout_seconds: 1,
-            sqs_visibility_timeout_seconds: 2,
-            recording_retention_days: None,
-        },
+    let env = TestEnv::new()
+        .database_url(db_url)
+        .set("DATABASE_TIMEOUT_SECONDS", "2")
+        .broker(broker)
+        .set("WORKER_PREFETCH", "16")
+        .set("WORKER_BATCH_SIZE", "8")
+        .set("WORKER_SHUTDOWN_SECONDS", "5")
+        .set("SQS_POLLING_TIMEOUT_SECONDS", "1")
+        .set("SQS_VISIBILITY_TIMEOUT_SECONDS", "2")
         // Jobs are run by hand in the tests.
-        jobs: JobSettings {
-            job_scan_interval_seconds: 0,
-            job_retention_interval_seconds: 0,
-            job_meeting_cleanup_interval_seconds: 0,
-            job_personal_data_interval_seconds: 0,
-            meeting_empty_grace_seconds: 60,
-            ..Default::default()
-        },
-        aws: test_support::aws::aws_settings(),
-        whereby: WherebySettings {
-            whereby_api_key: SecretString::from("worker-test-key".to_owned()),
-            // Nothing listens here unless a test points it at a stand-in.
-            whereby_api_url: "http://127.0.0.1:9/v1".to_owned(),
-            whereby_timeout_seconds: 2,
-            whereby_max_attempts: 1,
-            whereby_max_retry_after_seconds: 1,
-        },
-        log: LogSettings {
-            log_format: LogFormat::Pretty,
-            log_level: "info".to_owned(),
-        },
-    }
+        .set("JOB_SCAN_INTERVAL_SECONDS", "0")
+        .set("JOB_RETENTION_INTERVAL_SECONDS", "0")
+        .set("JOB_MEETING_CLEANUP_INTERVAL_SECONDS", "0")
+        .set("JOB_PERSONAL_DATA_INTERVAL_SECONDS", "0")
+        .set("MEETING_EMPTY_GRACE_SECONDS", "60")
+        .set("WHEREBY_API_KEY", "worker-test-key")
+        // Nothing listens here unless a test points it at a stand-in.
+        .set("WHEREBY_API_URL", "http://127.0.0.1:9/v1")
+        .set("WHEREBY_TIMEOUT_SECONDS", "2")
+        .set("WHEREBY_MAX_ATTEMPTS", "1")
+        .set("WHEREBY_MAX_RETRY_AFTER_SECONDS", "1");
+    WorkerSettings::from_source(&env.source()).expect("recording-worker test settings")
 }
 
 /// The settings with S3/SQS pointed at a test bucket and queue.

@@ -1,17 +1,9 @@
 use std::{net::TcpListener, time::Duration};
 
 use reqwest::{Method, Response};
-use room_api::{
-    Application, RoomApiSettings,
-    settings::{AccessSettings, HttpSettings, MeetingSettings},
-};
-use secrecy::SecretString;
+use room_api::{Application, RoomApiSettings};
 use serde_json::Value;
-use settings::{
-    AuthSettings, DatabaseSettings, LogFormat, LogSettings, RecordingStorageSettings,
-    WherebySettings,
-};
-use test_support::TestDatabase;
+use test_support::{TestDatabase, TestEnv};
 use tokio_util::sync::CancellationToken;
 use whereby_stand_in::{StandInConfig, StandInServer};
 
@@ -37,61 +29,26 @@ impl Drop for TestApp {
 }
 
 pub fn base_settings(db_url: &str, whereby_url: &str) -> RoomApiSettings {
-    RoomApiSettings {
-        http: HttpSettings {
-            room_api_addr: "127.0.0.1:0".to_owned(),
-            room_api_workers: Some(2),
-            room_api_body_limit_bytes: 16 * 1024,
-            room_api_shutdown_seconds: 1,
-            room_api_request_timeout_seconds: 30,
-            branding_retry_seconds: 1,
-        },
-        database: DatabaseSettings {
-            database_url: SecretString::from(db_url.to_owned()),
-            database_pool_size: 10,
-            database_timeout_seconds: 5,
-            // The per-test database is cloned from a migrated template.
-            database_migrate_on_start: false,
-            ..Default::default()
-        },
-        whereby: WherebySettings {
-            whereby_api_key: SecretString::from(WHEREBY_KEY.to_owned()),
-            whereby_api_url: whereby_url.to_owned(),
-            whereby_timeout_seconds: 5,
-            whereby_max_attempts: 3,
-            whereby_max_retry_after_seconds: 2,
-        },
-        storage: RecordingStorageSettings {
-            recording_storage_aws_bucket_name: BUCKET.to_owned(),
-            aws_whereby_access_key_id: AWS_KEY_ID.to_owned(),
-            aws_whereby_access_key_secret: SecretString::from(AWS_SECRET.to_owned()),
-        },
-        auth: AuthSettings {
-            auth_jwt_secret: Some(SecretString::from(JWT_SECRET.to_owned())),
-            auth_jwt_public_key: None,
-            auth_jwt_audience: None,
-            auth_jwt_issuer: None,
-        },
-        meetings: MeetingSettings {
-            meeting_duration_hours: 8,
-            whereby_plan_meeting_limit: Some(25),
-            branding_default_primary_color: None,
-            branding_default_secondary_color: None,
-            branding_default_focus_color: None,
-            branding_default_logo_file: None,
-            branding_default_background: None,
-        },
-        access: AccessSettings {
-            auth_service_subjects: "svc-pipeline".to_owned(),
-            auth_operator_subjects: "ops-1, ops-2".to_owned(),
-            recording_download_url_seconds: 300,
-        },
-        aws: test_support::aws::aws_settings(),
-        log: LogSettings {
-            log_format: LogFormat::Pretty,
-            log_level: "info".to_owned(),
-        },
-    }
+    let env = TestEnv::new()
+        .database_url(db_url)
+        .set("DATABASE_POOL_SIZE", "10")
+        .set("ROOM_API_WORKERS", "2")
+        .set("ROOM_API_SHUTDOWN_SECONDS", "1")
+        .set("BRANDING_RETRY_SECONDS", "1")
+        .set("WHEREBY_API_KEY", WHEREBY_KEY)
+        .set("WHEREBY_API_URL", whereby_url)
+        .set("WHEREBY_TIMEOUT_SECONDS", "5")
+        .set("WHEREBY_MAX_ATTEMPTS", "3")
+        .set("WHEREBY_MAX_RETRY_AFTER_SECONDS", "2")
+        .set("RECORDING_STORAGE_AWS_BUCKET_NAME", BUCKET)
+        .set("AWS_WHEREBY_ACCESS_KEY_ID", AWS_KEY_ID)
+        .set("AWS_WHEREBY_ACCESS_KEY_SECRET", AWS_SECRET)
+        .set("AUTH_JWT_SECRET", JWT_SECRET)
+        .set("WHEREBY_PLAN_MEETING_LIMIT", "25")
+        .set("AUTH_SERVICE_SUBJECTS", "svc-pipeline")
+        .set("AUTH_OPERATOR_SUBJECTS", "ops-1, ops-2")
+        .set("RECORDING_DOWNLOAD_URL_SECONDS", "300");
+    RoomApiSettings::from_source(&env.source()).expect("room-api test settings")
 }
 
 pub async fn spawn_app() -> TestApp {

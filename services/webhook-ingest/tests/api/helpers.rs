@@ -3,15 +3,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use secrecy::SecretString;
 use serde_json::{Value, json};
-use settings::{AmqpSettings, LogFormat, LogSettings};
-use test_support::TestBroker;
+use test_support::{TestBroker, TestEnv};
 use tokio_util::sync::CancellationToken;
-use webhook_ingest::{
-    Application, IngestSettings,
-    settings::{HttpSettings, WebhookSettings},
-};
+use webhook_ingest::{Application, IngestSettings};
 
 pub const SECRET: &str = "whsec-current-0123456789";
 pub const OLD_SECRET: &str = "whsec-previous-9876543210";
@@ -30,29 +25,16 @@ impl Drop for TestIngest {
 }
 
 pub fn settings(broker: &TestBroker, secrets: &str) -> IngestSettings {
-    IngestSettings {
-        http: HttpSettings {
-            webhook_ingest_addr: "127.0.0.1:0".to_owned(),
-            webhook_ingest_workers: Some(2),
-            webhook_body_limit_bytes: 64 * 1024,
-            webhook_ingest_shutdown_seconds: 1,
-            webhook_max_in_flight: 256,
-            ..Default::default()
-        },
-        webhook: WebhookSettings {
-            whereby_webhook_secret: SecretString::from(secrets.to_owned()),
-            whereby_webhook_tolerance_seconds: 300,
-        },
-        amqp: AmqpSettings {
-            amqp_publish_timeout_ms: 2000,
-            amqp_connect_timeout_seconds: 2,
-            ..broker.amqp_settings()
-        },
-        log: LogSettings {
-            log_format: LogFormat::Pretty,
-            log_level: "info".to_owned(),
-        },
-    }
+    let env = TestEnv::new()
+        .broker(broker)
+        .set("WEBHOOK_INGEST_WORKERS", "2")
+        .set("WEBHOOK_BODY_LIMIT_BYTES", "65536")
+        .set("WEBHOOK_INGEST_SHUTDOWN_SECONDS", "1")
+        .set("WEBHOOK_MAX_IN_FLIGHT", "256")
+        .set("WHEREBY_WEBHOOK_SECRET", secrets)
+        .set("AMQP_PUBLISH_TIMEOUT_MS", "2000")
+        .set("AMQP_CONNECT_TIMEOUT_SECONDS", "2");
+    IngestSettings::from_source(&env.source()).expect("webhook-ingest test settings")
 }
 
 pub async fn spawn_ingest(broker: TestBroker) -> TestIngest {
