@@ -6,7 +6,6 @@ use std::fmt;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 /// Where recordings land: the bucket, and the key prefix when the bucket setting
 /// names a sub-folder (`my-bucket/recordings` → bucket `my-bucket`, prefix
@@ -137,7 +136,8 @@ pub fn decode_event_key(raw: &str) -> String {
 /// A recording's life: `unmatched` (no meeting found, kept), `uploaded` (in the
 /// bucket, matched), `queued` (handed to the pipeline, confirmed), then what the
 /// pipeline reports (`processing`, `done`, `failed`), and `deleted` by retention.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RecordingStatus {
     Unmatched,

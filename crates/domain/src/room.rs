@@ -1,7 +1,6 @@
 use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::ValidationError;
 
@@ -21,6 +20,7 @@ pub const ROOM_NAME_PATTERN: &str = "^(?![0-9a-f]{32}$)(?![0-9a-f]{8}-[0-9a-f]{4
 #[serde(transparent)]
 pub struct RoomName(String);
 
+#[cfg(feature = "openapi")]
 impl utoipa::PartialSchema for RoomName {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::ObjectBuilder::new()
@@ -36,7 +36,8 @@ impl utoipa::PartialSchema for RoomName {
     }
 }
 
-impl ToSchema for RoomName {}
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for RoomName {}
 
 impl RoomName {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
@@ -113,7 +114,8 @@ impl OwnerId {
 macro_rules! wire_enum {
     ($(#[$meta:meta])* $name:ident, $field:literal { $($variant:ident => $wire:tt),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         pub enum $name {
             $(#[serde(rename = $wire)] $variant),+
         }
@@ -179,7 +181,8 @@ wire_enum!(
 
 /// The settings a room carries and a meeting copies when it is created. A meeting
 /// can be reused only while its copy still equals the room's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoomSettings {
     pub platform: Platform,
     pub recording_type: RecordingType,

@@ -47,9 +47,18 @@ pub fn job_for(
     })
 }
 
+/// Why the stand-in could not upload a recording.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("the meeting's recording bucket setting is empty")]
+    NoBucket,
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+}
+
 /// Uploads a small stand-in file; returns (object key, file name).
-pub async fn upload(endpoint: &str, job: &RecordingJob) -> Result<(String, String), String> {
-    let location = RecordingLocation::parse(&job.bucket_setting).ok_or("empty bucket setting")?;
+pub async fn upload(endpoint: &str, job: &RecordingJob) -> Result<(String, String), UploadError> {
+    let location = RecordingLocation::parse(&job.bucket_setting).ok_or(UploadError::NoBucket)?;
     let file_name = format!(
         "{}-{}.{}",
         job.room_name.trim_start_matches('/'),
@@ -77,8 +86,7 @@ pub async fn upload(endpoint: &str, job: &RecordingJob) -> Result<(String, Strin
         body,
         &format!("video/{}", job.format),
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     tracing::info!(bucket = %location.bucket, %key, "uploaded a stand-in recording");
     Ok((key, file_name))
 }
