@@ -10,8 +10,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::{
+    pipeline::{self, PipelineFigures, PipelineLoad},
     report, sender,
-    stack::{self, MEETING, SECRET, Stack},
+    stack::{self, Engines, MEETING, SECRET, Stack},
 };
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -25,7 +26,7 @@ pub struct Latency {
     pub errors: usize,
 }
 
-fn summarize(mut micros: Vec<u64>, errors: usize, seconds: f64) -> Latency {
+pub(crate) fn summarize(mut micros: Vec<u64>, errors: usize, seconds: f64) -> Latency {
     micros.sort_unstable();
     let pick = |q: f64| {
         if micros.is_empty() {
@@ -76,6 +77,8 @@ pub struct Report {
     pub broker_cpu_ms_per_event: f64,
     /// `--cluster`: the same phases on cluster engines.
     pub cluster: Option<ClusterFigures>,
+    /// Ingest and worker together, on each kind of engines asked for.
+    pub pipeline: Vec<PipelineFigures>,
     /// Closed-loop ingest latencies (ms), sampled, for the plot.
     #[serde(skip)]
     pub ingest_samples: Vec<f64>,
@@ -98,7 +101,7 @@ pub struct ClusterFigures {
 
 /// Runs `work` on `connections` tasks for `warmup + duration`; returns the
 /// latencies (µs) measured after the warm-up and the number of failures.
-async fn closed_loop<F, Fut>(
+pub(crate) async fn closed_loop<F, Fut>(
     connections: usize,
     warmup: Duration,
     duration: Duration,
@@ -190,6 +193,33 @@ pub struct Options {
     /// nodes, two ingest replicas, two workers), side by side in the report.
     #[arg(long)]
     pub cluster: bool,
+    /// Where PostgreSQL and RabbitMQ run for the pipeline phases (ingest and worker
+    /// together): private servers, the machine's, or both in turn.
+    #[arg(long, value_enum, default_value_t = EngineChoice::Both)]
+    pub engines: EngineChoice,
+    /// The steady rates of the pipeline phases, events per second, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1000u64, 3000])]
+    pub rates: Vec<u64>,
+    /// Only the pipeline phases (for profiling them).
+    #[arg(long)]
+    pub pipeline_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum EngineChoice {
+    Private,
+    Machine,
+    Both,
+}
+
+impl EngineChoice {
+    fn engines(self) -> Vec<Engines> {
+        match self {
+            Self::Private => vec![Engines::Private],
+            Self::Machine => vec![Engines::Machine],
+            Self::Both => vec![Engines::Private, Engines::Machine],
+        }
+    }
 }
 
 /// What every phase of one run shares, from the options.
@@ -220,6 +250,19 @@ impl Load {
 /// cluster's) and writes the report to `options.out`.
 pub async fn run(options: Options) -> anyhow::Result<()> {
     let load = Load::from_options(&options);
+    let pipeline_load = PipelineLoad {
+        connections: load.connections,
+        warmup: load.warmup,
+        duration: load.duration,
+        rates: options.rates.iter().map(|r| *r as f64).collect(),
+    };
+    if options.pipeline_only {
+        let mut figures = Vec::new();
+        for engines in options.engines.engines() {
+            figures.push(pipeline::measure(engines, &pipeline_load).await?);
+        }
+        return report::write_pipeline(&figures, &options.out);
+    }
     let (mut stack, idle_rss_mib) = start_stack().await?;
     let url: Arc<str> = format!("{}/v1/whereby", stack.ingest_url).into();
     let http = sender::client(load.connections * 2);
@@ -231,8 +274,12 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let room_api_figures = room_api(&load, &stack, &http).await?;
 
     let usage = usage_of(&stack);
+    drop(stack);
+    let mut pipeline = Vec::new();
+    for engines in options.engines.engines() {
+        pipeline.push(pipeline::measure(engines, &pipeline_load).await?);
+    }
     let cluster = if options.cluster {
-        drop(stack);
         Some(cluster_figures(load.connections, load.warmup, load.duration, load.backlog).await?)
     } else {
         None
@@ -258,6 +305,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         usage,
         broker_cpu_ms_per_event: ingest_closed.broker_cpu_ms_per_event,
         cluster,
+        pipeline,
         ingest_samples: ingest_closed.samples,
     };
     report::write(&report, &options.out)?;
@@ -299,7 +347,7 @@ async fn ingest_closed_loop(
 ) -> IngestClosedLoop {
     let connections = load.connections;
     eprintln!("1/5 webhook-ingest, closed loop, {connections} connections");
-    let broker_cpu_before = stack.rabbit.cpu_seconds();
+    let broker_cpu_before = stack.engine_cpu_seconds().1;
     let run_a = format!("a{}", &uuid::Uuid::new_v4().simple().to_string()[..5]);
     let (h, u, r) = (http.clone(), url.clone(), run_a.clone());
     let (lat, errors) = closed_loop(connections, load.warmup, load.duration, move |c, n| {
@@ -317,7 +365,7 @@ async fn ingest_closed_loop(
         .collect();
     let latency = summarize(lat, errors, load.duration.as_secs_f64());
     let broker_cpu_ms_per_event = per_event_ms(
-        stack.rabbit.cpu_seconds() - broker_cpu_before,
+        stack.engine_cpu_seconds().1 - broker_cpu_before,
         latency.count,
     );
     IngestClosedLoop {
@@ -599,7 +647,7 @@ async fn cluster_figures(
 }
 
 /// Inbox rows whose event id starts with `prefix` (all with "").
-async fn count(db_url: &str, prefix: &str) -> anyhow::Result<usize> {
+pub(crate) async fn count(db_url: &str, prefix: &str) -> anyhow::Result<usize> {
     let n = stack::scalar_in(
         db_url,
         &format!("SELECT count(*) AS n FROM webhook_events WHERE event_id LIKE '{prefix}%'"),

@@ -72,7 +72,7 @@ impl Observed {
 /// failover makes it read-only for a few seconds).
 async fn set_read_only(stack: &Stack, on: bool) -> anyhow::Result<()> {
     use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-    let mut conn = AsyncPgConnection::establish(&stack.pg.url("postgres")).await?;
+    let mut conn = AsyncPgConnection::establish(&stack.pg().url("postgres")).await?;
     // This session stays writable whatever the server's default becomes.
     diesel::sql_query("SET default_transaction_read_only = off")
         .execute(&mut conn)
@@ -159,34 +159,34 @@ async fn inject(stack: &mut Stack, fault: Fault) -> anyhow::Result<Observed> {
             });
         }
         Fault::RabbitRestart => {
-            stack.rabbit.stop_app();
+            stack.rabbit().stop_app();
             tokio::time::sleep(Duration::from_secs(2)).await;
-            stack.rabbit.start_app();
+            stack.rabbit().start_app();
         }
         Fault::RabbitCloseConnections => {
-            stack.rabbit.close_all_connections();
+            stack.rabbit().close_all_connections();
         }
         Fault::RabbitPause => {
             // Longer than the publish timeout (3 s): ingest must answer 503.
-            stack.rabbit.pause();
+            stack.rabbit().pause();
             tokio::time::sleep(Duration::from_secs(5)).await;
-            stack.rabbit.resume();
+            stack.rabbit().resume();
         }
         Fault::RabbitDiskAlarm => {
             anyhow::ensure!(
-                stack.rabbit.ctl(&["set_disk_free_limit", "100000GB"]),
+                stack.rabbit().ctl(&["set_disk_free_limit", "100000GB"]),
                 "set the disk alarm"
             );
             tokio::time::sleep(Duration::from_secs(5)).await;
             anyhow::ensure!(
-                stack.rabbit.ctl(&["set_disk_free_limit", "10MB"]),
+                stack.rabbit().ctl(&["set_disk_free_limit", "10MB"]),
                 "clear the disk alarm"
             );
         }
         Fault::PostgresRestart => {
-            stack.pg.stop_server();
+            stack.pg().stop_server();
             tokio::time::sleep(Duration::from_secs(4)).await;
-            stack.pg.start_server();
+            stack.pg().start_server();
         }
         Fault::IngestSigkill => {
             if let Some(p) = stack.ingest.as_mut() {

@@ -11,6 +11,8 @@
 pub mod bench;
 pub mod chaos;
 pub mod cluster;
+pub mod cpu;
+pub mod pipeline;
 pub mod procs;
 pub mod proxy;
 pub mod report;

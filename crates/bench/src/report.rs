@@ -2,7 +2,10 @@
 //! tables) and `ingest-latency.svg` (the closed-loop ingest latency curve), also
 //! printed.
 
-use crate::bench::{Latency, Report};
+use crate::{
+    bench::{Latency, Report},
+    pipeline::{CpuPerEvent, PipelineFigures},
+};
 
 fn row(name: &str, l: &Latency) -> String {
     format!(
@@ -86,7 +89,93 @@ fn markdown(r: &Report) -> String {
             c.ingest_cpu_ms_per_event,
         ));
     }
+    md.push_str(&pipeline_markdown(&r.pipeline, Some(&r.ingest_closed_loop)));
     md
+}
+
+fn cpu_row(name: &str, c: &CpuPerEvent) -> String {
+    format!(
+        "| {name} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+        c.ingest_ms, c.worker_ms, c.postgres_ms, c.rabbitmq_ms, c.total_ms
+    )
+}
+
+/// The pipeline phases: ingest and worker together, per kind of engines; with
+/// `ingest_alone` (phase 1 of the same run, private engines) the ratio to it.
+fn pipeline_markdown(figures: &[PipelineFigures], ingest_alone: Option<&Latency>) -> String {
+    let mut md = String::from(
+        "\n### The pipeline: webhook-ingest and recording-worker together\n\n\
+         Closed loop: answered per second and latency; applied per second from the first send \
+         to the last committed row. Steady rates: ingest latency from each event's scheduled \
+         send; lag from each 200 to its committed row.\n\n\
+         | engines | phase | per second | p50 ms | p90 ms | p99 ms | max ms | errors |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for f in figures {
+        let l = &f.closed_loop;
+        md.push_str(&format!(
+            "| {} | closed loop, answered | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |\n| {} | closed loop, applied end to end | {:.0} | | | | | |\n",
+            f.engines, l.per_second, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms, l.errors,
+            f.engines, f.applied_per_second
+        ));
+        for s in &f.steady {
+            for (what, l) in [("ingest from schedule", &s.ingest), ("200 to row", &s.lag)] {
+                md.push_str(&format!(
+                    "| {} | {:.0}/s, {what} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |\n",
+                    f.engines,
+                    s.rate,
+                    l.per_second,
+                    l.p50_ms,
+                    l.p90_ms,
+                    l.p99_ms,
+                    l.max_ms,
+                    l.errors
+                ));
+            }
+        }
+    }
+    md.push_str(
+        "\nCPU ms per event (each server with its child processes):\n\n\
+         | engines, phase | webhook-ingest | recording-worker | PostgreSQL | RabbitMQ | total |\n\
+         |---|---:|---:|---:|---:|---:|\n",
+    );
+    for f in figures {
+        md.push_str(&cpu_row(
+            &format!("{}, closed loop", f.engines),
+            &f.closed_loop_cpu,
+        ));
+        for s in &f.steady {
+            md.push_str(&cpu_row(&format!("{}, {:.0}/s", f.engines, s.rate), &s.cpu));
+        }
+    }
+    if let Some(alone) = ingest_alone.filter(|a| a.per_second > 0.0) {
+        md.push_str("\nAgainst ingest alone (phase 1, private engines, same run):\n\n");
+        for f in figures {
+            md.push_str(&format!(
+                "- {}: answered {:.2}x, applied end to end {:.2}x; closed-loop p99 {:.2} ms (alone {:.2} ms)\n",
+                f.engines,
+                f.closed_loop.per_second / alone.per_second,
+                f.applied_per_second / alone.per_second,
+                f.closed_loop.p99_ms,
+                alone.p99_ms
+            ));
+        }
+    }
+    md
+}
+
+/// `--pipeline-only`: the pipeline phases' report.
+#[allow(clippy::print_stdout, reason = "the report is the program's output")]
+pub fn write_pipeline(figures: &[PipelineFigures], out: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out)?;
+    let md = pipeline_markdown(figures, None);
+    std::fs::write(
+        format!("{out}/pipeline.json"),
+        serde_json::to_string_pretty(figures)?,
+    )?;
+    std::fs::write(format!("{out}/pipeline.md"), &md)?;
+    println!("{md}\nwritten to {out}/pipeline.json, pipeline.md");
+    Ok(())
 }
 
 /// A latency distribution (percentile curve) of the closed-loop ingest phase.

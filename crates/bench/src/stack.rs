@@ -29,10 +29,39 @@ pub const MEETINGS: [&str; 4] = [
     "chaos-meeting-4",
 ];
 
+/// Where PostgreSQL and RabbitMQ run for a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engines {
+    /// A private PostgreSQL cluster and RabbitMQ node, started for the stack (the
+    /// fault suite breaks them; nothing else shares them).
+    Private,
+    /// The machine's PostgreSQL (a fresh database) and RabbitMQ (a fresh prefix),
+    /// run separately as a deployment's are.
+    Machine,
+}
+
+impl Engines {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Private => "private PostgreSQL and RabbitMQ",
+            Self::Machine => "the machine's PostgreSQL and RabbitMQ",
+        }
+    }
+}
+
+/// The machine's servers (`make bench` starts them when they are not running).
+const MACHINE_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
+const MACHINE_RABBITMQ: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
 pub struct Stack {
     pub dir: PathBuf,
-    pub pg: PrivatePostgres,
-    pub rabbit: PrivateRabbit,
+    pub engines: Engines,
+    /// Only with [`Engines::Private`] (the fault suite's).
+    private: Option<(PrivatePostgres, PrivateRabbit)>,
+    pub amqp_url: String,
+    /// The root processes of PostgreSQL and RabbitMQ, for their CPU time.
+    pub postgres_pid: Option<u32>,
+    pub rabbitmq_pid: Option<u32>,
     pub aws: TestAws,
     pub aws_proxy: Proxy,
     /// Between the services and PostgreSQL (the harness itself connects directly).
@@ -77,17 +106,47 @@ impl Stack {
     /// fault suite can cut or stall; the benchmark connects them directly, so that
     /// no extra hop is measured.
     pub async fn start(db_through_proxy: bool) -> anyhow::Result<Self> {
-        let dir =
-            std::env::temp_dir().join(format!("whereby-chaos-{}", uuid::Uuid::new_v4().simple()));
+        Self::start_on(Engines::Private, db_through_proxy).await
+    }
+
+    pub async fn start_on(engines: Engines, db_through_proxy: bool) -> anyhow::Result<Self> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let dir = std::env::temp_dir().join(format!("whereby-chaos-{id}"));
         std::fs::create_dir_all(&dir)?;
-        let pg = PrivatePostgres::start();
-        let rabbit = PrivateRabbit::start();
-        exec(&pg.url("postgres"), "CREATE DATABASE whereby").await?;
-        let db_url = pg.url("whereby");
+        let (private, server_url, database, amqp_url, prefix, rabbitmq_pid) = match engines {
+            Engines::Private => {
+                let (pg, rabbit) = (PrivatePostgres::start(), PrivateRabbit::start());
+                let (server, amqp, pid) = (pg.url("postgres"), rabbit.url(), rabbit.os_pid());
+                (
+                    Some((pg, rabbit)),
+                    server,
+                    "whereby".to_owned(),
+                    amqp,
+                    String::new(),
+                    pid,
+                )
+            }
+            Engines::Machine => (
+                None,
+                format!("{MACHINE_POSTGRES}/postgres"),
+                format!("whereby_bench_{}", &id[..12]),
+                MACHINE_RABBITMQ.to_owned(),
+                format!("bench{}.", &id[..12]),
+                crate::cpu::find_process(&["beam.smp", "rabbit"]),
+            ),
+        };
+        exec(&server_url, &format!("CREATE DATABASE {database}")).await?;
+        let db_url = server_url.replace("/postgres", &format!("/{database}"));
         exec(&db_url, "SELECT 1").await?;
+        let postgres_pid = postmaster_pid(&db_url).await;
+        let db_port = db_url
+            .rsplit_once(':')
+            .and_then(|(_, rest)| rest.split('/').next())
+            .unwrap_or("5432")
+            .to_owned();
         let aws = TestAws::new().await;
         let aws_proxy = Proxy::start(&test_support::aws::endpoint()).await?;
-        let pg_proxy = Proxy::start(&format!("127.0.0.1:{}", pg.port())).await?;
+        let pg_proxy = Proxy::start(&format!("127.0.0.1:{db_port}")).await?;
         let (ingest_port, worker_port, worker2_port, api_port, stand_in_port) = (
             free_port(),
             free_port(),
@@ -101,7 +160,10 @@ impl Stack {
             (
                 "DATABASE_URL",
                 if db_through_proxy {
-                    format!("postgres://postgres@127.0.0.1:{}/whereby", pg_proxy.port())
+                    format!(
+                        "postgres://postgres@127.0.0.1:{}/{database}",
+                        pg_proxy.port()
+                    )
                 } else {
                     db_url.clone()
                 },
@@ -112,7 +174,8 @@ impl Stack {
             ("DATABASE_TIMEOUT_SECONDS", "2".to_owned()),
             ("DATABASE_STATEMENT_TIMEOUT_MS", "2000".to_owned()),
             ("WORKER_FAULT_INJECTION", "true".to_owned()),
-            ("AMQP_URL", rabbit.url()),
+            ("AMQP_URL", amqp_url.clone()),
+            ("AMQP_PREFIX", prefix),
             ("AMQP_PUBLISH_TIMEOUT_MS", "3000".to_owned()),
             ("AMQP_RETRY_DELAYS_MS", "300,600,900".to_owned()),
             ("WHEREBY_API_KEY", API_KEY.to_owned()),
@@ -150,8 +213,11 @@ impl Stack {
         .collect();
         let mut stack = Self {
             dir,
-            pg,
-            rabbit,
+            engines,
+            private,
+            amqp_url,
+            postgres_pid,
+            rabbitmq_pid,
             aws,
             aws_proxy,
             pg_proxy,
@@ -173,6 +239,71 @@ impl Stack {
         seed_meetings(&stack.db_url).await?;
         stack.start_ingest().await?;
         Ok(stack)
+    }
+
+    /// The private PostgreSQL (fault suite only: a stack on the machine's engines
+    /// must not break them).
+    pub fn pg(&self) -> &PrivatePostgres {
+        match &self.private {
+            Some((pg, _)) => pg,
+            None => panic!("a fault on the machine's PostgreSQL: only private engines"),
+        }
+    }
+
+    /// The private RabbitMQ node (fault suite only).
+    pub fn rabbit(&self) -> &PrivateRabbit {
+        match &self.private {
+            Some((_, rabbit)) => rabbit,
+            None => panic!("a fault on the machine's RabbitMQ: only private engines"),
+        }
+    }
+
+    /// CPU seconds PostgreSQL and RabbitMQ (each with its child processes) have
+    /// used so far.
+    pub fn engine_cpu_seconds(&self) -> (f64, f64) {
+        let of = |pid: Option<u32>| pid.map_or(0.0, crate::cpu::tree_seconds);
+        (of(self.postgres_pid), of(self.rabbitmq_pid))
+    }
+
+    /// On the machine's engines: drops the database and deletes the queues made
+    /// for this stack (the services are stopped first).
+    pub async fn release_machine_engines(&mut self) -> anyhow::Result<()> {
+        if self.engines != Engines::Machine {
+            return Ok(());
+        }
+        for p in [
+            &mut self.ingest,
+            &mut self.worker,
+            &mut self.worker2,
+            &mut self.room_api,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            p.kill();
+        }
+        let prefix = self.env.get("AMQP_PREFIX").cloned().unwrap_or_default();
+        let amqp = settings::AmqpSettings {
+            amqp_prefix: prefix,
+            ..test_support::TestEnv::new().section()?
+        };
+        let topology = messaging::Topology::from_settings(&amqp);
+        let conn = messaging::connect(&self.amqp_url, "bench", Duration::from_secs(5)).await?;
+        let channel = conn.create_channel().await?;
+        topology.delete(&channel).await?;
+        let _ = conn.close(200, "bye".into()).await;
+        let database = self
+            .db_url
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        exec(
+            &format!("{MACHINE_POSTGRES}/postgres"),
+            &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+        )
+        .await?;
+        Ok(())
     }
 
     pub async fn start_ingest(&mut self) -> anyhow::Result<()> {
@@ -219,7 +350,7 @@ impl Stack {
     /// Messages in the webhook dead-letter queue now.
     pub async fn dead_lettered(&self) -> anyhow::Result<u32> {
         let prefix = self.env.get("AMQP_PREFIX").cloned().unwrap_or_default();
-        let conn = messaging::connect(&self.rabbit.url(), "chaos", Duration::from_secs(5)).await?;
+        let conn = messaging::connect(&self.amqp_url, "chaos", Duration::from_secs(5)).await?;
         let channel = conn.create_channel().await?;
         let q = channel
             .queue_declare(
@@ -261,6 +392,29 @@ impl Stack {
     pub async fn effects(&self, prefix: &str) -> anyhow::Result<usize> {
         effects_in(&self.db_url, prefix).await
     }
+}
+
+/// PostgreSQL's main process, from `postmaster.pid` in its data directory.
+async fn postmaster_pid(db_url: &str) -> Option<u32> {
+    #[derive(diesel::QueryableByName)]
+    struct Dir {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        setting: String,
+    }
+    let mut conn = AsyncPgConnection::establish(db_url).await.ok()?;
+    let rows: Vec<Dir> =
+        diesel::sql_query("SELECT setting FROM pg_settings WHERE name = 'data_directory'")
+            .load(&mut conn)
+            .await
+            .ok()?;
+    let dir = rows.into_iter().next()?.setting;
+    std::fs::read_to_string(std::path::Path::new(&dir).join("postmaster.pid"))
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// One number from a query (`SELECT … AS n`, a bigint).

@@ -14,14 +14,17 @@ pub const HEADER_ATTEMPT: &str = "x-retry-attempt";
 pub const HEADER_REPLAYS: &str = "x-dlq-replays";
 
 /// What webhook-ingest publishes for every accepted webhook: the event exactly as
-/// Whereby sent it (parsed JSON), when and under which request id we received it.
+/// Whereby sent it, when and under which request id we received it. `E` is how the
+/// event is held: parsed (`serde_json::Value`, the consumer's view) or the bytes as
+/// received (`&RawValue`: ingest copies them into the envelope without parsing
+/// them into a tree and writing them out again); the wire format is the same.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WebhookEnvelope {
+pub struct WebhookEnvelope<E = serde_json::Value> {
     pub schema_version: u32,
     pub received_at: DateTime<Utc>,
     #[serde(default)]
     pub request_id: Option<String>,
-    pub event: serde_json::Value,
+    pub event: E,
 }
 
 pub fn header_str<'a>(headers: Option<&'a FieldTable>, name: &str) -> Option<&'a str> {

@@ -20,8 +20,8 @@ fn text(value: &str) -> AMQPValue {
 
 /// The properties of a webhook message: the event id as message id (consumers
 /// deduplicate on it), its type and request id as headers, when it was received.
-pub fn webhook_properties(
-    envelope: &WebhookEnvelope,
+pub fn webhook_properties<E>(
+    envelope: &WebhookEnvelope<E>,
     event_id: &str,
     event_type: &str,
 ) -> BasicProperties {
@@ -59,9 +59,9 @@ impl Publisher {
     /// An accepted webhook (`body` is its serialised `envelope`), to the events
     /// exchange under `whereby.<type>`. The message id is the event id: consumers
     /// deduplicate on it.
-    pub async fn publish_webhook(
+    pub async fn publish_webhook<E>(
         &self,
-        envelope: &WebhookEnvelope,
+        envelope: &WebhookEnvelope<E>,
         event_id: &str,
         event_type: &str,
         body: &[u8],

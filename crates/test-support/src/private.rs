@@ -201,6 +201,15 @@ impl PrivateRabbit {
     }
 
     /// CPU seconds the node's VM has used so far (from /proc; 0 when unknown).
+    /// The node's operating-system process id, while it runs.
+    pub fn os_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.dir.join("pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     pub fn cpu_seconds(&self) -> f64 {
         let Ok(pid) = std::fs::read_to_string(self.dir.join("pid")) else {
             return 0.0;

@@ -69,6 +69,16 @@ enum Finish {
     Abandoned,
 }
 
+/// What became of one delivery after its batch committed.
+enum Settled {
+    /// Acked with the batch.
+    Ack,
+    /// Dead-lettered on its own.
+    Rejected,
+    /// Shut down while scheduling its retry: the batch stays unacknowledged.
+    Abandoned,
+}
+
 /// What became of a group of events handed to Postgres.
 enum Held {
     Applied(Vec<Outcome>),
@@ -194,6 +204,9 @@ impl Consumer {
     /// database error caused by one event: the batch is redone as batches of one,
     /// and a batch of one the database refuses is dead-lettered.
     async fn process_batch(&self, batch: Vec<Delivery>, shutdown: &CancellationToken) -> Finish {
+        // The delivery with the highest tag among those to ack, acked last with
+        // `multiple`.
+        let mut last_to_ack: Option<Delivery> = None;
         let mut readable = Vec::with_capacity(batch.len());
         for delivery in batch {
             match apply::parse(&delivery.data) {
@@ -226,10 +239,39 @@ impl Consumer {
                 }
             };
             for ((delivery, event), outcome) in group.into_iter().zip(outcomes) {
-                if let Finish::Abandoned = self.settle(delivery, &event, outcome, shutdown).await {
-                    return Finish::Abandoned;
+                match self.settle(&delivery, &event, outcome, shutdown).await {
+                    Settled::Ack => {
+                        if last_to_ack
+                            .as_ref()
+                            .is_none_or(|d: &Delivery| d.delivery_tag < delivery.delivery_tag)
+                        {
+                            last_to_ack = Some(delivery);
+                        }
+                    }
+                    Settled::Rejected => {}
+                    Settled::Abandoned => return Finish::Abandoned,
                 }
             }
+        }
+        let Some(last) = last_to_ack else {
+            return Finish::Acked;
+        };
+        if let Some(crashes) = &self.crash_after_commit
+            && crashes
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            tracing::warn!("test fault: dropping the connection between commit and ack");
+            return Finish::Abandoned;
+        }
+        // One ack for the batch: every delivery up to the last one settled, on a
+        // channel that processes one batch at a time (earlier deliveries are all
+        // settled, later ones not yet received into a batch). A rejected one in
+        // between is already settled and unaffected. Ok(false) means the channel
+        // was recovered meanwhile: the broker redelivers and the inbox turns each
+        // into a duplicate.
+        if !matches!(last.ack(BasicAckOptions { multiple: true }).await, Ok(true)) {
+            tracing::warn!("ack not delivered; the batch will be redelivered and deduplicated");
         }
         Finish::Acked
     }
@@ -269,15 +311,15 @@ impl Consumer {
         }
     }
 
-    /// After the commit: a retry scheduled (confirmed) or the outcome counted, then
-    /// the ack; a poison event is dead-lettered instead.
+    /// After the commit: a retry scheduled (confirmed) or the outcome counted, the
+    /// delivery then to be acked with its batch; a poison event is dead-lettered.
     async fn settle(
         &self,
-        delivery: Delivery,
+        delivery: &Delivery,
         event: &apply::Event,
         outcome: Outcome,
         shutdown: &CancellationToken,
-    ) -> Finish {
+    ) -> Settled {
         let request_id = header_str(delivery.properties.headers().as_ref(), HEADER_REQUEST_ID)
             .unwrap_or("")
             .to_owned();
@@ -287,11 +329,11 @@ impl Consumer {
             self.metrics.consumed.inc();
             match &outcome {
                 Outcome::RetryLater => {
-                    let attempt = attempt_of(&delivery);
+                    let attempt = attempt_of(delivery);
                     if let Finish::Abandoned =
-                        self.schedule_retry(&delivery, attempt, shutdown).await
+                        self.schedule_retry(delivery, attempt, shutdown).await
                     {
-                        return Finish::Abandoned;
+                        return Settled::Abandoned;
                     }
                     self.metrics.retried.inc();
                     tracing::info!(attempt = attempt + 1, "meeting not known yet; retrying later");
@@ -300,7 +342,7 @@ impl Consumer {
                     tracing::error!(%reason, "dead-lettering event");
                     self.metrics.dead_lettered.inc();
                     let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
-                    return Finish::Acked;
+                    return Settled::Rejected;
                 }
                 done => {
                     self.metrics.outcomes.with_label_values(&[done.label()]).inc();
@@ -312,20 +354,7 @@ impl Consumer {
                     tracing::info!(outcome = done.label(), event_type = %event.header.event_type, "handled event");
                 }
             }
-            if let Some(crashes) = &self.crash_after_commit
-                && crashes
-                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                    .is_ok()
-            {
-                tracing::warn!("test fault: dropping the connection between commit and ack");
-                return Finish::Abandoned;
-            }
-            // Ok(false) means the channel was recovered meanwhile: the broker
-            // redelivers and the inbox turns it into a duplicate.
-            if !matches!(delivery.ack(BasicAckOptions::default()).await, Ok(true)) {
-                tracing::warn!("ack not delivered; the event will be redelivered and deduplicated");
-            }
-            Finish::Acked
+            Settled::Ack
         }
         .instrument(span)
         .await
