@@ -200,9 +200,16 @@ pub struct Options {
     /// The steady rates of the pipeline phases, events per second, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [1000u64, 3000])]
     pub rates: Vec<u64>,
-    /// Only the pipeline phases (for profiling them).
-    #[arg(long)]
-    pub pipeline_only: bool,
+    /// Only some phases, for profiling them: `pipeline` (ingest and worker
+    /// together) or `room-api`.
+    #[arg(long, value_enum)]
+    pub only: Option<OnlyPhases>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OnlyPhases {
+    Pipeline,
+    RoomApi,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -256,12 +263,21 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         duration: load.duration,
         rates: options.rates.iter().map(|r| *r as f64).collect(),
     };
-    if options.pipeline_only {
-        let mut figures = Vec::new();
-        for engines in options.engines.engines() {
-            figures.push(pipeline::measure(engines, &pipeline_load).await?);
+    match options.only {
+        Some(OnlyPhases::Pipeline) => {
+            let mut figures = Vec::new();
+            for engines in options.engines.engines() {
+                figures.push(pipeline::measure(engines, &pipeline_load).await?);
+            }
+            return report::write_pipeline(&figures, &options.out);
         }
-        return report::write_pipeline(&figures, &options.out);
+        Some(OnlyPhases::RoomApi) => {
+            let (stack, _) = start_stack().await?;
+            let http = sender::client(load.connections * 2);
+            let figures = room_api(&load, &stack, &http).await?;
+            return report::write_room_api(&figures, &options.out);
+        }
+        None => {}
     }
     let (mut stack, idle_rss_mib) = start_stack().await?;
     let url: Arc<str> = format!("{}/v1/whereby", stack.ingest_url).into();
@@ -470,11 +486,12 @@ async fn end_to_end(load: &Load, stack: &Stack, url: &Arc<str>) -> anyhow::Resul
 }
 
 /// Phase 5's figures.
-struct RoomApiFigures {
-    room_creation: Latency,
-    meeting_creation: Latency,
-    meeting_reads: Latency,
-    meeting_reuse: Latency,
+#[derive(Debug, Serialize)]
+pub struct RoomApiFigures {
+    pub room_creation: Latency,
+    pub meeting_creation: Latency,
+    pub meeting_reads: Latency,
+    pub meeting_reuse: Latency,
 }
 
 /// Phase 5: room-api against the Whereby stand-in: rooms created, a new meeting

@@ -54,17 +54,34 @@ pub fn tree_seconds(root: u32) -> f64 {
     ticks as f64 / TICKS
 }
 
-/// The pid of the oldest process whose command line contains every one of
-/// `needles` (the server's main process rather than one of its children).
-pub fn find_process(needles: &[&str]) -> Option<u32> {
+/// The process listening on TCP `port` (IPv4 or IPv6): the socket's inode from
+/// /proc/net/tcp*, then the process holding it open.
+pub fn listening_on(port: u16) -> Option<u32> {
+    let hex_port = format!(":{port:04X}");
+    let inode = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .find_map(|table| {
+            std::fs::read_to_string(table)
+                .ok()?
+                .lines()
+                .skip(1)
+                .find_map(|line| {
+                    let f: Vec<&str> = line.split_whitespace().collect();
+                    // local_address, state (0A = LISTEN), inode.
+                    (f.get(1)?.ends_with(&hex_port) && *f.get(3)? == "0A")
+                        .then(|| f.get(9).map(|i| (*i).to_owned()))
+                        .flatten()
+                })
+        })?;
+    let socket = format!("socket:[{inode}]");
     std::fs::read_dir("/proc")
         .ok()?
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-                let c = String::from_utf8_lossy(&c);
-                needles.iter().all(|n| c.contains(n))
+        .find(|pid| {
+            std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+                fds.filter_map(Result::ok).any(|fd| {
+                    std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == socket.as_str())
+                })
             })
         })
-        .min()
 }

@@ -3,7 +3,7 @@
 //! printed.
 
 use crate::{
-    bench::{Latency, Report},
+    bench::{Latency, Report, RoomApiFigures},
     pipeline::{CpuPerEvent, PipelineFigures},
 };
 
@@ -164,7 +164,33 @@ fn pipeline_markdown(figures: &[PipelineFigures], ingest_alone: Option<&Latency>
     md
 }
 
-/// `--pipeline-only`: the pipeline phases' report.
+/// `--only room-api`: room-api's phase.
+#[allow(clippy::print_stdout, reason = "the report is the program's output")]
+pub fn write_room_api(f: &RoomApiFigures, out: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out)?;
+    let mut md = String::from(
+        "| phase | per second | p50 ms | p90 ms | p99 ms | max ms | errors |\n|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    md.push_str(&row("room-api, create room", &f.room_creation));
+    md.push_str(&row(
+        "room-api, create meeting (Whereby stand-in)",
+        &f.meeting_creation,
+    ));
+    md.push_str(&row("room-api, read a meeting", &f.meeting_reads));
+    md.push_str(&row(
+        "room-api, create-meeting reuse path (200)",
+        &f.meeting_reuse,
+    ));
+    std::fs::write(
+        format!("{out}/room-api.json"),
+        serde_json::to_string_pretty(f)?,
+    )?;
+    std::fs::write(format!("{out}/room-api.md"), &md)?;
+    println!("{md}\nwritten to {out}/room-api.json, room-api.md");
+    Ok(())
+}
+
+/// `--only pipeline`: the pipeline phases' report.
 #[allow(clippy::print_stdout, reason = "the report is the program's output")]
 pub fn write_pipeline(figures: &[PipelineFigures], out: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(out)?;

@@ -132,11 +132,14 @@ impl Stack {
                 format!("whereby_bench_{}", &id[..12]),
                 MACHINE_RABBITMQ.to_owned(),
                 format!("bench{}.", &id[..12]),
-                crate::cpu::find_process(&["beam.smp", "rabbit"]),
+                crate::cpu::listening_on(5672),
             ),
         };
         exec(&server_url, &format!("CREATE DATABASE {database}")).await?;
-        let db_url = server_url.replace("/postgres", &format!("/{database}"));
+        let db_url = match server_url.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{database}"),
+            None => anyhow::bail!("no database in {server_url}"),
+        };
         exec(&db_url, "SELECT 1").await?;
         let postgres_pid = postmaster_pid(&db_url).await;
         let db_port = db_url

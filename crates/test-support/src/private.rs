@@ -60,6 +60,9 @@ pub struct PrivateRabbit {
     dir: PathBuf,
 }
 
+/// Erlang scheduler flags: no busy-waiting before a scheduler sleeps.
+pub const SCHEDULER_ARGS: &str = "+sbwt none +sbwtdcpu none +sbwtdio none";
+
 impl PrivateRabbit {
     pub fn start() -> Self {
         let rabbit = Self::configure();
@@ -115,7 +118,11 @@ impl PrivateRabbit {
             .env("RABBITMQ_MNESIA_BASE", dir.join("mnesia"))
             .env("RABBITMQ_LOG_BASE", dir.join("log"))
             .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("enabled_plugins"))
-            .env("RABBITMQ_PID_FILE", dir.join("pid")));
+            .env("RABBITMQ_PID_FILE", dir.join("pid"))
+            // As in production (k8s/components/rabbitmq-cluster): schedulers sleep
+            // when idle instead of spinning, which at moderate rates cost more CPU
+            // than the messages (docs/benchmarks.md).
+            .env("RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS", SCHEDULER_ARGS));
         assert!(started, "rabbitmq-server -detached failed");
         wait_for(
             self.port,

@@ -41,6 +41,8 @@ pub struct Consumer {
     pub prefetch: u16,
     /// Deliveries applied in one transaction at most (see `apply::apply_batch`).
     pub batch_size: usize,
+    /// How long a batch waits for more deliveries after its first.
+    pub batch_linger: Duration,
     pub pool: DbPool,
     /// For delayed retries, on a connection of its own.
     pub publisher: Publisher,
@@ -151,14 +153,14 @@ impl Consumer {
                     if self.panic_next.swap(false, Ordering::SeqCst) {
                         panic!("test fault: the consume loop panics with a delivery in hand");
                     }
-                    // Whatever else has already arrived joins the batch; no waiting
-                    // beyond a millisecond, so a lone event is not delayed.
+                    // What arrives within the linger joins the batch (what has
+                    // already arrived always does: the stream is polled before the
+                    // deadline is checked).
                     let mut batch = vec![delivery];
                     let mut failed = None;
+                    let deadline = tokio::time::Instant::now() + self.batch_linger;
                     while batch.len() < self.batch_size {
-                        match tokio::time::timeout(Duration::from_millis(1), deliveries.next())
-                            .await
-                        {
+                        match tokio::time::timeout_at(deadline, deliveries.next()).await {
                             Ok(Some(Ok(d))) => batch.push(d),
                             Ok(Some(Err(e))) => {
                                 failed = Some(e);

@@ -65,6 +65,7 @@ impl WorkerSettings {
         let w = &self.worker;
         checks.range("WORKER_PREFETCH", u64::from(w.worker_prefetch), 1..=2000);
         checks.range("WORKER_BATCH_SIZE", w.worker_batch_size as u64, 1..=1000);
+        checks.range("WORKER_BATCH_LINGER_MS", w.worker_batch_linger_ms, 0..=100);
         checks.range(
             "WORKER_SHUTDOWN_SECONDS",
             w.worker_shutdown_seconds,
@@ -105,6 +106,10 @@ const fn default_prefetch() -> u16 {
 const fn default_batch() -> usize {
     100
 }
+
+const fn default_linger() -> u64 {
+    5
+}
 const fn default_shutdown() -> u64 {
     20
 }
@@ -121,6 +126,12 @@ pub struct WorkerSection {
     /// commit for many events; a batch is only what has already arrived).
     #[serde(default = "default_batch")]
     pub worker_batch_size: usize,
+    /// `WORKER_BATCH_LINGER_MS`: how long a batch waits, from its first delivery,
+    /// for more to join (0: only what has already arrived). A few milliseconds
+    /// turn a steady trickle into batches: one commit and one ack for several
+    /// events instead of one each.
+    #[serde(default = "default_linger")]
+    pub worker_batch_linger_ms: u64,
     /// `WORKER_SHUTDOWN_SECONDS`: on SIGTERM, time to finish what is in hand.
     #[serde(default = "default_shutdown")]
     pub worker_shutdown_seconds: u64,
@@ -136,6 +147,7 @@ impl Default for WorkerSection {
             worker_addr: default_addr(),
             worker_prefetch: default_prefetch(),
             worker_batch_size: default_batch(),
+            worker_batch_linger_ms: default_linger(),
             worker_shutdown_seconds: default_shutdown(),
             worker_fault_injection: false,
         }

@@ -194,6 +194,7 @@ impl Application {
             topology,
             prefetch: settings.worker.worker_prefetch.max(1),
             batch_size: settings.worker.worker_batch_size.max(1),
+            batch_linger: Duration::from_millis(settings.worker.worker_batch_linger_ms),
             pool,
             publisher,
             metrics,
