@@ -96,7 +96,7 @@ pub async fn active_meetings(
 ) -> QueryResult<Vec<Pending>> {
     meetings::table
         .filter(meetings::room_id.eq(room_id))
-        .filter(meetings::is_active.eq(true))
+        .filter(meetings::is_active)
         .filter(meetings::end_date.gt(Utc::now()))
         .select((
             meetings::id,

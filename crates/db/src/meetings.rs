@@ -101,7 +101,7 @@ pub async fn active_for_room(
 ) -> QueryResult<Vec<MeetingRow>> {
     meetings::table
         .filter(meetings::room_id.eq(room_id))
-        .filter(meetings::is_active.eq(true))
+        .filter(meetings::is_active)
         .select(MeetingRow::as_select())
         .order(meetings::end_date.desc())
         .load(conn)
@@ -116,7 +116,7 @@ pub async fn deactivate(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResu
     diesel::update(
         meetings::table
             .filter(meetings::id.eq_any(ids))
-            .filter(meetings::is_active.eq(true)),
+            .filter(meetings::is_active),
     )
     .set((
         meetings::is_active.eq(false),
@@ -135,7 +135,7 @@ pub async fn deactivate_all_for_room(
     diesel::update(
         meetings::table
             .filter(meetings::room_id.eq(room_id))
-            .filter(meetings::is_active.eq(true)),
+            .filter(meetings::is_active),
     )
     .set((
         meetings::is_active.eq(false),
@@ -162,7 +162,7 @@ pub async fn due_for_cleanup(
         .filter(meeting_sessions::meeting_id.eq(meetings::id))
         .filter(meeting_sessions::ended_at.lt(ended_before));
     meetings::table
-        .filter(meetings::is_active.eq(true))
+        .filter(meetings::is_active)
         .filter(
             meetings::end_date.lt(now).or(meetings::num_clients
                 .eq(0)
@@ -179,7 +179,7 @@ pub async fn due_for_cleanup(
 /// Meetings that are active and not past their end date.
 pub async fn count_active(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
     meetings::table
-        .filter(meetings::is_active.eq(true))
+        .filter(meetings::is_active)
         .filter(meetings::end_date.gt(Utc::now()))
         .count()
         .get_result(conn)

@@ -131,7 +131,7 @@ pub async fn list_visible(
     user: &str,
     page: PageRequest,
 ) -> QueryResult<(Vec<RoomRow>, i64)> {
-    let visible = || rooms::table.filter(rooms::owner.eq(user).or(rooms::is_shared.eq(true)));
+    let visible = || rooms::table.filter(rooms::owner.eq(user).or(rooms::is_shared));
     let total = visible().count().get_result(conn).await?;
     let items = visible()
         .select(RoomRow::as_select())
