@@ -80,6 +80,14 @@ pub fn method_label(method: &actix_web::http::Method) -> &'static str {
     }
 }
 
+/// The health, readiness and metrics routes of every service.
+fn is_probe(route: &str) -> bool {
+    matches!(
+        route,
+        "/healthz" | "/readyz" | "/metrics" | "/v1/whereby/health"
+    )
+}
+
 /// Middleware: request id, a span around the request, an access log line and the
 /// HTTP metrics. Wrap it outermost with `actix_web::middleware::from_fn`.
 pub async fn request_context(
@@ -103,11 +111,14 @@ pub async fn request_context(
         Err(e) => e.as_response_error().status_code().as_u16(),
     };
     span.in_scope(|| {
-        tracing::info!(
-            status,
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
-            "request finished"
-        );
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        // Probes and scrapes arrive every few seconds from every kubelet and
+        // Prometheus: at debug, so that info is the service's own traffic.
+        if is_probe(&route) {
+            tracing::debug!(status, latency_ms, "request finished");
+        } else {
+            tracing::info!(status, latency_ms, "request finished");
+        }
     });
     if let Some(m) = metrics {
         m.requests
@@ -129,7 +140,17 @@ pub async fn request_context(
 mod tests {
     use actix_web::http::Method;
 
-    use super::method_label;
+    use super::{is_probe, method_label};
+
+    #[test]
+    fn only_health_readiness_and_metrics_are_probes() {
+        for route in ["/healthz", "/readyz", "/metrics", "/v1/whereby/health"] {
+            assert!(is_probe(route), "{route}");
+        }
+        for route in ["/v1/whereby", "/v1/rooms/{room}", "unmatched", "/healthz/x"] {
+            assert!(!is_probe(route), "{route}");
+        }
+    }
 
     #[test]
     fn invented_methods_share_one_label() {

@@ -6,8 +6,10 @@
 //! than a list.
 //!
 //! Following RFC 8725: the algorithm is pinned by configuration (never taken from
-//! the token; `alg: none` is never accepted), `exp` and `sub` are required, and
-//! `aud`/`iss` are checked whenever they are configured.
+//! the token; `alg: none` is never accepted), `exp` and `sub` are required, `nbf`
+//! is honoured, and `aud`/`iss` are checked whenever they are configured. `aud` may
+//! be a string or an array (RFC 7519 §4.1.3; Kubernetes service-account tokens and
+//! most identity providers send an array).
 
 use std::future::Ready;
 
@@ -21,6 +23,7 @@ use web_common::ApiError;
 /// Allowed clock skew between the token issuer and us.
 const LEEWAY_SECONDS: u64 = 30;
 
+/// The claims of a token this service mints (local development, tests).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
@@ -77,6 +80,7 @@ impl JwtVerifier {
         };
         let mut validation = Validation::new(algorithm);
         validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         match &auth.auth_jwt_audience {
             Some(aud) => {
@@ -93,8 +97,14 @@ impl JwtVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<OwnerId, ApiError> {
+        // Only `sub` is read here; `exp`, `nbf`, `aud` and `iss` are validated by
+        // jsonwebtoken from the token itself, whatever their JSON shape.
+        #[derive(Deserialize)]
+        struct Subject {
+            sub: String,
+        }
         let data =
-            jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
+            jsonwebtoken::decode::<Subject>(token, &self.key, &self.validation).map_err(|e| {
                 tracing::info!(reason = ?e.kind(), "rejected bearer token");
                 ApiError::unauthorized("the bearer token is invalid or expired")
             })?;

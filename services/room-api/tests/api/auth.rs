@@ -126,6 +126,48 @@ async fn audience_and_issuer_are_enforced_when_configured() {
 }
 
 #[tokio::test]
+async fn an_audience_array_naming_us_is_accepted_and_nbf_is_honoured() {
+    let app = spawn_app_with(|s| {
+        s.auth.auth_jwt_audience = Some("room-api".to_owned());
+    })
+    .await;
+    let sign = |claims: serde_json::Value| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()).expect("key"),
+        )
+        .expect("sign")
+    };
+    let (now, exp) = (now_secs(), now_secs() + 600);
+    for (case, claims, expected) in [
+        (
+            "an array naming us (as Kubernetes mints them)",
+            json!({"sub": "alice", "exp": exp, "aud": ["https://kubernetes.default.svc", "room-api"]}),
+            200,
+        ),
+        (
+            "an array without us",
+            json!({"sub": "alice", "exp": exp, "aud": ["other-api", "another"]}),
+            401,
+        ),
+        (
+            "not valid before an hour from now",
+            json!({"sub": "alice", "exp": exp, "aud": "room-api", "nbf": now + 3600}),
+            401,
+        ),
+        (
+            "valid since a minute ago",
+            json!({"sub": "alice", "exp": exp, "aud": "room-api", "nbf": now - 60}),
+            200,
+        ),
+    ] {
+        let res = status_with(&app, Some(&format!("Bearer {}", sign(claims)))).await;
+        assert_eq!(res.status().as_u16(), expected, "{case}");
+    }
+}
+
+#[tokio::test]
 async fn rs256_tokens_verify_with_the_public_key_and_hs256_confusion_fails() {
     let app = spawn_app_with(|s| {
         s.auth.auth_jwt_secret = None;
