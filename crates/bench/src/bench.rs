@@ -731,25 +731,16 @@ async fn open_loop(
     duration: Duration,
 ) -> Latency {
     let n = (rate * duration.as_secs_f64()) as usize;
-    let start = Instant::now();
-    let mut tasks = Vec::with_capacity(n);
-    for i in 0..n {
-        let at = start + Duration::from_secs_f64(i as f64 / rate);
-        tokio::time::sleep_until(at.into()).await;
-        let (h, u) = (http.clone(), url.clone());
-        let (_, body) = sender::joined(MEETING, &format!("{run}o"), i);
-        tasks.push(tokio::spawn(async move {
-            let ok = matches!(sender::post(&h, &u, SECRET, &body).await, Ok(200));
-            (ok, at.elapsed().as_micros() as u64)
-        }));
-    }
-    let (mut lat, mut errors) = (Vec::new(), 0);
-    for t in tasks {
-        match t.await {
-            Ok((true, l)) => lat.push(l),
-            _ => errors += 1,
-        }
-    }
+    let events = (0..n)
+        .map(|i| sender::joined(MEETING, &format!("{run}o"), i))
+        .collect();
+    let answers = sender::paced_from_schedule(http, url, &SECRET.into(), events, rate).await;
+    let errors = answers.iter().filter(|(_, s)| !s.accepted).count();
+    let lat = answers
+        .into_iter()
+        .filter(|(_, s)| s.accepted)
+        .map(|(l, _)| l)
+        .collect();
     summarize(lat, errors, duration.as_secs_f64())
 }
 

@@ -181,34 +181,15 @@ async fn steady_rate(
     let run = format!("s{}", &uuid::Uuid::new_v4().simple().to_string()[..5]);
     let n = (rate * duration.as_secs_f64()) as usize;
     let http = sender::client(512);
+    let events = (0..n).map(|i| sender::joined(MEETING, &run, i)).collect();
     let before = CpuSnapshot::take(stack);
-    let start = Instant::now();
-    let mut tasks = Vec::with_capacity(n);
-    for i in 0..n {
-        let at = start + Duration::from_secs_f64(i as f64 / rate);
-        tokio::time::sleep_until(at.into()).await;
-        let (h, u) = (http.clone(), url.clone());
-        let (id, body) = sender::joined(MEETING, &run, i);
-        tasks.push(tokio::spawn(async move {
-            let ok = matches!(sender::post(&h, &u, SECRET, &body).await, Ok(200));
-            let from_schedule = at.elapsed().as_micros() as u64;
-            let sent = sender::Sent {
-                id,
-                accepted: ok,
-                attempts: 1,
-                accepted_at: ok.then(chrono::Utc::now),
-            };
-            (from_schedule, sent)
-        }));
-    }
+    let answers = sender::paced_from_schedule(&http, url, &SECRET.into(), events, rate).await;
     let (mut latencies, mut sent) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for t in tasks {
-        if let Ok((l, s)) = t.await {
-            if s.accepted {
-                latencies.push(l);
-            }
-            sent.push(s);
+    for (from_schedule, s) in answers {
+        if s.accepted {
+            latencies.push(from_schedule);
         }
+        sent.push(s);
     }
     let accepted = latencies.len();
     let errors = n - accepted;

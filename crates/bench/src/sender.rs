@@ -168,3 +168,40 @@ pub async fn paced_over(
     let answers = answers.lock().map(|a| a.clone()).unwrap_or_default();
     (out, answers)
 }
+
+/// Open loop on one connection pool: event `i` is sent at `i / rate` seconds,
+/// whatever happened to the ones before (as Whereby sends them), once. Returns, per
+/// event, the time from its scheduled send to its answer (µs), and what became of it.
+pub async fn paced_from_schedule(
+    http: &reqwest::Client,
+    url: &Arc<str>,
+    secret: &Arc<str>,
+    events: Vec<(String, Vec<u8>)>,
+    rate: f64,
+) -> Vec<(u64, Sent)> {
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(events.len());
+    for (i, (id, body)) in events.into_iter().enumerate() {
+        let at = start + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(at.into()).await;
+        let (h, u, s) = (http.clone(), url.clone(), secret.clone());
+        tasks.push(tokio::spawn(async move {
+            let ok = matches!(post(&h, &u, &s, &body).await, Ok(200));
+            let from_schedule = at.elapsed().as_micros() as u64;
+            let sent = Sent {
+                id,
+                accepted: ok,
+                attempts: 1,
+                accepted_at: ok.then(chrono::Utc::now),
+            };
+            (from_schedule, sent)
+        }));
+    }
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        if let Ok(r) = t.await {
+            out.push(r);
+        }
+    }
+    out
+}
