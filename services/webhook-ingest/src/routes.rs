@@ -128,28 +128,26 @@ pub async fn receive(
     let secrets: Vec<&[u8]> = state.secrets.iter().map(Vec::as_slice).collect();
     signature.verify(&body, &secrets).map_err(refuse)?;
 
-    // The event is read for its header only (one pass, which also checks that the
-    // whole body is JSON) and forwarded as the bytes received.
-    let invalid_event = || {
-        m.reject("invalid_event");
-        ApiError::bad_request(
-            "invalid_event",
-            "the event needs a string `id` and `type` and an RFC 3339 `createdAt`",
-        )
+    // Parsed whole, as the worker will parse it (so that what the worker could
+    // never read, a number out of range say, is refused here and not queued), and
+    // forwarded as the bytes received: no second serialisation.
+    let not_json = |_| {
+        m.reject("invalid_json");
+        ApiError::bad_request("invalid_json", "the body is not JSON")
     };
-    let header: EventHeader = match serde_json::from_slice::<EventHeader>(&body) {
-        Ok(header) if header.is_valid() => header,
-        Ok(_) => return Err(invalid_event()),
-        Err(e) if e.is_data() => return Err(invalid_event()),
-        Err(_) => {
-            m.reject("invalid_json");
-            return Err(ApiError::bad_request(
-                "invalid_json",
-                "the body is not JSON",
-            ));
-        }
-    };
-    let event: &RawValue = serde_json::from_slice(&body).map_err(|_| invalid_event())?;
+    let parsed: serde_json::Value = serde_json::from_slice(&body).map_err(not_json)?;
+    let header: EventHeader = serde::Deserialize::deserialize(&parsed)
+        .ok()
+        .filter(EventHeader::is_valid)
+        .ok_or_else(|| {
+            m.reject("invalid_event");
+            ApiError::bad_request(
+                "invalid_event",
+                "the event needs a string `id` and `type` and an RFC 3339 `createdAt`",
+            )
+        })?;
+    drop(parsed);
+    let event: &RawValue = serde_json::from_slice(&body).map_err(not_json)?;
 
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     let envelope = WebhookEnvelope {

@@ -91,6 +91,11 @@ async fn every_bad_signature_is_refused_and_nothing_is_queued() {
             br#"{"id":"a","type":"x","createdAt":"yesterday"}"#.to_vec(),
         ),
         ("array", b"[]".to_vec()),
+        (
+            "a number the worker could not read",
+            br#"{"id":"a","type":"x","createdAt":"2030-01-01T00:00:00Z","data":{"n":1e400}}"#
+                .to_vec(),
+        ),
     ] {
         let (status, text) = ingest.post(&bad, Some(&signed(SECRET, t, &bad))).await;
         assert_eq!(status, 400, "{case}: {text}");
