@@ -497,7 +497,7 @@ const fn default_max_length() -> u64 {
 
 /// The URLs `AMQP_URL` holds: one, or the nodes of one cluster, comma-separated.
 pub fn split_amqp_urls(list: &str) -> impl Iterator<Item = &str> {
-    list.split(',').map(str::trim).filter(|u| !u.is_empty())
+    lists::items(list)
 }
 
 impl AmqpSettings {

@@ -113,8 +113,9 @@ pub async fn request_context(
     span.in_scope(|| {
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
         // Probes and scrapes arrive every few seconds from every kubelet and
-        // Prometheus: at debug, so that info is the service's own traffic.
-        if is_probe(&route) {
+        // Prometheus: at debug, so that info is the service's own traffic; a
+        // probe that fails (unready, 503) stays at info.
+        if is_probe(&route) && status < 500 {
             tracing::debug!(status, latency_ms, "request finished");
         } else {
             tracing::info!(status, latency_ms, "request finished");

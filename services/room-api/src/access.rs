@@ -22,8 +22,9 @@ use crate::{auth::Caller, errors};
 pub enum Access {
     /// Read it.
     See,
-    /// Change it, or read what only its owner reads.
-    Own,
+    /// Change it, or read what only its owner reads; the action, for the 403
+    /// ("only the room's owner may …").
+    Own(&'static str),
 }
 
 /// At most this much of a caller's path segment is quoted back in a 404.
@@ -95,8 +96,8 @@ pub fn sees_room(room: &RoomRow, caller: &Caller) -> bool {
     room.is_shared || room.owner == caller.id()
 }
 
-fn only_the_owner() -> ApiError {
-    ApiError::forbidden("only the room's owner may do this")
+fn only_the_owner(action: &str) -> ApiError {
+    ApiError::forbidden(format!("only the room's owner may {action}"))
 }
 
 /// The room `key` names, for `access` (404 when the caller cannot see it, whether
@@ -114,8 +115,10 @@ pub async fn room(
         .map_err(errors::query)?
         .filter(|r| sees_room(r, caller))
         .ok_or_else(|| key.not_found())?;
-    if access == Access::Own && room.owner != caller.id() {
-        return Err(only_the_owner());
+    if let Access::Own(action) = access
+        && room.owner != caller.id()
+    {
+        return Err(only_the_owner(action));
     }
     Ok(room)
 }
@@ -145,7 +148,7 @@ pub async fn meeting(
     };
     match (shared, access) {
         (false, _) => Err(not_found()),
-        (true, Access::Own) => Err(only_the_owner()),
+        (true, Access::Own(action)) => Err(only_the_owner(action)),
         (true, Access::See) => Ok(meeting),
     }
 }
@@ -189,13 +192,13 @@ pub fn operator(caller: &Caller, what: &str) -> Result<(), ApiError> {
     }
 }
 
-/// 403 unless the caller is an internal service.
-pub fn service(caller: &Caller) -> Result<(), ApiError> {
+/// 403 unless the caller is an internal service; `what` names the action refused.
+pub fn service(caller: &Caller, what: &str) -> Result<(), ApiError> {
     if caller.is_service() {
         Ok(())
     } else {
-        Err(ApiError::forbidden(
-            "only the processing pipeline reports recording status",
-        ))
+        Err(ApiError::forbidden(format!(
+            "{what} is for internal services"
+        )))
     }
 }

@@ -169,7 +169,13 @@ async fn load(
     room: &str,
 ) -> Result<(uuid::Uuid, Branding), ApiError> {
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let room = access::room(&mut conn, &RoomKey::parse(room), caller, Access::Own).await?;
+    let room = access::room(
+        &mut conn,
+        &RoomKey::parse(room),
+        caller,
+        Access::Own("change it"),
+    )
+    .await?;
     let branding = db::branding::get(&mut conn, room.id)
         .await
         .map_err(errors::query)?

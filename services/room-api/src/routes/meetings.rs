@@ -116,7 +116,7 @@ pub async fn deactivate_meeting(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let meeting = access::meeting(&mut conn, &id, &caller, Access::Own).await?;
+    let meeting = access::meeting(&mut conn, &id, &caller, Access::Own("end its meetings")).await?;
     // Whereby first (idempotent there): if it fails, nothing has changed here and
     // the caller can simply retry.
     state
@@ -146,7 +146,8 @@ pub async fn list_participants(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let meeting = access::meeting(&mut conn, &id, &caller, Access::Own).await?;
+    let meeting =
+        access::meeting(&mut conn, &id, &caller, Access::Own("see who took part")).await?;
     let rows = db::events::participants(&mut conn, meeting.id)
         .await
         .map_err(errors::query)?;
@@ -165,7 +166,8 @@ pub async fn list_sessions(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let meeting = access::meeting(&mut conn, &id, &caller, Access::Own).await?;
+    let meeting =
+        access::meeting(&mut conn, &id, &caller, Access::Own("see who took part")).await?;
     let rows = db::events::sessions(&mut conn, meeting.id)
         .await
         .map_err(errors::query)?;

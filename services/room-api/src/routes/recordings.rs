@@ -28,7 +28,8 @@ pub async fn list_meeting_recordings(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let meeting = access::meeting(&mut conn, &id, &caller, Access::Own).await?;
+    let meeting =
+        access::meeting(&mut conn, &id, &caller, Access::Own("see who took part")).await?;
     let views = recordings::for_meeting(&mut conn, meeting.id)
         .await
         .map_err(errors::query)?
@@ -140,7 +141,7 @@ pub async fn report_status(
     id: web::Path<String>,
     Json(report): Json<StatusReport>,
 ) -> Result<HttpResponse, ApiError> {
-    access::service(&caller)?;
+    access::service(&caller, "reporting recording status")?;
     if !REPORTED.contains(&report.status) {
         return Err(ApiError::validation(
             "status",

@@ -215,7 +215,7 @@ pub async fn update_room(
         .map_err(|e| ApiError::validation(e.field, e.message))?;
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
     let key = RoomKey::parse(&room);
-    let room = access::room(&mut conn, &key, &caller, Access::Own).await?;
+    let room = access::room(&mut conn, &key, &caller, Access::Own("change it")).await?;
     let changes = RoomChanges {
         name: name.as_ref().map(RoomName::as_str),
         is_locked: body.is_locked,
@@ -255,9 +255,14 @@ pub async fn delete_room(
 ) -> Result<HttpResponse, ApiError> {
     use db::AsyncConnection;
     let mut conn = state.pool.get().await.map_err(errors::pool)?;
-    let id = access::room(&mut conn, &RoomKey::parse(&room), &caller, Access::Own)
-        .await?
-        .id;
+    let id = access::room(
+        &mut conn,
+        &RoomKey::parse(&room),
+        &caller,
+        Access::Own("change it"),
+    )
+    .await?
+    .id;
     // The room's live meetings end with it; they stay in the table (room_id NULL)
     // so that webhooks and recordings for them can still be matched.
     let ended = conn
