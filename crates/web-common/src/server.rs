@@ -82,3 +82,60 @@ pub async fn run_until(
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io::{Read, Write},
+        time::Duration,
+    };
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_in_flight_is_answered_after_shutdown_begins() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let registry = Registry::new();
+        let metrics = HttpMetrics::register(&registry).expect("metrics");
+        let options = ServerOptions {
+            workers: Some(1),
+            shutdown_timeout: Duration::from_secs(5),
+            deadline: None,
+        };
+        let server = serve(listener, options, registry, metrics, |cfg| {
+            cfg.route(
+                "/slow",
+                web::get().to(|| async {
+                    tokio::time::sleep(Duration::from_millis(600)).await;
+                    "done"
+                }),
+            );
+        })
+        .expect("serve");
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let running = tokio::spawn(run_until(server, shutdown.clone()));
+        let request = tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+            stream
+                .write_all(b"GET /slow HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+                .expect("send");
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).expect("read");
+            answer
+        });
+        // Shutdown begins while the handler is still sleeping.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        shutdown.cancel();
+        let answer = request.await.expect("request task");
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with("done"),
+            "{answer}"
+        );
+        tokio::time::timeout(Duration::from_secs(5), running)
+            .await
+            .expect("run_until returns once drained")
+            .expect("task")
+            .expect("server");
+    }
+}
