@@ -24,6 +24,12 @@ pub struct EventHeader {
 }
 
 impl EventHeader {
+    /// The header of a parsed event, if it has a valid one: ingest's check at the
+    /// door and the worker's, one rule.
+    pub fn of_event(event: &serde_json::Value) -> Option<Self> {
+        Self::deserialize(event).ok().filter(Self::is_valid)
+    }
+
     /// Event ids are opaque strings; we only bound them.
     pub fn is_valid(&self) -> bool {
         !self.id.is_empty()

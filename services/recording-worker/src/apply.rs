@@ -118,10 +118,7 @@ pub fn parse(body: &[u8]) -> Result<Event, Unreadable> {
     if envelope.schema_version != SCHEMA_VERSION {
         return Err(Unreadable::SchemaVersion(envelope.schema_version));
     }
-    let header: EventHeader = serde::Deserialize::deserialize(&envelope.event)
-        .ok()
-        .filter(EventHeader::is_valid)
-        .ok_or(Unreadable::NoValidHeader)?;
+    let header = EventHeader::of_event(&envelope.event).ok_or(Unreadable::NoValidHeader)?;
     let data = envelope.event.get("data").cloned().unwrap_or_default();
     let whereby_meeting_id = MeetingRef::deserialize(&data)
         .ok()

@@ -240,6 +240,16 @@ impl Consumer {
                     vec![Outcome::Poison(format!("database refused the event: {e}"))]
                 }
             };
+            // One outcome per event, or none is trusted: a delivery without its
+            // outcome must not be acked by the batch's `multiple` ack.
+            if outcomes.len() != group.len() {
+                tracing::error!(
+                    events = group.len(),
+                    outcomes = outcomes.len(),
+                    "outcomes do not match the batch; leaving it unacknowledged"
+                );
+                return Finish::Abandoned;
+            }
             for ((delivery, event), outcome) in group.into_iter().zip(outcomes) {
                 match self.settle(&delivery, &event, outcome, shutdown).await {
                     Settled::Ack => {

@@ -193,7 +193,12 @@ impl Application {
             endpoints: std::sync::Arc::new(messaging::Endpoints::parse(&amqp_url)),
             topology,
             prefetch: settings.worker.worker_prefetch.max(1),
-            batch_size: settings.worker.worker_batch_size.max(1),
+            // A batch can never hold more than the broker sends ahead: beyond
+            // that it would always wait out the linger.
+            batch_size: settings
+                .worker
+                .worker_batch_size
+                .clamp(1, usize::from(settings.worker.worker_prefetch.max(1))),
             batch_linger: Duration::from_millis(settings.worker.worker_batch_linger_ms),
             pool,
             publisher,

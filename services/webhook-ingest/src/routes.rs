@@ -136,16 +136,13 @@ pub async fn receive(
         ApiError::bad_request("invalid_json", "the body is not JSON")
     };
     let parsed: serde_json::Value = serde_json::from_slice(&body).map_err(not_json)?;
-    let header: EventHeader = serde::Deserialize::deserialize(&parsed)
-        .ok()
-        .filter(EventHeader::is_valid)
-        .ok_or_else(|| {
-            m.reject("invalid_event");
-            ApiError::bad_request(
-                "invalid_event",
-                "the event needs a string `id` and `type` and an RFC 3339 `createdAt`",
-            )
-        })?;
+    let header = EventHeader::of_event(&parsed).ok_or_else(|| {
+        m.reject("invalid_event");
+        ApiError::bad_request(
+            "invalid_event",
+            "the event needs a string `id` and `type` and an RFC 3339 `createdAt`",
+        )
+    })?;
     drop(parsed);
     let event: &RawValue = serde_json::from_slice(&body).map_err(not_json)?;
 
