@@ -127,8 +127,6 @@ fn check_overlay(overlay: &str) {
     let source = Source::from_parts(None, env).expect("source");
     let s = room_api::RoomApiSettings::from_source(&source)
         .unwrap_or_else(|e| panic!("{overlay}: room-api settings: {e}"));
-    room_api::auth::JwtVerifier::from_settings(&s.auth)
-        .unwrap_or_else(|e| panic!("{overlay}: room-api auth: {e}"));
     check_service(&objects, "room-api", port_of(&s.http.room_api_addr));
 
     let env = environment(

@@ -173,12 +173,7 @@ async fn logs_are_json_carry_the_request_id_and_never_contain_a_secret() {
     }
 
     let token = room_api::auth::dev_token(
-        &settings::AuthSettings {
-            auth_jwt_secret: Some(secrecy::SecretString::from(JWT_SECRET.to_owned())),
-            auth_jwt_public_key: None,
-            auth_jwt_audience: None,
-            auth_jwt_issuer: None,
-        },
+        &settings::AuthSettings::with_secret(secrecy::SecretString::from(JWT_SECRET.to_owned())),
         "alice",
         1,
     )

@@ -140,12 +140,7 @@ async fn a_participant_joins_and_leaves_through_signed_webhooks() {
 
     let http = reqwest::Client::new();
     let token = room_api::auth::dev_token(
-        &AuthSettings {
-            auth_jwt_secret: Some(SecretString::from(JWT_SECRET.to_owned())),
-            auth_jwt_public_key: None,
-            auth_jwt_audience: None,
-            auth_jwt_issuer: None,
-        },
+        &AuthSettings::with_secret(SecretString::from(JWT_SECRET.to_owned())),
         "alice",
         1,
     )

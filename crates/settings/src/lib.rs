@@ -432,8 +432,13 @@ pub struct RecordingStorageSettings {
     pub aws_whereby_access_key_secret: SecretString,
 }
 
-/// How bearer tokens are verified: HS256 with a shared secret, or RS256 with a
-/// public key (PEM). Exactly one of the two must be set.
+/// How bearer tokens are verified (docs/configuration.md, "Identities").
+///
+/// People's tokens come from one issuer, verified with exactly one of: an HS256
+/// secret (the local run), an RS256 public key (PEM), or a JSON Web Key Set (a URL
+/// refreshed in the background, a file, or both). In-cluster services may instead
+/// present their Kubernetes service-account token, verified against the
+/// cluster's own key set.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
     #[serde(default)]
@@ -441,9 +446,164 @@ pub struct AuthSettings {
     #[serde(default)]
     pub auth_jwt_public_key: Option<String>,
     #[serde(default)]
+    pub auth_jwks_url: Option<String>,
+    #[serde(default)]
+    pub auth_jwks_file: Option<String>,
+    #[serde(default)]
     pub auth_jwt_audience: Option<String>,
     #[serde(default)]
     pub auth_jwt_issuer: Option<String>,
+    #[serde(default = "default_jwks_refresh_seconds")]
+    pub auth_jwks_refresh_seconds: u64,
+    /// The claim that carries a token's roles: a name (`roles`, `groups`, `scope`,
+    /// `https://example.com/roles`) or a dotted path (`realm_access.roles`).
+    #[serde(default = "default_roles_claim")]
+    pub auth_roles_claim: String,
+    #[serde(default)]
+    pub auth_operator_role: Option<String>,
+    #[serde(default)]
+    pub auth_service_role: Option<String>,
+    #[serde(default)]
+    pub auth_service_account_issuer: Option<String>,
+    #[serde(default)]
+    pub auth_service_account_jwks_url: Option<String>,
+    #[serde(default)]
+    pub auth_service_account_jwks_file: Option<String>,
+    #[serde(default = "default_service_account_audience")]
+    pub auth_service_account_audience: String,
+    /// A CA bundle (PEM) for the service-account key set's URL: the API server's
+    /// own certificate authority when the URL is `kubernetes.default.svc`.
+    #[serde(default)]
+    pub auth_service_account_jwks_ca_file: Option<String>,
+    /// A bearer token file sent when fetching the service-account key set (the
+    /// pod's own token: the API server's `/openid/v1/jwks` is not anonymous).
+    #[serde(default)]
+    pub auth_service_account_jwks_token_file: Option<String>,
+}
+
+const fn default_jwks_refresh_seconds() -> u64 {
+    300
+}
+fn default_roles_claim() -> String {
+    "roles".to_owned()
+}
+fn default_service_account_audience() -> String {
+    "room-api".to_owned()
+}
+
+impl AuthSettings {
+    /// HS256 with `secret` and every other setting at its default (the local
+    /// run's tokens, tests).
+    pub fn with_secret(secret: SecretString) -> Self {
+        Self {
+            auth_jwt_secret: Some(secret),
+            auth_jwt_public_key: None,
+            auth_jwks_url: None,
+            auth_jwks_file: None,
+            auth_jwt_audience: None,
+            auth_jwt_issuer: None,
+            auth_jwks_refresh_seconds: default_jwks_refresh_seconds(),
+            auth_roles_claim: default_roles_claim(),
+            auth_operator_role: None,
+            auth_service_role: None,
+            auth_service_account_issuer: None,
+            auth_service_account_jwks_url: None,
+            auth_service_account_jwks_file: None,
+            auth_service_account_audience: default_service_account_audience(),
+            auth_service_account_jwks_ca_file: None,
+            auth_service_account_jwks_token_file: None,
+        }
+    }
+
+    /// Whether people's tokens are verified against a key set.
+    pub fn uses_jwks(&self) -> bool {
+        self.auth_jwks_url.is_some() || self.auth_jwks_file.is_some()
+    }
+
+    /// The combinations that cannot work, at start-up.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        let mut checks = Checks::default();
+        let modes = [
+            self.auth_jwt_secret.is_some(),
+            self.auth_jwt_public_key.is_some(),
+            self.uses_jwks(),
+        ]
+        .iter()
+        .filter(|set| **set)
+        .count();
+        checks.require(
+            modes == 1,
+            "AUTH_JWT_SECRET",
+            "set exactly one of AUTH_JWT_SECRET (HS256), AUTH_JWT_PUBLIC_KEY (RS256) \
+             and AUTH_JWKS_URL/AUTH_JWKS_FILE (a key set)",
+        );
+        if let Some(secret) = &self.auth_jwt_secret {
+            checks.require(
+                secret.expose_secret().len() >= 32,
+                "AUTH_JWT_SECRET",
+                "must be at least 32 bytes",
+            );
+        }
+        if self.uses_jwks() {
+            // A key set usually serves many applications: without both, a token
+            // minted for another one would be accepted here.
+            checks.require(
+                self.auth_jwt_issuer.is_some(),
+                "AUTH_JWT_ISSUER",
+                "is required with AUTH_JWKS_URL/AUTH_JWKS_FILE",
+            );
+            checks.require(
+                self.auth_jwt_audience.is_some(),
+                "AUTH_JWT_AUDIENCE",
+                "is required with AUTH_JWKS_URL/AUTH_JWKS_FILE",
+            );
+        }
+        for (key, url) in [
+            ("AUTH_JWKS_URL", &self.auth_jwks_url),
+            (
+                "AUTH_SERVICE_ACCOUNT_JWKS_URL",
+                &self.auth_service_account_jwks_url,
+            ),
+        ] {
+            if let Some(url) = url {
+                checks.require(
+                    url.starts_with("https://") || url.starts_with("http://"),
+                    key,
+                    "must be an http(s) URL",
+                );
+            }
+        }
+        checks.range(
+            "AUTH_JWKS_REFRESH_SECONDS",
+            self.auth_jwks_refresh_seconds,
+            10..=86_400,
+        );
+        checks.require(
+            !self.auth_roles_claim.trim().is_empty(),
+            "AUTH_ROLES_CLAIM",
+            "must name a claim",
+        );
+        let sa_keys = self.auth_service_account_jwks_url.is_some()
+            || self.auth_service_account_jwks_file.is_some();
+        checks.require(
+            self.auth_service_account_issuer.is_some() == sa_keys,
+            "AUTH_SERVICE_ACCOUNT_ISSUER",
+            "set it together with AUTH_SERVICE_ACCOUNT_JWKS_URL or \
+             AUTH_SERVICE_ACCOUNT_JWKS_FILE",
+        );
+        checks.require(
+            self.auth_service_account_issuer.is_none()
+                || self.auth_service_account_issuer != self.auth_jwt_issuer,
+            "AUTH_SERVICE_ACCOUNT_ISSUER",
+            "must differ from AUTH_JWT_ISSUER: a token's issuer decides whether it is a service",
+        );
+        checks.require(
+            !self.auth_service_account_audience.trim().is_empty(),
+            "AUTH_SERVICE_ACCOUNT_AUDIENCE",
+            "must not be empty",
+        );
+        checks.done()
+    }
 }
 
 fn default_amqp_url() -> SecretString {

@@ -53,6 +53,7 @@ impl RoomApiSettings {
         };
         reader.check(settings.database.check());
         reader.check(settings.whereby.check());
+        reader.check(settings.auth.check());
         reader.check(settings::check_range(
             "ROOM_API_REQUEST_TIMEOUT_SECONDS",
             settings.http.room_api_request_timeout_seconds,

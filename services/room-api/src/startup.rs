@@ -8,7 +8,7 @@ use whereby::{RecordingDestination, RecordingFileFormat, RecordingProvider, Wher
 
 use crate::{
     RoomApiSettings,
-    auth::{Authenticator, JwtVerifier, Roles},
+    auth::{Authenticator, RoleRules},
     routes,
     state::{AppState, ScrapeGauges},
 };
@@ -40,13 +40,21 @@ impl Application {
             &settings.whereby,
             Some(WherebyMetrics::register(&registry)?),
         )?;
-        let authenticator = web::Data::new(Authenticator::new(
-            JwtVerifier::from_settings(&settings.auth)?,
-            Roles {
-                operators: settings.access.auth_operator_subjects.clone(),
-                services: settings.access.auth_service_subjects.clone(),
+        let (authenticator, key_refresh) = Authenticator::from_settings(
+            &settings.auth,
+            RoleRules {
+                claim: settings.auth.auth_roles_claim.clone(),
+                operator_role: settings.auth.auth_operator_role.clone(),
+                service_role: settings.auth.auth_service_role.clone(),
+                operator_subjects: settings.access.auth_operator_subjects.clone(),
+                service_subjects: settings.access.auth_service_subjects.clone(),
             },
-        ));
+            &registry,
+        )?;
+        let authenticator = web::Data::new(authenticator);
+        // Loaded once before serving; a set that cannot be loaded yet keeps
+        // `/readyz` false until its refresh loop loads it.
+        key_refresh.load_all().await;
         let s = &settings.storage;
         let state = web::Data::new(AppState {
             pool,
@@ -97,6 +105,14 @@ impl Application {
                 });
         }
 
+        for set in &key_refresh.sets {
+            let (set, every, token) = (set.clone(), key_refresh.every, background.clone());
+            state.tasks.spawn(set.task(), background.clone(), move || {
+                set.clone().keep_fresh(every, token.clone())
+            });
+        }
+        let key_refresh = web::Data::new(key_refresh);
+
         let port = listener.local_addr()?.port();
         let body_limit = web::Data::new(BodyLimit(settings.http.room_api_body_limit_bytes));
         let options = ServerOptions {
@@ -109,6 +125,7 @@ impl Application {
         let server = web_common::serve(listener, options, registry, http_metrics, move |cfg| {
             cfg.app_data(state.clone())
                 .app_data(authenticator.clone())
+                .app_data(key_refresh.clone())
                 .app_data(body_limit.clone());
             routes::configure(cfg);
         })?;

@@ -3,14 +3,19 @@ use web_common::Readiness;
 
 use crate::state::AppState;
 
-/// `GET /readyz`: ready when Postgres answers and every background task runs.
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+/// `GET /readyz`: ready when Postgres answers, every key set for bearer tokens
+/// has been loaded and every background task runs.
+pub async fn readyz(
+    state: web::Data<AppState>,
+    keys: web::Data<crate::auth::KeyRefresh>,
+) -> HttpResponse {
     let database = match state.pool.get().await {
         Ok(mut conn) => db::ping(&mut conn).await.is_ok(),
         Err(_) => false,
     };
     Readiness::new()
         .check("database", database)
+        .check("auth_key_sets", keys.all_loaded())
         .tasks_down(state.tasks.down_tasks())
         .respond()
 }

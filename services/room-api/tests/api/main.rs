@@ -6,6 +6,7 @@ mod branding;
 mod database_failures;
 mod erasures;
 mod helpers;
+mod identities;
 mod meetings;
 mod openapi;
 mod recordings;

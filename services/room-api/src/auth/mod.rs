@@ -1,0 +1,402 @@
+//! Bearer-token authentication for people and for internal services alike
+//! (docs/configuration.md, "Identities").
+//!
+//! People's tokens are JWTs from one issuer, verified with an HS256 secret (the
+//! local run), an RS256 public key, or a JSON Web Key Set that rotates
+//! ([`keys`]). In-cluster services may present their Kubernetes
+//! service-account token instead, verified against the cluster's key set. Who a
+//! caller is beyond their own rooms is decided here too, once per request
+//! ([`roles`]), so that routes ask the [`Caller`] rather than a list.
+//!
+//! Following RFC 8725: the algorithm is the key's (never the token's; `alg:
+//! none` is never accepted), `exp` and `sub` are required, `nbf` is honoured,
+//! and `aud`/`iss` are checked whenever they are configured (always with a key
+//! set). `aud` may be a string or an array (RFC 7519 §4.1.3).
+
+mod keys;
+mod roles;
+
+use std::{future::Future, path::PathBuf, pin::Pin, sync::Arc, time::Duration};
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
+use domain::OwnerId;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+pub use keys::{KeySetError, MIN_REFETCH};
+use keys::{Jwks, KeySet, KeySetSource, VerifyingKey};
+use prometheus::{IntCounterVec, Opts, Registry};
+pub use roles::{Grants, RoleRules};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use settings::{AuthSettings, ExposeSecret};
+use web_common::ApiError;
+
+/// Allowed clock skew between the token issuer and us.
+const LEEWAY_SECONDS: u64 = 30;
+
+/// The claims of a token this service mints (local development, tests).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+}
+
+/// Why the token settings cannot be used, or a token cannot be minted.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("AUTH_JWT_SECRET is unusable: {0}")]
+    Secret(jsonwebtoken::errors::Error),
+    #[error("AUTH_JWT_PUBLIC_KEY is not an RSA public key in PEM: {0}")]
+    PublicKey(jsonwebtoken::errors::Error),
+    #[error(transparent)]
+    Settings(#[from] settings::SettingsError),
+    #[error("AUTH_SERVICE_ACCOUNT_JWKS_CA_FILE: {0}")]
+    CaFile(String),
+    #[error("dev-token needs AUTH_JWT_SECRET (HS256)")]
+    NoSecret,
+    #[error("the token cannot be signed: {0}")]
+    Sign(jsonwebtoken::errors::Error),
+    #[error("cannot register the auth metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// Which issuer a token is from, which decides what it may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IssuerKind {
+    People,
+    ServiceAccounts,
+}
+
+enum Keys {
+    Fixed(Arc<KeySet>),
+    Jwks(Arc<Jwks>),
+}
+
+struct Issuer {
+    kind: IssuerKind,
+    /// The `iss` its tokens carry, when one is configured.
+    iss: Option<String>,
+    keys: Keys,
+    /// `exp`, `nbf`, `aud`, `iss`; the algorithm is set per key.
+    validation: Validation,
+}
+
+impl Issuer {
+    fn new(
+        kind: IssuerKind,
+        iss: Option<&str>,
+        aud: Option<&str>,
+        keys: Keys,
+    ) -> Self {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        match aud {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                validation.required_spec_claims.insert("aud".to_owned());
+            }
+            None => validation.validate_aud = false,
+        }
+        if let Some(iss) = iss {
+            validation.set_issuer(&[iss]);
+            validation.required_spec_claims.insert("iss".to_owned());
+        }
+        Self {
+            kind,
+            iss: iss.map(str::to_owned),
+            keys,
+            validation,
+        }
+    }
+
+    /// The set holding the token's key, fetched again if the issuer rotated.
+    async fn key_set_for(&self, kid: Option<&str>) -> Arc<KeySet> {
+        match &self.keys {
+            Keys::Fixed(set) => Arc::clone(set),
+            Keys::Jwks(jwks) => {
+                let set = jwks.current();
+                match kid {
+                    Some(kid) if !set.has(kid) && jwks.refresh_for(kid).await => jwks.current(),
+                    _ => set,
+                }
+            }
+        }
+    }
+}
+
+/// Verifies a request's bearer token and tells who the caller is; shared by
+/// every worker as app data.
+pub struct Authenticator {
+    /// People's issuer first; the cluster's service-account issuer, if any.
+    issuers: Vec<Issuer>,
+    roles: RoleRules,
+}
+
+/// The key sets an [`Authenticator`] keeps fresh, for the caller to supervise.
+pub struct KeyRefresh {
+    pub sets: Vec<Arc<Jwks>>,
+    pub every: Duration,
+}
+
+impl KeyRefresh {
+    /// Loads every set once, without failing: a set that cannot be loaded yet
+    /// keeps `/readyz` false until its background refresh succeeds.
+    pub async fn load_all(&self) {
+        for set in &self.sets {
+            let _ = set.refresh().await;
+        }
+    }
+
+    pub fn all_loaded(&self) -> bool {
+        self.sets.iter().all(|s| s.is_loaded())
+    }
+}
+
+impl Authenticator {
+    /// The authenticator, and the key sets to keep fresh in the background.
+    pub fn from_settings(
+        auth: &AuthSettings,
+        roles: RoleRules,
+        registry: &Registry,
+    ) -> Result<(Self, KeyRefresh), AuthError> {
+        auth.check()?;
+        let outcomes = IntCounterVec::new(
+            Opts::new(
+                "auth_key_set_loads_total",
+                "Loads of a JSON Web Key Set, by setting and outcome (ok, failed)",
+            ),
+            &["source", "outcome"],
+        )?;
+        registry.register(Box::new(outcomes.clone()))?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .map_err(|e| AuthError::CaFile(e.to_string()))?;
+        let mut sets = Vec::new();
+        let mut jwks = |source: KeySetSource| {
+            let set = Arc::new(Jwks::new(source, outcomes.clone()));
+            sets.push(Arc::clone(&set));
+            Keys::Jwks(set)
+        };
+
+        let people_keys = match (&auth.auth_jwt_secret, &auth.auth_jwt_public_key) {
+            (Some(secret), _) => {
+                let secret = secret.expose_secret();
+                Keys::Fixed(Arc::new(KeySet::single(
+                    DecodingKey::from_secret(secret.as_bytes()).map_err(AuthError::Secret)?,
+                    Algorithm::HS256,
+                )))
+            }
+            (None, Some(pem)) => Keys::Fixed(Arc::new(KeySet::single(
+                DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(AuthError::PublicKey)?,
+                Algorithm::RS256,
+            ))),
+            (None, None) => jwks(KeySetSource {
+                name: "AUTH_JWKS_URL",
+                task: "key_set_refresh",
+                url: auth.auth_jwks_url.clone(),
+                file: auth.auth_jwks_file.as_ref().map(PathBuf::from),
+                token_file: None,
+                http: http.clone(),
+            }),
+        };
+        let mut issuers = vec![Issuer::new(
+            IssuerKind::People,
+            auth.auth_jwt_issuer.as_deref(),
+            auth.auth_jwt_audience.as_deref(),
+            people_keys,
+        )];
+        if let Some(iss) = &auth.auth_service_account_issuer {
+            let http = match &auth.auth_service_account_jwks_ca_file {
+                None => http,
+                Some(path) => {
+                    let pem = std::fs::read(path)
+                        .map_err(|e| AuthError::CaFile(format!("cannot read {path}: {e}")))?;
+                    let ca = reqwest::Certificate::from_pem(&pem)
+                        .map_err(|e| AuthError::CaFile(format!("{path}: {e}")))?;
+                    reqwest::Client::builder()
+                        .connect_timeout(Duration::from_secs(3))
+                        .add_root_certificate(ca)
+                        .build()
+                        .map_err(|e| AuthError::CaFile(e.to_string()))?
+                }
+            };
+            let keys = jwks(KeySetSource {
+                name: "AUTH_SERVICE_ACCOUNT_JWKS_URL",
+                task: "service_account_key_set_refresh",
+                url: auth.auth_service_account_jwks_url.clone(),
+                file: auth.auth_service_account_jwks_file.as_ref().map(PathBuf::from),
+                token_file: auth
+                    .auth_service_account_jwks_token_file
+                    .as_ref()
+                    .map(PathBuf::from),
+                http,
+            });
+            issuers.push(Issuer::new(
+                IssuerKind::ServiceAccounts,
+                Some(iss),
+                Some(&auth.auth_service_account_audience),
+                keys,
+            ));
+        }
+        Ok((
+            Self { issuers, roles },
+            KeyRefresh {
+                sets,
+                every: Duration::from_secs(auth.auth_jwks_refresh_seconds),
+            },
+        ))
+    }
+
+    /// The issuer a token claims to be from. `iss` is read unverified only to
+    /// choose the keys; that issuer's validation then requires the same `iss`.
+    fn issuer_of(&self, token: &str) -> &Issuer {
+        #[derive(Deserialize)]
+        struct Iss {
+            iss: Option<String>,
+        }
+        let iss = jsonwebtoken::dangerous::insecure_decode_claims::<Iss>(token)
+            .ok()
+            .and_then(|c| c.iss);
+        self.issuers
+            .iter()
+            .skip(1)
+            .find(|i| i.iss.is_some() && i.iss == iss)
+            .unwrap_or(&self.issuers[0])
+    }
+
+    async fn caller(&self, token: &str) -> Result<Caller, ApiError> {
+        let rejected = |reason: &dyn std::fmt::Debug| {
+            tracing::info!(?reason, "rejected bearer token");
+            ApiError::unauthorized("the bearer token is invalid or expired")
+        };
+        let header = jsonwebtoken::decode_header(token).map_err(|e| rejected(e.kind()))?;
+        let issuer = self.issuer_of(token);
+        let set = issuer.key_set_for(header.kid.as_deref()).await;
+        let Some(VerifyingKey { key, algorithm }) = set.find(header.kid.as_deref()) else {
+            return Err(rejected(&"no key for the token's kid"));
+        };
+        let mut validation = issuer.validation.clone();
+        validation.algorithms = vec![*algorithm];
+        // Decoded as a map: only `sub` and the roles claim are read, so no other
+        // claim's shape can make a valid token fail.
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
+            .map_err(|e| rejected(e.kind()))?
+            .claims;
+        let id = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .and_then(|s| OwnerId::parse(s).ok())
+            .ok_or_else(|| ApiError::unauthorized("the bearer token has no usable subject"))?;
+        let grants = match issuer.kind {
+            IssuerKind::ServiceAccounts => Grants {
+                operator: false,
+                service: true,
+            },
+            IssuerKind::People => self.roles.grants(id.as_str(), &claims),
+        };
+        Ok(Caller {
+            operator: grants.operator,
+            service: grants.service,
+            id,
+        })
+    }
+}
+
+/// Mints an HS256 token (for the local run's printed example and for tests).
+pub fn mint_hs256(secret: &str, claims: &Claims) -> Result<String, AuthError> {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()).map_err(AuthError::Sign)?,
+    )
+    .map_err(AuthError::Sign)
+}
+
+/// The authenticated caller. Extracting it answers 401 (with `WWW-Authenticate:
+/// Bearer`) for a missing, malformed, badly signed or expired token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    id: OwnerId,
+    operator: bool,
+    service: bool,
+}
+
+impl Caller {
+    pub fn id(&self) -> &str {
+        self.id.as_str()
+    }
+
+    /// An operator (`AUTH_OPERATOR_ROLE` or `AUTH_OPERATOR_SUBJECTS`).
+    pub fn is_operator(&self) -> bool {
+        self.operator
+    }
+
+    /// An internal service: a cluster service account, or a person's token with
+    /// `AUTH_SERVICE_ROLE` or in `AUTH_SERVICE_SUBJECTS`.
+    pub fn is_service(&self) -> bool {
+        self.service
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let found = bearer_token(req).and_then(|token| {
+            let authenticator = req.app_data::<web::Data<Authenticator>>().ok_or_else(|| {
+                tracing::error!("the authenticator is not registered");
+                ApiError::internal()
+            })?;
+            Ok((authenticator.clone(), token.to_owned()))
+        });
+        Box::pin(async move {
+            let (authenticator, token) = found?;
+            authenticator.caller(&token).await
+        })
+    }
+}
+
+fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Err(ApiError::missing_credentials());
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| ApiError::unauthorized("expected `Authorization: Bearer <token>`"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::unauthorized(
+            "expected `Authorization: Bearer <token>`",
+        ));
+    }
+    Ok(token.trim())
+}
+
+/// A token for `sub`, valid for `hours`, signed with the configured HS256 secret
+/// and carrying the configured audience and issuer.
+pub fn dev_token(auth: &AuthSettings, sub: &str, hours: u64) -> Result<String, AuthError> {
+    let secret = auth.auth_jwt_secret.as_ref().ok_or(AuthError::NoSecret)?;
+    // A clock before 1970 gives a token that has already expired.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let exp = now.saturating_add(hours.saturating_mul(3600));
+    mint_hs256(
+        secret.expose_secret(),
+        &Claims {
+            sub: sub.to_owned(),
+            exp,
+            aud: auth.auth_jwt_audience.clone(),
+            iss: auth.auth_jwt_issuer.clone(),
+        },
+    )
+}

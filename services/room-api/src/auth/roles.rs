@@ -1,0 +1,140 @@
+//! Who a verified caller is beyond their own rooms (docs/configuration.md,
+//! "Identities"):
+//!
+//! - a token from the cluster's service-account issuer is an internal service;
+//! - a person's token is an operator or a service when the roles claim the
+//!   identity provider sets (`AUTH_ROLES_CLAIM`) holds the configured role;
+//! - the subject lists (`AUTH_*_SUBJECTS`) still apply to people's tokens, for
+//!   the local run's HS256 tokens, which carry no roles.
+
+use serde_json::{Map, Value};
+
+/// The roles claim read from a token, at most this many entries.
+const MAX_ROLES: usize = 256;
+
+#[derive(Debug, Clone, Default)]
+pub struct RoleRules {
+    /// The claim's name (`roles`, `scope`, `https://example.com/roles`) or a
+    /// dotted path to it (`realm_access.roles`).
+    pub claim: String,
+    pub operator_role: Option<String>,
+    pub service_role: Option<String>,
+    pub operator_subjects: Vec<String>,
+    pub service_subjects: Vec<String>,
+}
+
+/// What a person's verified token allows beyond their own rooms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Grants {
+    pub operator: bool,
+    pub service: bool,
+}
+
+impl RoleRules {
+    pub fn grants(&self, subject: &str, claims: &Map<String, Value>) -> Grants {
+        let roles = roles(claims, &self.claim);
+        let granted = |role: &Option<String>, subjects: &[String]| {
+            subjects.iter().any(|s| s == subject)
+                || role
+                    .as_deref()
+                    .is_some_and(|role| roles.iter().any(|r| *r == role))
+        };
+        Grants {
+            operator: granted(&self.operator_role, &self.operator_subjects),
+            service: granted(&self.service_role, &self.service_subjects),
+        }
+    }
+}
+
+/// The roles in `claim`: an array of strings, or one string of space-separated
+/// values (as OAuth's `scope`). The claim is looked up by its whole name first,
+/// since namespaced claim names contain dots, then as a dotted path.
+fn roles<'a>(claims: &'a Map<String, Value>, claim: &str) -> Vec<&'a str> {
+    let value = claims.get(claim).or_else(|| {
+        let mut parts = claim.split('.');
+        let first = claims.get(parts.next()?)?;
+        parts.try_fold(first, |value, part| value.as_object()?.get(part))
+    });
+    match value {
+        Some(Value::String(s)) => s.split_whitespace().take(MAX_ROLES).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .take(MAX_ROLES)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rules(claim: &str) -> RoleRules {
+        RoleRules {
+            claim: claim.to_owned(),
+            operator_role: Some("whereby-operator".to_owned()),
+            service_role: Some("whereby-service".to_owned()),
+            operator_subjects: vec!["root".to_owned()],
+            service_subjects: vec![],
+        }
+    }
+
+    fn claims(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn roles_come_from_an_array_a_scope_string_a_namespaced_name_or_a_path() {
+        let operator = Grants {
+            operator: true,
+            service: false,
+        };
+        let service = Grants {
+            operator: false,
+            service: true,
+        };
+        let cases = [
+            ("roles", json!({"roles": ["a", "whereby-operator"]}), operator),
+            ("scope", json!({"scope": "read whereby-service"}), service),
+            (
+                "https://example.com/roles",
+                json!({"https://example.com/roles": ["whereby-service"]}),
+                service,
+            ),
+            (
+                "realm_access.roles",
+                json!({"realm_access": {"roles": ["whereby-operator"]}}),
+                operator,
+            ),
+        ];
+        for (claim, token, expected) in cases {
+            assert_eq!(rules(claim).grants("alice", &claims(token)), expected, "{claim}");
+        }
+    }
+
+    #[test]
+    fn a_role_must_match_whole_and_other_shapes_grant_nothing() {
+        let none = Grants::default();
+        for token in [
+            json!({"roles": "whereby-operator-x"}),
+            json!({"roles": ["WHEREBY-OPERATOR"]}),
+            json!({"roles": {"whereby-operator": true}}),
+            json!({"roles": [["whereby-operator"]]}),
+            json!({"groups": ["whereby-operator"]}),
+            json!({}),
+        ] {
+            assert_eq!(rules("roles").grants("alice", &claims(token.clone())), none, "{token}");
+        }
+        // The subject lists still apply.
+        assert!(rules("roles").grants("root", &Map::new()).operator);
+    }
+
+    #[test]
+    fn no_configured_role_is_granted_by_any_claim() {
+        let mut r = rules("roles");
+        r.operator_role = None;
+        assert!(!r.grants("alice", &claims(json!({"roles": [""]}))).operator);
+    }
+}
