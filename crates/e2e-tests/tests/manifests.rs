@@ -207,6 +207,33 @@ fn the_production_overlay_agrees_with_the_code() {
 }
 
 #[test]
+fn production_verifies_tokens_with_key_sets_and_no_shared_secret() {
+    for overlay in ["production", "production-operators"] {
+        let objects = render(overlay);
+        let env = environment(
+            &objects,
+            container(find(&objects, "Deployment", "room-api")),
+        );
+        let source = Source::from_parts(None, env.clone()).expect("source");
+        let s = room_api::RoomApiSettings::from_source(&source).expect("settings");
+        assert!(
+            !env.contains_key("AUTH_JWT_SECRET"),
+            "{overlay}: no HS256 secret"
+        );
+        assert!(s.auth.uses_jwks(), "{overlay}: a key set");
+        assert!(
+            s.auth.auth_jwt_issuer.is_some() && s.auth.auth_jwt_audience.is_some(),
+            "{overlay}: iss and aud"
+        );
+        assert!(s.auth.auth_service_account_issuer.is_some(), "{overlay}");
+        assert!(
+            s.access.auth_service_subjects.is_empty(),
+            "{overlay}: roles, not lists"
+        );
+    }
+}
+
+#[test]
 fn the_operators_overlay_agrees_with_the_code() {
     check_overlay("production-operators");
 }

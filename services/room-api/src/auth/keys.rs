@@ -385,7 +385,10 @@ mod tests {
         assert_eq!(skipped, 4);
         assert_eq!(set.len(), 1);
         assert!(set.has("a"));
-        assert_eq!(set.find(Some("a")).map(|k| k.algorithm), Some(Algorithm::RS256));
+        assert_eq!(
+            set.find(Some("a")).map(|k| k.algorithm),
+            Some(Algorithm::RS256)
+        );
         assert!(set.find(None).is_none(), "a named key is not the default");
     }
 

@@ -21,8 +21,8 @@ use std::{future::Future, path::PathBuf, pin::Pin, sync::Arc, time::Duration};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use domain::OwnerId;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-pub use keys::{KeySetError, MIN_REFETCH};
 use keys::{Jwks, KeySet, KeySetSource, VerifyingKey};
+pub use keys::{KeySetError, MIN_REFETCH};
 use prometheus::{IntCounterVec, Opts, Registry};
 pub use roles::{Grants, RoleRules};
 use serde::{Deserialize, Serialize};
@@ -85,12 +85,7 @@ struct Issuer {
 }
 
 impl Issuer {
-    fn new(
-        kind: IssuerKind,
-        iss: Option<&str>,
-        aud: Option<&str>,
-        keys: Keys,
-    ) -> Self {
+    fn new(kind: IssuerKind, iss: Option<&str>, aud: Option<&str>, keys: Keys) -> Self {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_nbf = true;
@@ -230,7 +225,10 @@ impl Authenticator {
                 name: "AUTH_SERVICE_ACCOUNT_JWKS_URL",
                 task: "service_account_key_set_refresh",
                 url: auth.auth_service_account_jwks_url.clone(),
-                file: auth.auth_service_account_jwks_file.as_ref().map(PathBuf::from),
+                file: auth
+                    .auth_service_account_jwks_file
+                    .as_ref()
+                    .map(PathBuf::from),
                 token_file: auth
                     .auth_service_account_jwks_token_file
                     .as_ref()

@@ -37,7 +37,7 @@ impl RoleRules {
             subjects.iter().any(|s| s == subject)
                 || role
                     .as_deref()
-                    .is_some_and(|role| roles.iter().any(|r| *r == role))
+                    .is_some_and(|role| roles.contains(&role))
         };
         Grants {
             operator: granted(&self.operator_role, &self.operator_subjects),
@@ -96,7 +96,11 @@ mod tests {
             service: true,
         };
         let cases = [
-            ("roles", json!({"roles": ["a", "whereby-operator"]}), operator),
+            (
+                "roles",
+                json!({"roles": ["a", "whereby-operator"]}),
+                operator,
+            ),
             ("scope", json!({"scope": "read whereby-service"}), service),
             (
                 "https://example.com/roles",
@@ -110,7 +114,11 @@ mod tests {
             ),
         ];
         for (claim, token, expected) in cases {
-            assert_eq!(rules(claim).grants("alice", &claims(token)), expected, "{claim}");
+            assert_eq!(
+                rules(claim).grants("alice", &claims(token)),
+                expected,
+                "{claim}"
+            );
         }
     }
 
@@ -125,7 +133,11 @@ mod tests {
             json!({"groups": ["whereby-operator"]}),
             json!({}),
         ] {
-            assert_eq!(rules("roles").grants("alice", &claims(token.clone())), none, "{token}");
+            assert_eq!(
+                rules("roles").grants("alice", &claims(token.clone())),
+                none,
+                "{token}"
+            );
         }
         // The subject lists still apply.
         assert!(rules("roles").grants("root", &Map::new()).operator);

@@ -54,7 +54,7 @@ const MAX_ID_LEN: usize = 255;
 
 #[utoipa::path(post, path = "/v1/erasures", tag = "internal", request_body = ErasureRequest,
     responses((status = 200, body = ErasureView, description = "erased (or nothing was left to erase)"),
-              (status = 403, description = "operators only (`AUTH_OPERATOR_SUBJECTS`)"),
+              (status = 403, description = "operators only (docs/configuration.md, Identities)"),
               (status = 422, description = "not exactly one subject, an id out of bounds, or a field `null`")))]
 pub async fn erase(
     state: web::Data<AppState>,

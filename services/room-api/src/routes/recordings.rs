@@ -131,7 +131,7 @@ fn reported_status_schema() -> utoipa::openapi::ObjectBuilder {
     params(("id" = uuid::Uuid, Path, description = "the recording's id")),
     request_body = StatusReport,
     responses((status = 200, description = "the recording with its new status", body = RecordingView),
-              (status = 403, description = "the caller is not a pipeline service (`AUTH_SERVICE_SUBJECTS`)"),
+              (status = 403, description = "the caller is not an internal service (docs/configuration.md, Identities)"),
               (status = 404, description = "no such recording"),
               (status = 409, description = "the status would go backwards (`status_conflict`)"),
               (status = 422, description = "`status` is missing, `null` or not one the pipeline reports")))]

@@ -69,10 +69,10 @@ async fn serve_keys(req: HttpRequest, state: web::Data<ServerState>) -> HttpResp
             let keys: Vec<Value> = kids.iter().map(|k| all[*k].clone()).collect();
             HttpResponse::Ok().json(json!({ "keys": keys }))
         }
-        Answer::Status(code) => HttpResponse::build(
-            actix_web::http::StatusCode::from_u16(code).expect("status"),
-        )
-        .finish(),
+        Answer::Status(code) => {
+            HttpResponse::build(actix_web::http::StatusCode::from_u16(code).expect("status"))
+                .finish()
+        }
     }
 }
 
@@ -179,7 +179,10 @@ async fn operator(app: &TestApp, token: &str) -> u16 {
     status(app, Method::GET, "/v1/recordings?status=unmatched", token).await
 }
 
-async fn spawn_with_key_set(url: &str, customise: impl FnOnce(&mut room_api::RoomApiSettings)) -> TestApp {
+async fn spawn_with_key_set(
+    url: &str,
+    customise: impl FnOnce(&mut room_api::RoomApiSettings),
+) -> TestApp {
     let url = url.to_owned();
     spawn_app_with(move |s| {
         s.auth.auth_jwt_secret = None;
@@ -237,10 +240,20 @@ async fn keys_rotate_without_a_restart_and_the_last_good_set_outlives_an_outage(
 
     // Made-up kids do not turn requests into fetches.
     for n in 0..20 {
-        let forged = mint(Some(&format!("made-up-{n}")), RSA_B, Algorithm::RS256, &person("mallory"));
+        let forged = mint(
+            Some(&format!("made-up-{n}")),
+            RSA_B,
+            Algorithm::RS256,
+            &person("mallory"),
+        );
         assert_eq!(rooms(&app, &forged).await, 401);
     }
-    assert_eq!(idp.fetches(), loaded + 1, "at most one fetch per {:?}", room_api::auth::MIN_REFETCH);
+    assert_eq!(
+        idp.fetches(),
+        loaded + 1,
+        "at most one fetch per {:?}",
+        room_api::auth::MIN_REFETCH
+    );
 
     // The provider fails: the background refresh (every 10 s here) fails, and the
     // last good set keeps verifying tokens; readiness is unaffected.
@@ -278,25 +291,75 @@ async fn tokens_for_another_audience_issuer_or_algorithm_are_refused() {
     let confused = {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some("rsa-a".to_owned());
-        jsonwebtoken::encode(&header, &ok, &EncodingKey::from_secret(RSA_A_PUBLIC.as_bytes()).expect("key"))
-            .expect("sign")
+        jsonwebtoken::encode(
+            &header,
+            &ok,
+            &EncodingKey::from_secret(RSA_A_PUBLIC.as_bytes()).expect("key"),
+        )
+        .expect("sign")
     };
     let cases = [
-        (mint(Some("rsa-a"), RSA_A, Algorithm::RS256, &with("aud", json!("account"))), "another audience"),
-        (mint(Some("rsa-a"), RSA_A, Algorithm::RS256, &without("aud")), "no audience"),
-        (mint(Some("rsa-a"), RSA_A, Algorithm::RS256, &with("iss", json!("https://evil.test"))), "another issuer"),
-        (mint(Some("rsa-a"), RSA_A, Algorithm::RS256, &without("iss")), "no issuer"),
-        (mint(Some("rsa-a"), RSA_A, Algorithm::RS256, &with("nbf", json!(now_secs() + 600))), "not yet valid"),
-        (mint(None, RSA_A, Algorithm::RS256, &ok), "no kid in a set of two"),
-        (mint(Some("ec-c"), RSA_A, Algorithm::RS256, &ok), "RS256 under an EC key's kid"),
-        (mint(Some("rsa-a"), RSA_B, Algorithm::RS256, &ok), "signed by another key"),
+        (
+            mint(
+                Some("rsa-a"),
+                RSA_A,
+                Algorithm::RS256,
+                &with("aud", json!("account")),
+            ),
+            "another audience",
+        ),
+        (
+            mint(Some("rsa-a"), RSA_A, Algorithm::RS256, &without("aud")),
+            "no audience",
+        ),
+        (
+            mint(
+                Some("rsa-a"),
+                RSA_A,
+                Algorithm::RS256,
+                &with("iss", json!("https://evil.test")),
+            ),
+            "another issuer",
+        ),
+        (
+            mint(Some("rsa-a"), RSA_A, Algorithm::RS256, &without("iss")),
+            "no issuer",
+        ),
+        (
+            mint(
+                Some("rsa-a"),
+                RSA_A,
+                Algorithm::RS256,
+                &with("nbf", json!(now_secs() + 600)),
+            ),
+            "not yet valid",
+        ),
+        (
+            mint(None, RSA_A, Algorithm::RS256, &ok),
+            "no kid in a set of two",
+        ),
+        (
+            mint(Some("ec-c"), RSA_A, Algorithm::RS256, &ok),
+            "RS256 under an EC key's kid",
+        ),
+        (
+            mint(Some("rsa-a"), RSA_B, Algorithm::RS256, &ok),
+            "signed by another key",
+        ),
         (confused, "HS256 with the public key"),
     ];
     for (token, case) in cases {
         assert_eq!(rooms(&app, &token).await, 401, "{case}");
     }
     let audience_string = with("aud", json!(AUDIENCE));
-    assert_eq!(rooms(&app, &mint(Some("rsa-a"), RSA_A, Algorithm::RS256, &audience_string)).await, 200);
+    assert_eq!(
+        rooms(
+            &app,
+            &mint(Some("rsa-a"), RSA_A, Algorithm::RS256, &audience_string)
+        )
+        .await,
+        200
+    );
 }
 
 #[tokio::test]
@@ -324,7 +387,11 @@ async fn operators_and_services_are_recognised_by_a_claim_not_only_by_subject() 
     assert_eq!(operator(&app, &listed).await, 200);
     assert_eq!(operator(&app, &pipeline).await, 403);
     assert_eq!(operator(&app, &plain).await, 403);
-    assert_eq!(internal(&app, &pipeline).await, 404, "a service: past the role check");
+    assert_eq!(
+        internal(&app, &pipeline).await,
+        404,
+        "a service: past the role check"
+    );
     assert_eq!(internal(&app, &op).await, 403);
     assert_eq!(internal(&app, &plain).await, 403);
 }
@@ -346,17 +413,35 @@ async fn a_kubernetes_service_account_token_is_an_internal_service() {
 
     let sa = |claims: &Value| mint(Some("cluster-1"), CLUSTER, Algorithm::RS256, claims);
     let transcriber = sa(&service_account("pipeline", "transcriber", "room-api"));
-    assert_eq!(internal(&app, &transcriber).await, 404, "a service: past the role check");
-    assert_eq!(operator(&app, &transcriber).await, 403, "a service is no operator");
+    assert_eq!(
+        internal(&app, &transcriber).await,
+        404,
+        "a service: past the role check"
+    );
+    assert_eq!(
+        operator(&app, &transcriber).await,
+        403,
+        "a service is no operator"
+    );
 
     // The pod's default token has the API server's audience, not ours.
     let default_audience = sa(&service_account("pipeline", "transcriber", CLUSTER_ISSUER));
     assert_eq!(internal(&app, &default_audience).await, 401);
     // A person whose subject looks like a service account is still a person.
-    let lookalike = mint(Some("rsa-a"), RSA_A, Algorithm::RS256, &person("system:serviceaccount:pipeline:transcriber"));
+    let lookalike = mint(
+        Some("rsa-a"),
+        RSA_A,
+        Algorithm::RS256,
+        &person("system:serviceaccount:pipeline:transcriber"),
+    );
     assert_eq!(internal(&app, &lookalike).await, 403);
     // The cluster's issuer with a key from the people's set: no such key there.
-    let crossed = mint(Some("rsa-a"), RSA_A, Algorithm::RS256, &service_account("pipeline", "transcriber", "room-api"));
+    let crossed = mint(
+        Some("rsa-a"),
+        RSA_A,
+        Algorithm::RS256,
+        &service_account("pipeline", "transcriber", "room-api"),
+    );
     assert_eq!(internal(&app, &crossed).await, 401);
     let _ = std::fs::remove_file(token_file);
 }
@@ -394,7 +479,11 @@ fn a_key_set_without_issuer_and_audience_is_refused_at_start_up() {
     let err = room_api::RoomApiSettings::from_source(&env.source())
         .expect_err("incomplete identity settings")
         .to_string();
-    for key in ["AUTH_JWT_ISSUER", "AUTH_JWT_AUDIENCE", "AUTH_SERVICE_ACCOUNT_JWKS_URL"] {
+    for key in [
+        "AUTH_JWT_ISSUER",
+        "AUTH_JWT_AUDIENCE",
+        "AUTH_SERVICE_ACCOUNT_JWKS_URL",
+    ] {
         assert!(err.contains(key), "{key} in: {err}");
     }
 }
