@@ -172,6 +172,45 @@ async fn logs_are_json_carry_the_request_id_and_never_contain_a_secret() {
         );
     }
 
+    // Every process says which build it is and what it costs, under the standard
+    // process metric names (the dashboard and alerts rely on both).
+    for (base, prefix) in [
+        (&s.room_api, "roomapi"),
+        (&s.ingest, "ingest"),
+        (&s.worker, "recworker"),
+    ] {
+        let text = reqwest::get(format!("{base}/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        let build = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{prefix}_build_info{{")))
+            .unwrap_or_else(|| panic!("{base}: no {prefix}_build_info"));
+        assert!(
+            build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION")))
+                && build.contains("git_sha=\"")
+                && build.ends_with(" 1"),
+            "{base}: {build}"
+        );
+        for series in [
+            "process_resident_memory_bytes",
+            "process_cpu_seconds_total",
+            "process_open_fds",
+        ] {
+            let value: f64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{base}: no {series}"));
+            assert!(
+                value > 0.0 || series == "process_cpu_seconds_total",
+                "{base}: {series} {value}"
+            );
+        }
+    }
+
     let token = room_api::auth::dev_token(
         &settings::AuthSettings::with_secret(secrecy::SecretString::from(JWT_SECRET.to_owned())),
         "alice",

@@ -7,9 +7,9 @@ mod supervisor;
 pub use shutdown::shutdown_on_signals;
 pub use supervisor::Supervisor;
 
-use std::io::IsTerminal;
+use std::{io::IsTerminal, sync::OnceLock};
 
-use prometheus::{Encoder, Registry, TextEncoder};
+use prometheus::{IntGaugeVec, Opts, Registry, proto::MetricFamily};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 pub use prometheus;
@@ -41,11 +41,52 @@ pub fn init(json: bool, filter: &str) {
     drop(result);
 }
 
-/// Renders a registry in the prometheus text format.
-pub fn render(registry: &Registry) -> String {
-    let mut buf = Vec::new();
-    if let Err(e) = TextEncoder::new().encode(&registry.gather(), &mut buf) {
-        tracing::error!(error = %e, "cannot encode metrics");
-    }
-    String::from_utf8(buf).unwrap_or_default()
+/// The version every service reports (the workspace's).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The commit the binary was built from: `GIT_SHA` at build time (the Dockerfile
+/// and `make release` pass it), `unknown` otherwise. Read from the environment
+/// rather than from git so that a commit does not rebuild every crate.
+pub const GIT_SHA: &str = match option_env!("GIT_SHA") {
+    Some(sha) => sha,
+    None => "unknown",
+};
+
+/// A service's registry: its metrics named `<prefix>_…`, starting with
+/// `<prefix>_build_info{version,git_sha} 1`.
+pub fn service_registry(prefix: &str) -> Result<Registry, prometheus::Error> {
+    let registry = Registry::new_custom(Some(prefix.to_owned()), None)?;
+    let info = IntGaugeVec::new(
+        Opts::new(
+            "build_info",
+            "Always 1; the labels say which build is running",
+        ),
+        &["version", "git_sha"],
+    )?;
+    info.with_label_values(&[VERSION, GIT_SHA]).set(1);
+    registry.register(Box::new(info))?;
+    Ok(registry)
+}
+
+/// The process's own metrics under their standard names (`process_cpu_seconds_total`,
+/// `process_resident_memory_bytes`, `process_open_fds`, …), gathered at each scrape.
+pub fn process_metrics() -> Vec<MetricFamily> {
+    static PROCESS: OnceLock<Registry> = OnceLock::new();
+    PROCESS
+        .get_or_init(|| {
+            let registry = Registry::new();
+            let collector = prometheus::process_collector::ProcessCollector::for_self();
+            if let Err(e) = registry.register(Box::new(collector)) {
+                tracing::warn!(error = %e, "cannot register the process metrics");
+            }
+            registry
+        })
+        .gather()
+}
+
+/// What `/metrics` serves: the service's registry and the process metrics.
+pub fn gather(registry: &Registry) -> Vec<MetricFamily> {
+    let mut families = registry.gather();
+    families.extend(process_metrics());
+    families
 }

@@ -35,7 +35,7 @@ pub async fn metrics(registry: web::Data<Registry>) -> HttpResponse {
     let mut buf = Vec::new();
     let encoded = prometheus::Encoder::encode(
         &prometheus::TextEncoder::new(),
-        &registry.gather(),
+        &telemetry::gather(&registry),
         &mut buf,
     );
     match encoded {

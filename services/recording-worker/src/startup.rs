@@ -103,7 +103,7 @@ impl Application {
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
         let pool = db::open(&settings.database).await?;
-        let registry = Registry::new_custom(Some("recworker".to_owned()), None)?;
+        let registry = telemetry::service_registry("recworker")?;
         let http_metrics = HttpMetrics::register(&registry)?;
         let metrics = WorkerMetrics::register(&registry)?;
         let tasks = Supervisor::register(&registry)?;

@@ -2,7 +2,6 @@ use std::{net::TcpListener, time::Duration};
 
 use actix_web::{dev::Server, web};
 use anyhow::Context;
-use prometheus::Registry;
 use web_common::{BodyLimit, HttpMetrics, ServerOptions};
 use whereby::{RecordingDestination, RecordingFileFormat, RecordingProvider, WherebyMetrics};
 
@@ -34,7 +33,7 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let pool = db::open(&settings.database).await?;
 
-        let registry = Registry::new_custom(Some("roomapi".to_owned()), None)?;
+        let registry = telemetry::service_registry("roomapi")?;
         let http_metrics = HttpMetrics::register(&registry)?;
         let whereby = whereby::WherebyClient::from_settings(
             &settings.whereby,

@@ -3,7 +3,6 @@ use std::{net::TcpListener, sync::Arc, time::Duration};
 use actix_web::{dev::Server, web};
 use anyhow::Context;
 use messaging::{Publisher, Topology};
-use prometheus::Registry;
 use secrecy::ExposeSecret;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -30,7 +29,7 @@ impl Application {
         settings: IngestSettings,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
-        let registry = Registry::new_custom(Some("ingest".to_owned()), None)?;
+        let registry = telemetry::service_registry("ingest")?;
         let http_metrics = HttpMetrics::register(&registry)?;
         let metrics = IngestMetrics::register(&registry)?;
         let topology = Topology::from_settings(&settings.amqp);

@@ -35,9 +35,7 @@ impl RoleRules {
         let roles = roles(claims, &self.claim);
         let granted = |role: &Option<String>, subjects: &[String]| {
             subjects.iter().any(|s| s == subject)
-                || role
-                    .as_deref()
-                    .is_some_and(|role| roles.contains(&role))
+                || role.as_deref().is_some_and(|role| roles.contains(&role))
         };
         Grants {
             operator: granted(&self.operator_role, &self.operator_subjects),
