@@ -1,6 +1,6 @@
 //! `GET /readyz` answers the same shape in every service, so one probe, one
 //! dashboard and one runbook line fit all three:
-//! `{"status":"ready"|"unavailable","checks":{"<dependency>":"up"|"down"},"tasks_down":[…]}`
+//! `{"status":"ready"|"unavailable","checks":{"<dependency>":"up"|"down"|"down: <why>"},"tasks_down":[…]}`
 //! with 200 when every check is up and no supervised task is down, else 503.
 
 use actix_web::HttpResponse;
@@ -35,6 +35,21 @@ impl Readiness {
         self.ready &= up;
         self.checks
             .insert(name.to_owned(), json!(if up { "up" } else { "down" }));
+        self
+    }
+
+    /// One dependency that, when down, says why (`schema`: which migration is
+    /// pending).
+    #[must_use]
+    pub fn check_why(mut self, name: &str, state: Result<(), String>) -> Self {
+        let value = match state {
+            Ok(()) => "up".to_owned(),
+            Err(why) => {
+                self.ready = false;
+                format!("down: {why}")
+            }
+        };
+        self.checks.insert(name.to_owned(), json!(value));
         self
     }
 

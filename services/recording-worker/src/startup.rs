@@ -34,13 +34,16 @@ pub struct Application {
     job_intervals: [(Job, Duration); 4],
     shutdown_grace: Duration,
     tasks: Supervisor,
+    schema: Arc<db::migrate::SchemaGate>,
 }
 
-/// Ready: consuming with the database answering, and every loop running.
-struct Ready(Arc<AtomicBool>, Supervisor);
+/// Ready: the schema current, consuming with the database answering, and every
+/// loop running.
+struct Ready(Arc<AtomicBool>, Supervisor, Arc<db::migrate::SchemaGate>);
 
 async fn readyz(ready: web::Data<Ready>) -> HttpResponse {
     web_common::Readiness::new()
+        .check_why("schema", ready.2.readiness(None).await)
         .check("consumer", ready.0.load(Ordering::Relaxed))
         .tasks_down(ready.1.down_tasks())
         .respond()
@@ -103,6 +106,11 @@ impl Application {
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
         let pool = db::open(&settings.database).await?;
+        let schema = Arc::new(if settings.database.database_migrate_on_start {
+            db::migrate::SchemaGate::current()
+        } else {
+            db::migrate::SchemaGate::new()
+        });
         let registry = telemetry::service_registry("recworker")?;
         let http_metrics = HttpMetrics::register(&registry)?;
         let metrics = WorkerMetrics::register(&registry)?;
@@ -219,7 +227,7 @@ impl Application {
         }
 
         let port = listener.local_addr()?.port();
-        let ready = web::Data::new(Ready(ready, tasks.clone()));
+        let ready = web::Data::new(Ready(ready, tasks.clone(), schema.clone()));
         let jobs_data = web::Data::new(jobs.clone());
         let options = ServerOptions {
             workers: Some(1),
@@ -247,6 +255,7 @@ impl Application {
             job_intervals,
             shutdown_grace: Duration::from_secs(settings.worker.worker_shutdown_seconds),
             tasks,
+            schema,
         })
     }
 
@@ -280,6 +289,19 @@ impl Application {
             let (publisher, shutdown) = (publisher.clone(), s.clone());
             async move { publisher.maintain(shutdown).await }
         });
+        // Nothing touches the database before it has the schema this build
+        // expects: an event applied to an older schema could fail as if it were
+        // poison and be dead-lettered.
+        let schema_current = tokio::select! {
+            () = shutdown.cancelled() => false,
+            () = self.schema.wait_until_current(&self.jobs.pool, Duration::from_secs(2)) => true,
+        };
+        if !schema_current {
+            let _ = publisher_task.await;
+            server_handle.stop(true).await;
+            let _ = server.await;
+            return Ok(());
+        }
         let (c, s) = (self.consumer.clone(), shutdown.clone());
         let consumer = tasks.spawn("consumer", shutdown.clone(), move || {
             c.clone().run(s.clone())

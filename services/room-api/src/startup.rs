@@ -90,6 +90,11 @@ impl Application {
             },
             tasks: telemetry::Supervisor::register(&registry)?,
             default_branding: settings.meetings.default_branding()?,
+            schema: if settings.database.database_migrate_on_start {
+                db::migrate::SchemaGate::current()
+            } else {
+                db::migrate::SchemaGate::new()
+            },
         });
         // Pending branding is tried again in the background, supervised, until the
         // server has drained.

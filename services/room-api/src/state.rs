@@ -23,6 +23,8 @@ pub struct AppState {
     pub tasks: telemetry::Supervisor,
     /// The organisation's branding for rooms without their own.
     pub default_branding: Option<db::branding::Branding>,
+    /// Whether the database has the schema this build expects (`/readyz`).
+    pub schema: db::migrate::SchemaGate,
 }
 
 /// Figures refreshed when prometheus scrapes: active meetings against the plan's

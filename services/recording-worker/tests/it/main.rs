@@ -8,3 +8,4 @@ mod helpers;
 mod jobs;
 mod odd_data;
 mod recordings;
+mod releases;
