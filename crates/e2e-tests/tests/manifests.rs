@@ -13,17 +13,28 @@ use std::{
 use serde_json::Value;
 use settings::Source;
 
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
 fn render(overlay: &str) -> Vec<Value> {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    render_path(&format!("k8s/overlays/{overlay}"))
+}
+
+/// `kubectl kustomize` of a directory under the repository's root, as JSON.
+fn render_path(path: &str) -> Vec<Value> {
     let out = Command::new("kubectl")
-        .args(["kustomize", &format!("{root}/k8s/overlays/{overlay}")])
+        .args(["kustomize", &format!("{ROOT}/{path}")])
         .output()
         .expect("kubectl (installed by .ci/check-manifests) renders the overlay");
     assert!(
         out.status.success(),
-        "kustomize {overlay}: {}",
+        "kustomize {path}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    yaml_to_json(&out.stdout)
+}
+
+/// Every document of a YAML stream.
+fn yaml_to_json(yaml: &[u8]) -> Vec<Value> {
     // YAML to JSON with PyYAML (installed with moto), to keep a YAML crate out.
     let mut py = Command::new("python3")
         .args(["-c", "import sys, json, yaml; print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d]))"])
@@ -34,7 +45,7 @@ fn render(overlay: &str) -> Vec<Value> {
     py.stdin
         .take()
         .expect("stdin")
-        .write_all(&out.stdout)
+        .write_all(yaml)
         .expect("write");
     let json = py.wait_with_output().expect("python3 output");
     serde_json::from_slice(&json.stdout).expect("rendered manifests as JSON")
@@ -155,7 +166,10 @@ fn check_overlay(overlay: &str) {
         "{overlay}: the worker polls SQS"
     );
 
-    let job = find(&objects, "Job", "whereby-migrate");
+    let job = objects
+        .iter()
+        .find(|o| o["kind"] == "Job")
+        .unwrap_or_else(|| panic!("{overlay}: the migration Job"));
     let c = &job["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["args"][0], "migrate");
     let source = Source::from_parts(None, environment(&objects, c)).expect("source");
@@ -163,8 +177,22 @@ fn check_overlay(overlay: &str) {
         .section::<settings::DatabaseSettings>()
         .expect("the Job has the database settings");
 
-    // The ingress: exactly the public routes, to the right services.
+    // The edge (Ingress or HTTPRoutes): exactly the public routes, to the right
+    // services.
     let mut routes = Vec::new();
+    for route in objects.iter().filter(|o| o["kind"] == "HTTPRoute") {
+        for rule in route["spec"]["rules"].as_array().into_iter().flatten() {
+            for m in rule["matches"].as_array().into_iter().flatten() {
+                routes.push((
+                    m["path"]["value"].as_str().unwrap_or_default().to_owned(),
+                    rule["backendRefs"][0]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                ));
+            }
+        }
+    }
     for ingress in objects.iter().filter(|o| o["kind"] == "Ingress") {
         for rule in ingress["spec"]["rules"].as_array().into_iter().flatten() {
             for p in rule["http"]["paths"].as_array().into_iter().flatten() {
@@ -312,4 +340,251 @@ fn keda_scales_the_worker_on_the_queue_it_consumes() {
         triggers.iter().any(|t| t["type"] == "aws-sqs-queue"),
         "and one on the recordings' SQS queue"
     );
+}
+
+/// Every overlay under k8s/overlays, and whether it is marked as a template.
+fn overlays() -> Vec<(String, bool)> {
+    let mut found: Vec<(String, bool)> = std::fs::read_dir(format!("{ROOT}/k8s/overlays"))
+        .expect("k8s/overlays")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("kustomization.yaml").exists())
+        .map(|e| {
+            let template = e.path().join("TEMPLATE.md").exists();
+            (e.file_name().to_string_lossy().into_owned(), template)
+        })
+        .collect();
+    found.sort();
+    assert!(found.len() >= 3, "{found:?}");
+    found
+}
+
+fn label<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
+    object["metadata"]["labels"][key].as_str()
+}
+
+const RECOMMENDED: [&str; 6] = [
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/managed-by",
+];
+
+#[test]
+fn every_object_and_pod_carries_the_recommended_labels_and_one_release() {
+    for (overlay, _) in overlays() {
+        let objects = render(&overlay);
+        let mut versions = std::collections::BTreeSet::new();
+        for o in &objects {
+            let what = format!("{overlay}: {}/{}", o["kind"], o["metadata"]["name"]);
+            for key in RECOMMENDED {
+                assert!(
+                    label(o, key).is_some_and(|v| !v.is_empty()),
+                    "{what} lacks {key}"
+                );
+            }
+            versions.extend(label(o, "app.kubernetes.io/version"));
+            let template = &o["spec"]["template"];
+            if template.is_object() {
+                for key in RECOMMENDED {
+                    assert!(
+                        label(template, key).is_some(),
+                        "{what}: its pods lack {key}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            versions.len(),
+            1,
+            "{overlay}: one release, not {versions:?}"
+        );
+        // The migration Job is named after the release, so that the next release
+        // creates a new Job rather than patching this one's immutable template.
+        let version = versions.first().expect("a version");
+        let jobs: Vec<_> = objects.iter().filter(|o| o["kind"] == "Job").collect();
+        assert_eq!(jobs.len(), 1, "{overlay}: one migration Job");
+        assert_eq!(
+            jobs[0]["metadata"]["name"],
+            format!("whereby-migrate-v{version}"),
+            "{overlay}"
+        );
+    }
+}
+
+#[test]
+fn placeholders_are_refused_in_every_overlay_not_marked_as_a_template() {
+    for (overlay, template) in overlays() {
+        let rendered = serde_json::to_string(&render(&overlay)).expect("json");
+        let placeholders = rendered.matches("PLACEHOLDER").count();
+        if template {
+            // The check can see them: a template without any would not need marking.
+            assert!(
+                placeholders > 0,
+                "{overlay} is marked as a template but has no placeholder"
+            );
+        } else {
+            assert_eq!(
+                placeholders, 0,
+                "{overlay}: PLACEHOLDER values left (or mark it with TEMPLATE.md)"
+            );
+        }
+    }
+}
+
+#[test]
+fn production_pins_its_image_by_digest_and_the_base_owns_no_namespace() {
+    for overlay in ["production", "production-operators"] {
+        for o in render(overlay) {
+            let pods = &o["spec"]["template"]["spec"];
+            for c in pods["containers"].as_array().into_iter().flatten() {
+                let image = c["image"].as_str().unwrap_or_default();
+                let digest = image.rsplit_once("@sha256:").map(|(_, d)| d).unwrap_or("");
+                assert!(
+                    digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()),
+                    "{overlay}: {image} is not pinned by digest"
+                );
+            }
+            assert_ne!(
+                o["kind"], "Namespace",
+                "{overlay}: platform teams own namespaces"
+            );
+        }
+    }
+    assert!(
+        render_path("k8s/base")
+            .iter()
+            .all(|o| o["kind"] != "Namespace")
+    );
+}
+
+/// The edge exposes the public routes only, whichever edge an overlay uses.
+#[test]
+fn the_gateway_routes_expose_only_the_public_routes() {
+    let public = [
+        ("PathPrefix", "/v1/whereby", "webhook-ingest", 8081),
+        ("PathPrefix", "/v1/rooms", "room-api", 8080),
+        ("PathPrefix", "/v1/meetings", "room-api", 8080),
+        ("PathPrefix", "/v1/recordings", "room-api", 8080),
+        ("Exact", "/v1/openapi.json", "room-api", 8080),
+    ];
+    for overlay in ["production", "production-operators"] {
+        let objects = render(overlay);
+        let mut seen = Vec::new();
+        for route in objects.iter().filter(|o| o["kind"] == "HTTPRoute") {
+            assert!(
+                route["spec"]["parentRefs"][0]["name"].is_string(),
+                "{overlay}: parentRefs"
+            );
+            for rule in route["spec"]["rules"].as_array().expect("rules") {
+                let backend = &rule["backendRefs"][0];
+                for m in rule["matches"].as_array().expect("matches") {
+                    let found = (
+                        m["path"]["type"].as_str().unwrap_or(""),
+                        m["path"]["value"].as_str().unwrap_or(""),
+                        backend["name"].as_str().unwrap_or(""),
+                        backend["port"].as_u64().unwrap_or(0),
+                    );
+                    assert!(
+                        public.contains(&found),
+                        "{overlay}: {found:?} is not a public route"
+                    );
+                    seen.push(found);
+                }
+            }
+            // The backend port is the Service's.
+            let svc = find(
+                &objects,
+                "Service",
+                route["metadata"]["name"].as_str().expect("name"),
+            );
+            assert_eq!(
+                svc["spec"]["ports"][0]["port"],
+                route["spec"]["rules"][0]["backendRefs"][0]["port"]
+            );
+        }
+        seen.sort();
+        let mut all = public.to_vec();
+        all.sort();
+        assert_eq!(seen, all, "{overlay}: every public route, once");
+        assert!(
+            objects.iter().all(|o| o["kind"] != "Ingress"),
+            "{overlay}: one edge"
+        );
+    }
+    // The ingress-nginx component replaces the routes (dev uses it).
+    let dev = render("dev");
+    assert!(dev.iter().all(|o| o["kind"] != "HTTPRoute"));
+    assert!(dev.iter().any(|o| o["kind"] == "Ingress"));
+    let policy = find(&dev, "NetworkPolicy", "webhook-ingest");
+    assert_eq!(
+        policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "ingress-nginx"
+    );
+}
+
+/// GitOps: Flux applies the migration before the services, Argo CD runs it as a
+/// PreSync hook; each path renders, and the two halves make the whole overlay.
+#[test]
+fn gitops_tools_run_the_migration_before_the_services() {
+    let flux =
+        yaml_to_json(&std::fs::read(format!("{ROOT}/k8s/gitops/flux/whereby.yaml")).expect("flux"));
+    let path = |k: &Value| {
+        k["spec"]["path"]
+            .as_str()
+            .expect("path")
+            .trim_start_matches("./")
+            .to_owned()
+    };
+    let by_name = |name: &str| {
+        flux.iter()
+            .find(|k| k["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("Flux Kustomization {name}"))
+    };
+    let (migration, services) = (by_name("whereby-migration"), by_name("whereby"));
+    assert_eq!(
+        services["spec"]["dependsOn"][0]["name"],
+        "whereby-migration"
+    );
+    assert_eq!(
+        migration["spec"]["wait"], true,
+        "Ready means the Job completed"
+    );
+    let first = render_path(&path(migration));
+    let then = render_path(&path(services));
+    assert!(first.iter().any(|o| o["kind"] == "Job"));
+    assert!(first.iter().all(|o| o["kind"] != "Deployment"));
+    assert!(then.iter().all(|o| o["kind"] != "Job"));
+    assert!(then.iter().any(|o| o["kind"] == "Deployment"));
+    let whole = render("production");
+    assert_eq!(
+        first.len() + then.len(),
+        whole.len(),
+        "the halves make the overlay"
+    );
+
+    let argo = yaml_to_json(
+        &std::fs::read(format!("{ROOT}/k8s/gitops/argocd/application.yaml")).expect("argo"),
+    );
+    let objects = render_path(argo[0]["spec"]["source"]["path"].as_str().expect("path"));
+    let job = objects
+        .iter()
+        .find(|o| o["kind"] == "Job")
+        .expect("the Job");
+    let annotations = &job["metadata"]["annotations"];
+    assert_eq!(annotations["argocd.argoproj.io/hook"], "PreSync");
+    assert_eq!(
+        annotations["argocd.argoproj.io/hook-delete-policy"],
+        "BeforeHookCreation"
+    );
+    // It gets what `room-api migrate` reads and nothing else.
+    let env: Vec<&str> = job["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(env, ["DATABASE_URL", "LOG_FORMAT", "LOG_LEVEL"]);
+    assert!(job["spec"]["template"]["spec"]["containers"][0]["envFrom"].is_null());
 }
