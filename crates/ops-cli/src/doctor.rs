@@ -8,32 +8,146 @@ use messaging::{
     lapin::{options::QueueDeclareOptions, types::FieldTable},
 };
 use secrecy::ExposeSecret;
-use settings::{AmqpSettings, AwsSettings, DatabaseSettings, Source, WherebySettings};
+use settings::{
+    AmqpSettings, AuthSettings, AwsSettings, DatabaseSettings, Source, WherebySettings,
+};
 
 use crate::{
     Options,
     output::{Check, Report},
 };
 
+/// The service whose view `doctor --for` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Service {
+    RoomApi,
+    WebhookIngest,
+    RecordingWorker,
+}
+
+/// What a view of the system checks: everything for an operator, or what one
+/// service uses, with that service's credentials (a room-api pod's IAM role may
+/// not list the bucket, and need not).
+#[derive(Debug, Clone, Copy)]
+struct Scope {
+    settings: &'static [&'static str],
+    auth: bool,
+    whereby_api: bool,
+    postgres: bool,
+    rabbitmq: bool,
+    /// Listing and reading the bucket (the worker's scan and intake).
+    s3_listing: bool,
+    /// Writing with the key Whereby uploads with (room-api hands it to Whereby).
+    s3_whereby_key: bool,
+    /// The bucket's privacy settings: an operator's check (other permissions).
+    s3_privacy: bool,
+    sqs: bool,
+}
+
+const ALL_SETTINGS: &[&str] = &[
+    "whereby_api_key",
+    "whereby_webhook_secret",
+    "recording_storage_aws_bucket_name",
+    "aws_whereby_access_key_id",
+    "aws_whereby_access_key_secret",
+    "aws_process_recording_queue_url",
+];
+
+impl Scope {
+    fn of(service: Option<Service>) -> Self {
+        let none = Self {
+            settings: &[],
+            auth: false,
+            whereby_api: false,
+            postgres: false,
+            rabbitmq: false,
+            s3_listing: false,
+            s3_whereby_key: false,
+            s3_privacy: false,
+            sqs: false,
+        };
+        match service {
+            None => Self {
+                settings: ALL_SETTINGS,
+                auth: true,
+                whereby_api: true,
+                postgres: true,
+                rabbitmq: true,
+                s3_listing: true,
+                s3_whereby_key: true,
+                s3_privacy: true,
+                sqs: true,
+            },
+            Some(Service::RoomApi) => Self {
+                settings: &[
+                    "whereby_api_key",
+                    "recording_storage_aws_bucket_name",
+                    "aws_whereby_access_key_id",
+                    "aws_whereby_access_key_secret",
+                ],
+                auth: true,
+                whereby_api: true,
+                postgres: true,
+                s3_whereby_key: true,
+                ..none
+            },
+            Some(Service::WebhookIngest) => Self {
+                settings: &["whereby_webhook_secret"],
+                rabbitmq: true,
+                ..none
+            },
+            Some(Service::RecordingWorker) => Self {
+                settings: &[
+                    "whereby_api_key",
+                    "recording_storage_aws_bucket_name",
+                    "aws_process_recording_queue_url",
+                ],
+                whereby_api: true,
+                postgres: true,
+                rabbitmq: true,
+                s3_listing: true,
+                sqs: true,
+                ..none
+            },
+        }
+    }
+}
+
 pub async fn run(source: &Source, o: &Options) -> Report {
+    let scope = Scope::of(o.service);
     let mut report = Report::new("doctor");
-    settings_present(source, &mut report);
-    report.push(whereby(source).await);
-    report.push(postgres(source).await);
-    for check in rabbitmq(source).await {
-        report.push(check);
+    settings_present(source, scope.settings, &mut report);
+    if scope.auth {
+        for check in auth(source).await {
+            report.push(check);
+        }
     }
-    for check in s3(source).await {
-        report.push(check);
+    if scope.whereby_api {
+        report.push(whereby(source).await);
     }
-    report.push(sqs(source).await);
+    if scope.postgres {
+        report.push(postgres(source).await);
+    }
+    if scope.rabbitmq {
+        for check in rabbitmq(source).await {
+            report.push(check);
+        }
+    }
+    if scope.s3_listing || scope.s3_whereby_key || scope.s3_privacy {
+        for check in s3(source, scope).await {
+            report.push(check);
+        }
+    }
+    if scope.sqs {
+        report.push(sqs(source).await);
+    }
     if let Some(url) = &o.webhook_health_url {
         report.push(webhook_health(url).await);
     }
     report
 }
 
-fn settings_present(source: &Source, report: &mut Report) {
+fn settings_present(source: &Source, keys: &[&str], report: &mut Report) {
     let required: [(&str, &str); 6] = [
         (
             "whereby_api_key",
@@ -60,27 +174,67 @@ fn settings_present(source: &Source, report: &mut Report) {
             "the SQS queue the bucket notifies of uploads",
         ),
     ];
-    for (key, hint) in required {
+    for (key, hint) in required.into_iter().filter(|(k, _)| keys.contains(k)) {
         let name = format!("setting {}", key.to_uppercase());
         match source.get(key) {
             Some(_) => report.push(Check::ok(&name, "set")),
             None => report.push(Check::fail(&name, "missing", hint)),
         }
     }
-    let auth = source.get("auth_jwt_secret").is_some() as u8
-        + source.get("auth_jwt_public_key").is_some() as u8;
-    match auth {
-        1 => report.push(Check::ok("setting AUTH_JWT_*", "one verification key set")),
-        0 => report.push(Check::fail(
-            "setting AUTH_JWT_*",
-            "missing",
-            "set AUTH_JWT_SECRET (HS256) or AUTH_JWT_PUBLIC_KEY (RS256)",
-        )),
-        _ => report.push(Check::fail(
-            "setting AUTH_JWT_*",
-            "both set",
-            "set only one of AUTH_JWT_SECRET and AUTH_JWT_PUBLIC_KEY",
-        )),
+}
+
+/// room-api's token settings, by the rules room-api starts with, and each key set
+/// it would fetch.
+async fn auth(source: &Source) -> Vec<Check> {
+    let auth = match source.section::<AuthSettings>() {
+        Ok(a) => a,
+        Err(e) => {
+            return vec![Check::fail(
+                "setting AUTH_*",
+                e.to_string(),
+                "see docs/configuration.md, \"Identities\"",
+            )];
+        }
+    };
+    if let Err(e) = auth.check() {
+        return vec![Check::fail(
+            "setting AUTH_*",
+            e.to_string(),
+            "see docs/configuration.md, \"Identities\"",
+        )];
+    }
+    let mut checks = vec![Check::ok("setting AUTH_*", "a usable way to verify tokens")];
+    for (name, url) in [
+        ("key set AUTH_JWKS_URL", &auth.auth_jwks_url),
+        (
+            "key set AUTH_SERVICE_ACCOUNT_JWKS_URL",
+            &auth.auth_service_account_jwks_url,
+        ),
+    ] {
+        if let Some(url) = url {
+            checks.push(key_set(name, url).await);
+        }
+    }
+    checks
+}
+
+async fn key_set(name: &str, url: &str) -> Check {
+    let fetched = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await;
+    let hint = "room-api keeps its last good key set, but cannot start ready without one: check the URL and the egress to it";
+    match fetched {
+        Ok(res) if res.status().is_success() => match res.json::<serde_json::Value>().await {
+            Ok(doc) => match doc["keys"].as_array().map(Vec::len) {
+                Some(n) if n > 0 => Check::ok(name, format!("{url} serves {n} key(s)")),
+                _ => Check::fail(name, "no keys in the document", hint),
+            },
+            Err(_) => Check::fail(name, "not a JSON Web Key Set", hint),
+        },
+        Ok(res) => Check::fail(name, format!("HTTP {}", res.status().as_u16()), hint),
+        Err(e) => Check::fail(name, e.without_url().to_string(), hint),
     }
 }
 
@@ -202,7 +356,7 @@ async fn rabbitmq(source: &Source) -> Vec<Check> {
     checks
 }
 
-async fn s3(source: &Source) -> Vec<Check> {
+async fn s3(source: &Source, scope: Scope) -> Vec<Check> {
     let Some(setting) = source.get("recording_storage_aws_bucket_name") else {
         return vec![Check::skip(
             "s3",
@@ -226,28 +380,22 @@ async fn s3(source: &Source) -> Vec<Check> {
     let mut checks = Vec::new();
     // Readable by the services (their own credentials: listing for the scan).
     let services = storage::s3_client(&storage::sdk_config(&aws).await);
-    match storage::list_page(&services, &bucket, &prefix, None).await {
-        Ok((keys, _)) => checks.push(Check::ok(
-            "s3 (services)",
-            format!(
-                "bucket {bucket} is listable ({} object(s) on the first page)",
-                keys.len()
-            ),
-        )),
-        Err(e) => checks.push(Check::fail(
-            "s3 (services)",
-            e.to_string(),
-            "the services need s3:ListBucket, s3:GetObject and s3:DeleteObject on the bucket",
-        )),
+    if scope.s3_listing {
+        checks.push(listing(&services, &bucket, &prefix).await);
     }
-    checks.push(
-        privacy(
-            &services,
-            &bucket,
-            source.get("recording_retention_days").is_some(),
-        )
-        .await,
-    );
+    if scope.s3_privacy {
+        checks.push(
+            privacy(
+                &services,
+                &bucket,
+                source.get("recording_retention_days").is_some(),
+            )
+            .await,
+        );
+    }
+    if !scope.s3_whereby_key {
+        return checks;
+    }
     // Writable with the key Whereby uploads with: what recordings depend on.
     let whereby_keys = AwsSettings {
         aws_access_key_id: source.get("aws_whereby_access_key_id"),
@@ -280,6 +428,23 @@ async fn s3(source: &Source) -> Vec<Check> {
         )),
     }
     checks
+}
+
+async fn listing(services: &storage::aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Check {
+    match storage::list_page(services, bucket, prefix, None).await {
+        Ok((keys, _)) => Check::ok(
+            "s3 (services)",
+            format!(
+                "bucket {bucket} is listable ({} object(s) on the first page)",
+                keys.len()
+            ),
+        ),
+        Err(e) => Check::fail(
+            "s3 (services)",
+            e.to_string(),
+            "the worker needs s3:ListBucket, s3:GetObject and s3:DeleteObject on the bucket",
+        ),
+    }
 }
 
 /// Recordings are personal data: the bucket must not be public, must encrypt at

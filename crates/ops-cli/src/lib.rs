@@ -36,9 +36,20 @@ pub struct Cli {
 pub enum Command {
     /// Check every setting and dependency, with a hint for each problem.
     Doctor {
+        /// Check only what this service uses, with its own settings and
+        /// credentials: in its pod, `kubectl exec deploy/<service> -- whereby-ops
+        /// doctor --for <service>` passes when the pod is healthy.
+        #[arg(long = "for", value_enum, value_name = "SERVICE")]
+        service: Option<doctor::Service>,
         /// Also check webhook-ingest's health at this URL.
         #[arg(long, value_name = "URL")]
         webhook_health_url: Option<String>,
+    },
+    /// Print a shell completion script: `whereby-ops completions bash >
+    /// /etc/bash_completion.d/whereby-ops`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// Webhook endpoint checks.
     #[command(subcommand)]
@@ -147,6 +158,8 @@ pub struct Options {
     pub limit: Option<usize>,
     pub worker_url: Option<String>,
     pub webhook_health_url: Option<String>,
+    /// `doctor --for`: one service's checks only.
+    pub service: Option<doctor::Service>,
 }
 
 /// The settings part of `--help`: what the commands read.
@@ -175,13 +188,23 @@ pub fn settings_help() -> String {
 
 /// Parses the command line (help and usage errors exit here: 0 and 2).
 pub fn parse_args() -> Cli {
-    use clap::{CommandFactory, FromArgMatches};
-    let matches = Cli::command().after_help(settings_help()).get_matches();
+    use clap::FromArgMatches;
+    let matches = command().get_matches();
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// The command line's definition, with the settings in its help.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().after_help(settings_help())
 }
 
 /// Runs a parsed command line; returns the exit code.
 pub async fn run(cli: Cli) -> i32 {
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut command(), "whereby-ops", &mut std::io::stdout());
+        return 0;
+    }
     let source = match Source::load() {
         Ok(s) => s,
         Err(e) => {
@@ -194,7 +217,12 @@ pub async fn run(cli: Cli) -> i32 {
         ..Options::default()
     };
     let report = match cli.command {
-        Command::Doctor { webhook_health_url } => {
+        Command::Completions { .. } => return 0,
+        Command::Doctor {
+            service,
+            webhook_health_url,
+        } => {
+            o.service = service;
             o.webhook_health_url = webhook_health_url;
             doctor::run(&source, &o).await
         }
@@ -382,4 +410,38 @@ async fn migrate(source: &Source) -> Report {
         )),
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    /// Secrets come from the settings only: on a command line they would be in the
+    /// shell's history and in every process listing. No option may take one.
+    #[test]
+    fn no_option_takes_a_secret() {
+        fn walk(cmd: &clap::Command, path: &str, found: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str().to_lowercase();
+                if ["secret", "password", "token", "key", "credential"]
+                    .iter()
+                    .any(|word| id.contains(word))
+                {
+                    found.push(format!("{path} --{id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), found);
+            }
+        }
+        let mut found = Vec::new();
+        walk(&super::command(), "whereby-ops", &mut found);
+        assert!(found.is_empty(), "options that take secrets: {found:?}");
+        // The walk sees every option (so that the check can fail).
+        let mut all = 0;
+        fn count(cmd: &clap::Command, all: &mut usize) {
+            *all += cmd.get_arguments().count();
+            cmd.get_subcommands().for_each(|s| count(s, all));
+        }
+        count(&super::command(), &mut all);
+        assert!(all >= 15, "{all}");
+    }
 }

@@ -537,3 +537,130 @@ async fn erase_removes_a_persons_data_and_says_what_it_did() {
         1
     );
 }
+
+/// Only these keys of the stack's environment: what one service's pod has.
+fn only(env: &HashMap<String, String>, keys: &[&str]) -> HashMap<String, String> {
+    env.iter()
+        .filter(|(k, _)| keys.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_for_a_service_checks_only_what_that_service_uses_and_passes_in_its_pod() {
+    let stack = Stack::new().await;
+    let env = stack.env();
+    let aws = [
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
+    ];
+    // Each pod's environment as the manifests give it, and the bucket without the
+    // privacy settings an operator's doctor checks (not any service's concern).
+    let bare = stack.aws.bare_bucket().await;
+    let pods: [(&str, Vec<&str>, &[&str], &[&str]); 3] = [
+        (
+            "webhook-ingest",
+            vec!["WHEREBY_WEBHOOK_SECRET", "AMQP_URL", "AMQP_PREFIX"],
+            &["setting WHEREBY_WEBHOOK_SECRET", "rabbitmq"],
+            &[
+                "postgres",
+                "whereby api",
+                "setting AUTH_*",
+                "sqs",
+                "s3 (services)",
+            ],
+        ),
+        (
+            "room-api",
+            [
+                vec![
+                    "DATABASE_URL",
+                    "WHEREBY_API_KEY",
+                    "WHEREBY_API_URL",
+                    "RECORDING_STORAGE_AWS_BUCKET_NAME",
+                    "AWS_WHEREBY_ACCESS_KEY_ID",
+                    "AWS_WHEREBY_ACCESS_KEY_SECRET",
+                    "AUTH_JWT_SECRET",
+                ],
+                aws.to_vec(),
+            ]
+            .concat(),
+            &[
+                "setting AUTH_*",
+                "whereby api",
+                "postgres",
+                "s3 (whereby's key)",
+            ],
+            &["rabbitmq", "sqs", "s3 (services)", "s3 (privacy)"],
+        ),
+        (
+            "recording-worker",
+            [
+                vec![
+                    "DATABASE_URL",
+                    "AMQP_URL",
+                    "AMQP_PREFIX",
+                    "WHEREBY_API_KEY",
+                    "WHEREBY_API_URL",
+                    "RECORDING_STORAGE_AWS_BUCKET_NAME",
+                    "AWS_PROCESS_RECORDING_QUEUE_URL",
+                ],
+                aws.to_vec(),
+            ]
+            .concat(),
+            &[
+                "whereby api",
+                "postgres",
+                "rabbitmq",
+                "s3 (services)",
+                "sqs",
+            ],
+            &[
+                "setting AUTH_*",
+                "s3 (privacy)",
+                "s3 (whereby's key)",
+                "setting WHEREBY_WEBHOOK_SECRET",
+            ],
+        ),
+    ];
+    for (service, keys, checked, unchecked) in pods {
+        let mut pod = only(&env, &keys);
+        if pod.contains_key("RECORDING_STORAGE_AWS_BUCKET_NAME") {
+            pod.insert("RECORDING_STORAGE_AWS_BUCKET_NAME".into(), bare.clone());
+        }
+        let (code, out) = ops(pod.clone(), &["doctor", "--for", service, "--json"]).await;
+        let all = checks(&out);
+        assert_eq!(code, 0, "{service}: {out}");
+        for name in checked {
+            assert!(
+                all.iter().any(|(n, s)| n == name && s == "ok"),
+                "{service} checks {name}: {all:?}"
+            );
+        }
+        for name in unchecked {
+            assert!(
+                all.iter().all(|(n, _)| n != name),
+                "{service} does not check {name}: {all:?}"
+            );
+        }
+        // The operator's doctor in the same environment fails: it checks more.
+        let (code, _) = ops(pod, &["doctor", "--json"]).await;
+        assert_eq!(code, 1, "{service}: the full doctor needs every setting");
+    }
+    let (code, _) = ops(env, &["doctor", "--for", "everything"]).await;
+    assert_eq!(code, 2, "an unknown service is a usage error");
+}
+
+#[tokio::test]
+async fn completions_are_printed_for_a_shell() {
+    let (code, out) = ops(HashMap::new(), &["completions", "bash"]).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("whereby-ops") && out.contains("doctor") && out.contains("--for"),
+        "{out}"
+    );
+    let (code, _) = ops(HashMap::new(), &["completions", "cmd.exe"]).await;
+    assert_eq!(code, 2);
+}
