@@ -18,7 +18,8 @@ use test_support::{PrivatePostgresPair, PrivateRabbitCluster};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_leader_node_costs_seconds_of_publishing_and_no_confirmed_message() {
     if std::env::var_os("TEST_LOG").is_some() {
-        telemetry::init(false, "info");
+        // The subscriber stays for the process; there is no exporter to flush.
+        drop(telemetry::init("test", false, "info"));
     }
     let cluster = tokio::task::spawn_blocking(|| PrivateRabbitCluster::start(3))
         .await

@@ -129,14 +129,31 @@ async fn system(db: &TestDatabase, broker: &TestBroker, aws: &TestAws) -> System
     }
 }
 
+/// W3C trace contexts sent by "upstream" callers: room-api's, and the edge's in
+/// front of webhook-ingest.
+const API_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+const API_PARENT: &str = "b7ad6b7169203331";
+const HOOK_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const HOOK_PARENT: &str = "00f067aa0ba902b7";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logs_are_json_carry_the_request_id_and_never_contain_a_secret() {
+async fn logs_are_json_carry_the_request_id_and_trace_and_never_contain_a_secret() {
     let (db, broker, aws) = (
         TestDatabase::new().await,
         TestBroker::new().await,
         TestAws::new().await,
     );
-    let s = system(&db, &broker, &aws).await;
+    let mut s = system(&db, &broker, &aws).await;
+    // Traces on, as production turns them on: the standard variables only.
+    let otlp = test_support::otlp::OtlpReceiver::start().await;
+    s.env.extend(
+        [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.endpoint.clone()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json".to_owned()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v)),
+    );
     let mut procs = vec![
         Proc::start("whereby-stand-in", &s.env, &s.dir),
         Proc::start("room-api", &s.env, &s.dir),
@@ -221,6 +238,7 @@ async fn logs_are_json_carry_the_request_id_and_never_contain_a_secret() {
     let res = http
         .post(format!("{}/v1/rooms", s.room_api))
         .bearer_auth(&token)
+        .header("traceparent", format!("00-{API_TRACE}-{API_PARENT}-01"))
         .json(&json!({"name": "logs"}))
         .send()
         .await
@@ -265,6 +283,7 @@ async fn logs_are_json_carry_the_request_id_and_never_contain_a_secret() {
         .post(format!("{}/v1/whereby", s.ingest))
         .header("Whereby-Signature", &signature)
         .header("X-Request-Id", "edge-req-4711")
+        .header("traceparent", format!("00-{HOOK_TRACE}-{HOOK_PARENT}-01"))
         .body(body.clone())
         .send()
         .await
@@ -343,6 +362,62 @@ async fn logs_are_json_carry_the_request_id_and_never_contain_a_secret() {
             .lines()
             .any(|l| l.contains("edge-req-4711") && l.contains("req-id-event")),
         "the worker's log lines for the event carry the edge's request id"
+    );
+
+    // Every JSON line names its service and version; the event's lines in the
+    // worker carry the webhook's trace.
+    for p in procs.iter().filter(|p| p.0.name != "whereby-stand-in") {
+        for line in p.output().lines().filter(|l| !l.trim().is_empty()) {
+            let v: Value = serde_json::from_str(line).expect("json");
+            assert_eq!(v["service"], p.0.name.as_str(), "{line}");
+            assert_eq!(v["version"], env!("CARGO_PKG_VERSION"), "{line}");
+        }
+    }
+    assert!(
+        worker_log
+            .lines()
+            .any(|l| l.contains("req-id-event")
+                && l.contains(&format!("\"trace_id\":\"{HOOK_TRACE}\""))),
+        "the worker's lines for the event carry its trace id"
+    );
+
+    // One trace from the edge's POST, through webhook-ingest and the queue, to the
+    // worker's event span (the commit within); room-api's request joins its caller's.
+    let spans = otlp.spans();
+    let of = |service: &str, trace: &str| -> Vec<test_support::otlp::Span> {
+        spans
+            .iter()
+            .filter(|sp| sp.service == service && sp.trace_id == trace)
+            .cloned()
+            .collect()
+    };
+    let api = of("room-api", API_TRACE);
+    assert!(
+        api.iter()
+            .any(|sp| sp.name == "http" && sp.parent_span_id == API_PARENT),
+        "room-api's request span is a child of its caller's: {spans:?}"
+    );
+    let ingest = of("webhook-ingest", HOOK_TRACE);
+    let ingest_http = ingest
+        .iter()
+        .find(|sp| sp.name == "http" && sp.parent_span_id == HOOK_PARENT)
+        .unwrap_or_else(|| {
+            panic!("webhook-ingest's request span joins the edge's trace: {spans:?}")
+        });
+    let worker = of("recording-worker", HOOK_TRACE);
+    assert!(
+        worker
+            .iter()
+            .any(|sp| sp.name == "event" && ingest.iter().any(|i| i.span_id == sp.parent_span_id)),
+        "the worker's event span is a child of webhook-ingest's (request {}): {spans:?}",
+        ingest_http.span_id
+    );
+    // The recording announced on SQS has a trace of its own, handed on.
+    assert!(
+        spans
+            .iter()
+            .any(|sp| sp.service == "recording-worker" && sp.name == "recording_notification"),
+        "{spans:?}"
     );
     let _ = std::fs::remove_dir_all(&s.dir);
 }

@@ -46,7 +46,8 @@ async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_participant_joins_and_leaves_through_signed_webhooks() {
     if std::env::var_os("TEST_LOG").is_some() {
-        telemetry::init(false, "info");
+        // The subscriber stays for the process; there is no exporter to flush.
+        drop(telemetry::init("test", false, "info"));
     }
     let db = TestDatabase::new().await;
     let broker = TestBroker::new().await;

@@ -30,11 +30,20 @@ pub fn webhook_properties<E>(
     if let Some(id) = &envelope.request_id {
         headers.insert(HEADER_REQUEST_ID.into(), text(id));
     }
+    with_trace_context(&mut headers);
     BasicProperties::default()
         .with_message_id(event_id.into())
         .with_content_type("application/json".into())
         .with_timestamp(u64::try_from(envelope.received_at.timestamp()).unwrap_or(0))
         .with_headers(headers)
+}
+
+/// The current span's W3C trace context (`traceparent`, `tracestate`), so that
+/// the consumer's work joins the publisher's trace; nothing when tracing is off.
+fn with_trace_context(headers: &mut FieldTable) {
+    for (name, value) in telemetry::trace::current_context_headers() {
+        headers.insert(name.into(), text(&value));
+    }
 }
 
 /// A dead-lettered delivery put back (`whereby-ops dlq replay`): its properties
@@ -92,6 +101,7 @@ impl Publisher {
             HEADER_REQUEST_ID.into(),
             text(&format!("recording-{}", message.recording_id)),
         );
+        with_trace_context(&mut headers);
         let properties = BasicProperties::default()
             .with_message_id(message.recording_id.as_str().into())
             .with_content_type("application/json".into())

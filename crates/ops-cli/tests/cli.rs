@@ -559,7 +559,9 @@ async fn doctor_for_a_service_checks_only_what_that_service_uses_and_passes_in_i
     // Each pod's environment as the manifests give it, and the bucket without the
     // privacy settings an operator's doctor checks (not any service's concern).
     let bare = stack.aws.bare_bucket().await;
-    let pods: [(&str, Vec<&str>, &[&str], &[&str]); 3] = [
+    // (service, the keys its pod has, checks it makes, checks it leaves out)
+    type Pod<'a> = (&'a str, Vec<&'a str>, &'a [&'a str], &'a [&'a str]);
+    let pods: [Pod; 3] = [
         (
             "webhook-ingest",
             vec!["WHEREBY_WEBHOOK_SECRET", "AMQP_URL", "AMQP_PREFIX"],

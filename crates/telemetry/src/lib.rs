@@ -1,8 +1,10 @@
 //! Logging and metrics set-up shared by every binary, and the supervisor of
 //! background loops.
 
+mod json;
 mod shutdown;
 mod supervisor;
+pub mod trace;
 
 pub use shutdown::shutdown_on_signals;
 pub use supervisor::Supervisor;
@@ -14,20 +16,59 @@ use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 pub use prometheus;
 
+/// Flushes the traces still buffered when the service stops (a no-op when tracing
+/// is off). Keep it until the end of `main`.
+#[must_use = "dropping it stops the trace exporter"]
+pub struct Telemetry {
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Exports what is buffered and stops the exporter (bounded: the OTLP
+    /// timeout, 10 s by default).
+    pub fn shutdown(mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(e) = provider.shutdown()
+        {
+            tracing::warn!(error = %e, "traces not flushed at shutdown");
+        }
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
 /// Installs the global tracing subscriber: readable lines locally, one JSON object
-/// per line when `json` (production). `filter` is an env-filter directive. A second
-/// call (tests) keeps the first subscriber.
-pub fn init(json: bool, filter: &str) {
+/// per line when `json` (production, each carrying the service, its version and,
+/// in a traced request or event, `trace_id` and `span_id`), and OpenTelemetry
+/// traces when configured ([`trace`]). `filter` is an env-filter directive. A
+/// second call (tests) keeps the first subscriber.
+pub fn init(service: &'static str, json: bool, filter: &str) -> Telemetry {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
+    let provider = if trace::configured() {
+        match trace::provider(service) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("{service}: traces are off: the OTLP exporter cannot be built: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let otel = provider.as_ref().map(trace::layer);
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
     let result = if json {
         registry
             .with(
                 fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false),
+                    .event_format(json::ServiceJson::new(service))
+                    .fmt_fields(fmt::format::JsonFields::new()),
             )
             .try_init()
     } else {
@@ -38,7 +79,10 @@ pub fn init(json: bool, filter: &str) {
             .try_init()
     };
     // Already installed: fine in tests, where many apps share a process.
-    drop(result);
+    match result {
+        Ok(()) => Telemetry { provider },
+        Err(_) => Telemetry { provider: None },
+    }
 }
 
 /// The version every service reports (the workspace's).

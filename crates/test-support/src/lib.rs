@@ -10,6 +10,7 @@ pub mod aws;
 pub mod broker;
 pub mod cluster;
 pub mod env;
+pub mod otlp;
 pub mod private;
 
 pub use aws::TestAws;

@@ -103,6 +103,11 @@ pub async fn request_context(
         .unwrap_or_else(|| "unmatched".to_owned());
     let metrics = req.app_data::<web::Data<HttpMetrics>>().cloned();
     let span = tracing::info_span!("http", request_id = %request_id.0, %method, %route);
+    // A caller's W3C trace context (`traceparent`) makes this request part of its
+    // trace; webhook-ingest carries it on into the queue.
+    telemetry::trace::follow(&span, |name| {
+        req.headers().get(name).and_then(|v| v.to_str().ok())
+    });
 
     let result = next.call(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();

@@ -212,7 +212,10 @@ impl Consumer {
         let mut readable = Vec::with_capacity(batch.len());
         for delivery in batch {
             match apply::parse(&delivery.data) {
-                Ok(event) => readable.push((delivery, event)),
+                Ok(event) => {
+                    let span = event_span(&delivery, &event);
+                    readable.push((delivery, event, span));
+                }
                 Err(reason) => {
                     self.metrics.consumed.inc();
                     tracing::error!(%reason, "dead-lettering an unreadable message");
@@ -250,8 +253,12 @@ impl Consumer {
                 );
                 return Finish::Abandoned;
             }
-            for ((delivery, event), outcome) in group.into_iter().zip(outcomes) {
-                match self.settle(&delivery, &event, outcome, shutdown).await {
+            for ((delivery, event, span), outcome) in group.into_iter().zip(outcomes) {
+                match self
+                    .settle(&delivery, &event, outcome, shutdown)
+                    .instrument(span)
+                    .await
+                {
                     Settled::Ack => {
                         if last_to_ack
                             .as_ref()
@@ -291,13 +298,13 @@ impl Consumer {
     /// Applies a group, holding it while Postgres is unavailable.
     async fn apply_held(
         &self,
-        group: &[(Delivery, apply::Event)],
+        group: &[(Delivery, apply::Event, tracing::Span)],
         shutdown: &CancellationToken,
     ) -> Held {
         let delays = self.topology.settings.retry_delays.len();
         let inputs: Vec<(&apply::Event, bool)> = group
             .iter()
-            .map(|(d, e)| (e, (attempt_of(d) as usize) < delays))
+            .map(|(d, e, _)| (e, (attempt_of(d) as usize) < delays))
             .collect();
         let mut waits = 0;
         loop {
@@ -332,11 +339,6 @@ impl Consumer {
         outcome: Outcome,
         shutdown: &CancellationToken,
     ) -> Settled {
-        let request_id = header_str(delivery.properties.headers().as_ref(), HEADER_REQUEST_ID)
-            .unwrap_or("")
-            .to_owned();
-        let span =
-            tracing::info_span!("event", request_id = %request_id, event_id = %event.header.id);
         async {
             self.metrics.consumed.inc();
             match &outcome {
@@ -368,7 +370,6 @@ impl Consumer {
             }
             Settled::Ack
         }
-        .instrument(span)
         .await
     }
 
@@ -414,4 +415,15 @@ impl Consumer {
             }
         }
     }
+}
+
+/// The span of one event, from its arrival in a batch to its acknowledgement (the
+/// commit within): a child of the span that published it when the message carries
+/// a trace context, so that Whereby's POST and the committed row share one trace.
+fn event_span(delivery: &Delivery, event: &apply::Event) -> tracing::Span {
+    let headers = delivery.properties.headers().as_ref();
+    let request_id = header_str(headers, HEADER_REQUEST_ID).unwrap_or("");
+    let span = tracing::info_span!("event", request_id = %request_id, event_id = %event.header.id);
+    telemetry::trace::follow(&span, |name| header_str(headers, name));
+    span
 }

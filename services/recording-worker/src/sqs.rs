@@ -6,6 +6,7 @@
 //! the redrive limit) and waits.
 
 use std::time::Duration;
+use tracing::Instrument;
 
 use storage::{
     QueueMessage,
@@ -97,6 +98,13 @@ impl SqsPoller {
 
     /// Handles one message to the end, extending its visibility while it takes long.
     pub async fn process(&self, message: &QueueMessage) -> Disposition {
+        // A trace of its own per notification, on to the pipeline's hand-off
+        // (recording.ready carries its context).
+        let span = tracing::info_span!("recording_notification", message_id = %message.message_id);
+        self.process_in(message).instrument(span).await
+    }
+
+    async fn process_in(&self, message: &QueueMessage) -> Disposition {
         let work = self.handle(message);
         tokio::pin!(work);
         let mut heartbeat = tokio::time::interval(self.visibility / 2);

@@ -41,14 +41,19 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
     let source = settings::or_exit("room-api", Source::load());
     let init_logs = |log: &LogSettings| {
-        telemetry::init(log.log_format == settings::LogFormat::Json, &log.log_level);
+        telemetry::init(
+            "room-api",
+            log.log_format == settings::LogFormat::Json,
+            &log.log_level,
+        )
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let settings = settings::or_exit("room-api", RoomApiSettings::from_source(&source));
-            init_logs(&settings.log);
+            let telemetry = init_logs(&settings.log);
             let shutdown = telemetry::shutdown_on_signals();
             Application::build(settings).await?.run(shutdown).await?;
+            telemetry.shutdown();
         }
         Command::Migrate => {
             let mut reader = source.reader();
@@ -61,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
                     .and(database)
                     .and_then(|d| log.map(|l| (d, l))),
             );
-            init_logs(&log);
+            let _telemetry = init_logs(&log);
             db::migrate::run_pending(database.database_url.expose_secret()).await?;
         }
         Command::DevToken { subject, hours } => {

@@ -90,7 +90,8 @@ pub async fn spawn_worker(settings: WorkerSettings) -> RunningWorker {
 
 pub async fn spawn_worker_with_crashes(settings: WorkerSettings, crashes: u32) -> RunningWorker {
     if std::env::var_os("TEST_LOG").is_some() {
-        telemetry::init(false, "info");
+        // The subscriber stays for the process; there is no exporter to flush.
+        drop(telemetry::init("test", false, "info"));
     }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let mut app = Application::build_with_listener(settings, listener)

@@ -58,7 +58,8 @@ pub async fn spawn_app() -> TestApp {
 /// Starts the stand-in and room-api; `customise` adjusts settings first.
 pub async fn spawn_app_with(customise: impl FnOnce(&mut RoomApiSettings)) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
-        telemetry::init(false, "info");
+        // The subscriber stays for the process; there is no exporter to flush.
+        drop(telemetry::init("test", false, "info"));
     }
     let db = TestDatabase::new().await;
     let whereby = StandInServer::spawn(StandInConfig {

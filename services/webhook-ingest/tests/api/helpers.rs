@@ -48,7 +48,8 @@ pub async fn spawn_with(
     wait_ready: bool,
 ) -> TestIngest {
     if std::env::var_os("TEST_LOG").is_some() {
-        telemetry::init(false, "info");
+        // The subscriber stays for the process; there is no exporter to flush.
+        drop(telemetry::init("test", false, "info"));
     }
     let app =
         Application::build_with_listener(settings, TcpListener::bind("127.0.0.1:0").expect("bind"))
