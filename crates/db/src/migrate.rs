@@ -93,12 +93,15 @@ pub async fn pending(database_url: &str) -> Result<Vec<String>, MigrateError> {
     .map_err(|e| MigrateError::Runtime(e.to_string()))?
 }
 
-/// The versions this build embeds, oldest first.
+/// The versions this build embeds, oldest first. Embedded at compile time, so
+/// listing them cannot fail at run time; if it ever did, no version would be known
+/// and [`SchemaGate`] would find every database current: hence a panic at start-up
+/// rather than an empty list.
 pub fn embedded_versions() -> Vec<String> {
     use diesel::migration::MigrationSource;
     MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
         .map(|ms| ms.iter().map(|m| m.name().version().to_string()).collect())
-        .unwrap_or_default()
+        .unwrap_or_else(|e| panic!("the embedded migrations cannot be listed: {e}"))
 }
 
 /// Whether the database has every migration this build embeds. A service started
@@ -179,12 +182,14 @@ impl SchemaGate {
         }
     }
 
-    /// Returns once the database has every embedded migration, checking every
-    /// `every` (and saying so in the log every minute); a database that does not
-    /// answer is asked again.
-    pub async fn wait_until_current(&self, pool: &crate::DbPool, every: std::time::Duration) {
+    /// Returns once the database has every embedded migration, asking from every
+    /// `first` up to every 30 s (and saying so in the log every minute); a database
+    /// that does not answer is asked again.
+    pub async fn wait_until_current(&self, pool: &crate::DbPool, first: std::time::Duration) {
         const SAY_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+        const LONGEST: std::time::Duration = std::time::Duration::from_secs(30);
         let mut said: Option<std::time::Instant> = None;
+        let mut every = first;
         loop {
             let missing = match pool.get().await {
                 Ok(mut conn) => self.check(&mut conn).await.ok(),
@@ -202,6 +207,7 @@ impl SchemaGate {
                 _ => {}
             }
             tokio::time::sleep(every).await;
+            every = (every * 3 / 2).min(LONGEST);
         }
     }
 

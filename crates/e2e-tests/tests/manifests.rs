@@ -529,7 +529,7 @@ fn the_gateway_routes_expose_only_the_public_routes() {
 }
 
 /// GitOps: Flux applies the migration before the services, Argo CD runs it as a
-/// PreSync hook; each path renders, and the two halves make the whole overlay.
+/// Sync hook between what it needs and the services; each path renders, and the two halves make the whole overlay.
 #[test]
 fn gitops_tools_run_the_migration_before_the_services() {
     let flux =
@@ -571,17 +571,61 @@ fn gitops_tools_run_the_migration_before_the_services() {
     let argo = yaml_to_json(
         &std::fs::read(format!("{ROOT}/k8s/gitops/argocd/application.yaml")).expect("argo"),
     );
-    let objects = render_path(argo[0]["spec"]["source"]["path"].as_str().expect("path"));
+    assert_eq!(argo[0]["spec"]["source"]["path"], "k8s/overlays/production");
+    // Argo CD applies by waves: what the Job needs, then the Job (a hook it waits
+    // for), then the services. On a first sync nothing else exists yet.
+    for overlay in ["production", "production-operators"] {
+        let objects = render(overlay);
+        let wave = |o: &Value| -> i64 {
+            o["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+                .as_str()
+                .map_or(0, |w| w.parse().expect("a wave is a number"))
+        };
+        let job = objects
+            .iter()
+            .find(|o| o["kind"] == "Job")
+            .expect("the Job");
+        let annotations = &job["metadata"]["annotations"];
+        assert_eq!(annotations["argocd.argoproj.io/hook"], "Sync");
+        assert_eq!(
+            annotations["argocd.argoproj.io/hook-delete-policy"],
+            "BeforeHookCreation"
+        );
+        let pod = &job["spec"]["template"]["spec"];
+        let account = find(
+            &objects,
+            "ServiceAccount",
+            pod["serviceAccountName"].as_str().expect("sa"),
+        );
+        assert!(
+            wave(account) < wave(job),
+            "{overlay}: the Job's ServiceAccount first"
+        );
+        let policy = find(&objects, "NetworkPolicy", "whereby-migrate");
+        assert!(
+            wave(policy) < wave(job),
+            "{overlay}: its NetworkPolicy first"
+        );
+        let egress = serde_json::to_string(&policy["spec"]["egress"]).expect("json");
+        assert!(
+            egress.contains("\"port\":53"),
+            "{overlay}: the Job resolves names on its own"
+        );
+        // Whatever makes its Secret (External Secrets, CloudNativePG) comes first too.
+        for kind in ["ExternalSecret", "Cluster"] {
+            for o in objects.iter().filter(|o| o["kind"] == kind) {
+                assert!(wave(o) < wave(job), "{overlay}: {kind} before the Job");
+            }
+        }
+        for o in objects.iter().filter(|o| o["kind"] == "Deployment") {
+            assert!(wave(o) > wave(job), "{overlay}: the services after the Job");
+        }
+    }
+    let objects = render("production");
     let job = objects
         .iter()
         .find(|o| o["kind"] == "Job")
         .expect("the Job");
-    let annotations = &job["metadata"]["annotations"];
-    assert_eq!(annotations["argocd.argoproj.io/hook"], "PreSync");
-    assert_eq!(
-        annotations["argocd.argoproj.io/hook-delete-policy"],
-        "BeforeHookCreation"
-    );
     // It gets what `room-api migrate` reads and nothing else.
     let env: Vec<&str> = job["spec"]["template"]["spec"]["containers"][0]["env"]
         .as_array()

@@ -405,12 +405,23 @@ async fn logs_are_json_carry_the_request_id_and_trace_and_never_contain_a_secret
             panic!("webhook-ingest's request span joins the edge's trace: {spans:?}")
         });
     let worker = of("recording-worker", HOOK_TRACE);
+    let event = worker
+        .iter()
+        .find(|sp| sp.name == "event" && ingest.iter().any(|i| i.span_id == sp.parent_span_id))
+        .unwrap_or_else(|| {
+            panic!(
+                "the worker's event span is a child of webhook-ingest's (request {}): {spans:?}",
+                ingest_http.span_id
+            )
+        });
+    // The transaction that committed it links to it.
     assert!(
-        worker
-            .iter()
-            .any(|sp| sp.name == "event" && ingest.iter().any(|i| i.span_id == sp.parent_span_id)),
-        "the worker's event span is a child of webhook-ingest's (request {}): {spans:?}",
-        ingest_http.span_id
+        spans.iter().any(|sp| sp.service == "recording-worker"
+            && sp.name == "apply_batch"
+            && sp
+                .links
+                .contains(&(HOOK_TRACE.to_owned(), event.span_id.clone()))),
+        "the batch's span links the event's: {spans:?}"
     );
     // The recording announced on SQS has a trace of its own, handed on.
     assert!(

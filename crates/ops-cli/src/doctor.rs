@@ -204,38 +204,31 @@ async fn auth(source: &Source) -> Vec<Check> {
         )];
     }
     let mut checks = vec![Check::ok("setting AUTH_*", "a usable way to verify tokens")];
-    for (name, url) in [
-        ("key set AUTH_JWKS_URL", &auth.auth_jwks_url),
-        (
-            "key set AUTH_SERVICE_ACCOUNT_JWKS_URL",
-            &auth.auth_service_account_jwks_url,
-        ),
-    ] {
-        if let Some(url) = url {
-            checks.push(key_set(name, url).await);
+    // The key sets, loaded as room-api loads them (its CA file, token file, key
+    // rules and bounds).
+    let sources = match identity::KeySetSources::from_settings(&auth) {
+        Ok(s) => s,
+        Err(e) => {
+            checks.push(Check::fail(
+                "key sets",
+                e.to_string(),
+                "see docs/configuration.md, \"Identities\"",
+            ));
+            return checks;
+        }
+    };
+    let hint = "room-api keeps its last good key set, but cannot start ready without people's: check the URL or file and the egress to it";
+    for source in [sources.people, sources.service_accounts]
+        .into_iter()
+        .flatten()
+    {
+        let name = format!("key set {}", source.name);
+        match identity::Jwks::new(source, None).refresh().await {
+            Ok(keys) => checks.push(Check::ok(&name, format!("{keys} usable key(s)"))),
+            Err(e) => checks.push(Check::fail(&name, e.to_string(), hint)),
         }
     }
     checks
-}
-
-async fn key_set(name: &str, url: &str) -> Check {
-    let fetched = reqwest::Client::new()
-        .get(url)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await;
-    let hint = "room-api keeps its last good key set, but cannot start ready without one: check the URL and the egress to it";
-    match fetched {
-        Ok(res) if res.status().is_success() => match res.json::<serde_json::Value>().await {
-            Ok(doc) => match doc["keys"].as_array().map(Vec::len) {
-                Some(n) if n > 0 => Check::ok(name, format!("{url} serves {n} key(s)")),
-                _ => Check::fail(name, "no keys in the document", hint),
-            },
-            Err(_) => Check::fail(name, "not a JSON Web Key Set", hint),
-        },
-        Ok(res) => Check::fail(name, format!("HTTP {}", res.status().as_u16()), hint),
-        Err(e) => Check::fail(name, e.without_url().to_string(), hint),
-    }
 }
 
 async fn whereby(source: &Source) -> Check {

@@ -471,6 +471,11 @@ pub struct AuthSettings {
     pub auth_service_account_jwks_file: Option<String>,
     #[serde(default = "default_service_account_audience")]
     pub auth_service_account_audience: String,
+    /// The service accounts that are internal services, as `<namespace>:<name>` or
+    /// `<namespace>:*`; any other service account's token is refused (any pod may
+    /// mount a token for our audience).
+    #[serde(default, deserialize_with = "comma_list")]
+    pub auth_service_accounts: Vec<String>,
     /// A CA bundle (PEM) for the service-account key set's URL: the API server's
     /// own certificate authority when the URL is `kubernetes.default.svc`.
     #[serde(default)]
@@ -510,6 +515,7 @@ impl AuthSettings {
             auth_service_account_jwks_url: None,
             auth_service_account_jwks_file: None,
             auth_service_account_audience: default_service_account_audience(),
+            auth_service_accounts: Vec::new(),
             auth_service_account_jwks_ca_file: None,
             auth_service_account_jwks_token_file: None,
         }
@@ -601,6 +607,39 @@ impl AuthSettings {
             !self.auth_service_account_audience.trim().is_empty(),
             "AUTH_SERVICE_ACCOUNT_AUDIENCE",
             "must not be empty",
+        );
+        if self.auth_service_account_issuer.is_some() {
+            checks.require(
+                !self.auth_service_accounts.is_empty()
+                    && self.auth_service_accounts.iter().all(|a| {
+                        a.split_once(':')
+                            .is_some_and(|(ns, name)| !ns.is_empty() && !name.is_empty())
+                    }),
+                "AUTH_SERVICE_ACCOUNTS",
+                "list the service accounts that are internal services, as namespace:name \
+                 or namespace:*",
+            );
+        }
+        // The pod's token is a credential: never over plain HTTP beyond this host.
+        let private = |u: &str| {
+            u.starts_with("https://")
+                || [
+                    "http://127.",
+                    "http://localhost:",
+                    "http://localhost/",
+                    "http://[::1]",
+                ]
+                .iter()
+                .any(|p| u.starts_with(p))
+        };
+        checks.require(
+            self.auth_service_account_jwks_token_file.is_none()
+                || self
+                    .auth_service_account_jwks_url
+                    .as_deref()
+                    .is_none_or(private),
+            "AUTH_SERVICE_ACCOUNT_JWKS_URL",
+            "must be https:// when AUTH_SERVICE_ACCOUNT_JWKS_TOKEN_FILE is set",
         );
         checks.done()
     }

@@ -12,7 +12,7 @@ pub use supervisor::Supervisor;
 use std::{io::IsTerminal, sync::OnceLock};
 
 use prometheus::{IntGaugeVec, Opts, Registry, proto::MetricFamily};
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use tracing_subscriber::{EnvFilter, filter::LevelFilter, fmt, prelude::*};
 
 pub use prometheus;
 
@@ -61,21 +61,31 @@ pub fn init(service: &'static str, json: bool, filter: &str) -> Telemetry {
     } else {
         None
     };
-    let otel = provider.as_ref().map(trace::layer);
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    // Each output its own filter: LOG_LEVEL=warn must not switch traces off. Traces
+    // take our info spans (requests, events, notifications) whatever the log level.
+    let otel = provider
+        .as_ref()
+        .map(|p| trace::layer(p).with_filter(LevelFilter::INFO));
+    let registry = tracing_subscriber::registry().with(otel);
     let result = if json {
         registry
             .with(
                 fmt::layer()
                     .event_format(json::ServiceJson::new(service))
-                    .fmt_fields(fmt::format::JsonFields::new()),
+                    .fmt_fields(fmt::format::JsonFields::new())
+                    .with_filter(filter),
             )
             .try_init()
     } else {
         // Colours only on a terminal: log files stay plain text.
         let ansi = std::io::stdout().is_terminal();
         registry
-            .with(fmt::layer().with_target(false).with_ansi(ansi))
+            .with(
+                fmt::layer()
+                    .with_target(false)
+                    .with_ansi(ansi)
+                    .with_filter(filter),
+            )
             .try_init()
     };
     // Already installed: fine in tests, where many apps share a process.

@@ -95,6 +95,16 @@ pub fn current_context_headers() -> Vec<(&'static str, String)> {
         .collect()
 }
 
+/// Links `span` to `to` (OpenTelemetry's way for work done for several traces at
+/// once: a batch that applies events from many requests). No-op when untraced.
+pub fn link(span: &tracing::Span, to: &tracing::Span) {
+    let context = to.context();
+    let target = context.span().span_context().clone();
+    if target.is_valid() {
+        span.add_link(target);
+    }
+}
+
 /// The trace and span id of `span`, when it is traced: for log lines.
 pub(crate) fn ids(span: &tracing::Span) -> Option<(String, String)> {
     let context = span.context();

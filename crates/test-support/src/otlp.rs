@@ -25,6 +25,8 @@ pub struct Span {
     pub span_id: String,
     /// Empty for a root span.
     pub parent_span_id: String,
+    /// The spans it links to, as (trace id, span id).
+    pub links: Vec<(String, String)>,
 }
 
 pub struct OtlpReceiver {
@@ -127,6 +129,17 @@ fn parse(request: &Value) -> Vec<Span> {
                     trace_id: text(&span["traceId"]).to_lowercase(),
                     span_id: text(&span["spanId"]).to_lowercase(),
                     parent_span_id: text(&span["parentSpanId"]).to_lowercase(),
+                    links: span["links"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|l| {
+                            (
+                                text(&l["traceId"]).to_lowercase(),
+                                text(&l["spanId"]).to_lowercase(),
+                            )
+                        })
+                        .collect(),
                 });
             }
         }

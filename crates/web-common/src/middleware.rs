@@ -102,7 +102,12 @@ pub async fn request_context(
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
     let metrics = req.app_data::<web::Data<HttpMetrics>>().cloned();
-    let span = tracing::info_span!("http", request_id = %request_id.0, %method, %route);
+    // Probes and scrapes get a debug span: not a trace per kubelet probe.
+    let span = if is_probe(&route) {
+        tracing::debug_span!("http", request_id = %request_id.0, %method, %route)
+    } else {
+        tracing::info_span!("http", request_id = %request_id.0, %method, %route)
+    };
     // A caller's W3C trace context (`traceparent`) makes this request part of its
     // trace; webhook-ingest carries it on into the queue.
     telemetry::trace::follow(&span, |name| {

@@ -157,7 +157,7 @@ pub async fn apply_batch(
             prepared.push(prepare(conn, event, *retries_left, location, &mut meetings).await?);
         }
         // Every write of a batch goes in key order (inbox by event id, then
-        // participants, sessions and meetings by their keys), so two workers applying
+        // recordings, participants, sessions and meetings by their keys), so two workers applying
         // overlapping batches take their row locks in the same order and cannot
         // deadlock.
         let mut entries: Vec<InboxEntry<'_>> = events
@@ -173,6 +173,7 @@ pub async fn apply_batch(
         let mut participants: HashMap<(Uuid, String), ParticipantState> = HashMap::new();
         let mut sessions: HashMap<(Uuid, String), SessionBounds> = HashMap::new();
         let mut counts: HashMap<Uuid, ClientCount> = HashMap::new();
+        let mut recordings: Vec<(String, Option<&str>)> = Vec::new();
         let mut outcomes = Vec::with_capacity(events.len());
         for ((event, _), p) in events.iter().zip(&prepared) {
             if p.outcome == Outcome::RetryLater {
@@ -191,9 +192,7 @@ pub async fn apply_batch(
             let applied = p.outcome == Outcome::Applied;
             match (&event.body, p.meeting_id, location) {
                 (EventBody::RecordingFinished(d), _, Some(location)) if applied => {
-                    let key = location.key_for(&d.filename);
-                    record_recording(conn, &location.bucket, &key, d.recording_id.as_deref())
-                        .await?;
+                    recordings.push((location.key_for(&d.filename), d.recording_id.as_deref()));
                 }
                 (EventBody::ClientJoined(d) | EventBody::ClientLeft(d), Some(meeting), _)
                     if applied =>
@@ -230,6 +229,13 @@ pub async fn apply_batch(
                 _ => {}
             }
             outcomes.push(p.outcome.clone());
+        }
+        // Recordings by object key (the intake upserts the same rows, one at a time).
+        recordings.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(location) = location {
+            for (key, whereby_recording_id) in &recordings {
+                record_recording(conn, &location.bucket, key, *whereby_recording_id).await?;
+            }
         }
         let mut participants: Vec<_> = participants.into_iter().collect();
         participants.sort_unstable_by(|a, b| a.0.cmp(&b.0));

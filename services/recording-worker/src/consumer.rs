@@ -230,7 +230,13 @@ impl Consumer {
             if group.is_empty() {
                 continue;
             }
-            let outcomes = match self.apply_held(&group, shutdown).await {
+            // One transaction for the group: its span links every event's (each in
+            // the trace of the webhook it came from), and the commit is in it.
+            let applying = tracing::info_span!("apply_batch", events = group.len());
+            for (_, _, event_span) in &group {
+                telemetry::trace::link(&applying, event_span);
+            }
+            let outcomes = match self.apply_held(&group, shutdown).instrument(applying).await {
                 Held::Applied(outcomes) => outcomes,
                 Held::Abandoned => return Finish::Abandoned,
                 Held::Refused(e) if group.len() > 1 => {
@@ -417,9 +423,10 @@ impl Consumer {
     }
 }
 
-/// The span of one event, from its arrival in a batch to its acknowledgement (the
-/// commit within): a child of the span that published it when the message carries
-/// a trace context, so that Whereby's POST and the committed row share one trace.
+/// The span of one event, from its arrival in a batch to its acknowledgement: a
+/// child of the span that published it when the message carries a trace context,
+/// so that Whereby's POST and the event's handling share one trace; the batch's
+/// transaction (`apply_batch`) links to it.
 fn event_span(delivery: &Delivery, event: &apply::Event) -> tracing::Span {
     let headers = delivery.properties.headers().as_ref();
     let request_id = header_str(headers, HEADER_REQUEST_ID).unwrap_or("");

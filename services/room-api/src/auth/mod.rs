@@ -2,9 +2,10 @@
 //! (docs/configuration.md, "Identities").
 //!
 //! People's tokens are JWTs from one issuer, verified with an HS256 secret (the
-//! local run), an RS256 public key, or a JSON Web Key Set that rotates
-//! ([`keys`]). In-cluster services may present their Kubernetes
-//! service-account token instead, verified against the cluster's key set. Who a
+//! local run), an RS256 public key, or a JSON Web Key Set that rotates (the
+//! `identity` crate). In-cluster services may present their Kubernetes
+//! service-account token instead, verified against the cluster's key set; only
+//! the service accounts listed in `AUTH_SERVICE_ACCOUNTS` are accepted. Who a
 //! caller is beyond their own rooms is decided here too, once per request
 //! ([`roles`]), so that routes ask the [`Caller`] rather than a list.
 //!
@@ -13,17 +14,16 @@
 //! and `aud`/`iss` are checked whenever they are configured (always with a key
 //! set). `aud` may be a string or an array (RFC 7519 §4.1.3).
 
-mod keys;
 mod roles;
 
-use std::{future::Future, path::PathBuf, pin::Pin, sync::Arc, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use domain::OwnerId;
+pub use identity::MIN_REFETCH;
+use identity::{Jwks, KeySet, KeySetSources, VerifyingKey};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use keys::{Jwks, KeySet, KeySetSource, VerifyingKey};
-pub use keys::{KeySetError, MIN_REFETCH};
-use prometheus::{IntCounterVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 pub use roles::{Grants, RoleRules};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -53,8 +53,10 @@ pub enum AuthError {
     PublicKey(jsonwebtoken::errors::Error),
     #[error(transparent)]
     Settings(#[from] settings::SettingsError),
-    #[error("AUTH_SERVICE_ACCOUNT_JWKS_CA_FILE: {0}")]
-    CaFile(String),
+    #[error(transparent)]
+    KeySets(#[from] identity::SourceError),
+    #[error("no way to verify tokens: set AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY or AUTH_JWKS_URL")]
+    NoKeys,
     #[error("dev-token needs AUTH_JWT_SECRET (HS256)")]
     NoSecret,
     #[error("the token cannot be signed: {0}")]
@@ -130,25 +132,33 @@ pub struct Authenticator {
     /// People's issuer first; the cluster's service-account issuer, if any.
     issuers: Vec<Issuer>,
     roles: RoleRules,
+    /// `AUTH_SERVICE_ACCOUNTS`: `namespace:name` or `namespace:*`.
+    service_accounts: Vec<String>,
+    rejected: IntCounter,
 }
 
 /// The key sets an [`Authenticator`] keeps fresh, for the caller to supervise.
 pub struct KeyRefresh {
     pub sets: Vec<Arc<Jwks>>,
     pub every: Duration,
+    /// People's set, which `/readyz` waits for: without it no one can be served.
+    /// The cluster's set does not gate readiness (only internal calls need it; its
+    /// failures are counted and alerted on).
+    people: Option<Arc<Jwks>>,
 }
 
 impl KeyRefresh {
-    /// Loads every set once, without failing: a set that cannot be loaded yet
-    /// keeps `/readyz` false until its background refresh succeeds.
+    /// Loads every set once, without failing: people's set that cannot be loaded
+    /// yet keeps `/readyz` false until its background refresh succeeds.
     pub async fn load_all(&self) {
         for set in &self.sets {
             let _ = set.refresh().await;
         }
     }
 
-    pub fn all_loaded(&self) -> bool {
-        self.sets.iter().all(|s| s.is_loaded())
+    /// Whether people's tokens can be verified (always, with a fixed key).
+    pub fn people_loaded(&self) -> bool {
+        self.people.as_ref().is_none_or(|s| s.is_loaded())
     }
 }
 
@@ -168,37 +178,31 @@ impl Authenticator {
             &["source", "outcome"],
         )?;
         registry.register(Box::new(outcomes.clone()))?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .build()
-            .map_err(|e| AuthError::CaFile(e.to_string()))?;
-        let mut sets = Vec::new();
-        let mut jwks = |source: KeySetSource| {
-            let set = Arc::new(Jwks::new(source, outcomes.clone()));
-            sets.push(Arc::clone(&set));
-            Keys::Jwks(set)
-        };
-
-        let people_keys = match (&auth.auth_jwt_secret, &auth.auth_jwt_public_key) {
-            (Some(secret), _) => {
-                let secret = secret.expose_secret();
-                Keys::Fixed(Arc::new(KeySet::single(
-                    DecodingKey::from_secret(secret.as_bytes()).map_err(AuthError::Secret)?,
-                    Algorithm::HS256,
-                )))
-            }
-            (None, Some(pem)) => Keys::Fixed(Arc::new(KeySet::single(
+        let rejected = IntCounter::new(
+            "auth_rejected_total",
+            "Bearer tokens refused (invalid, expired, unknown key, not allowed)",
+        )?;
+        registry.register(Box::new(rejected.clone()))?;
+        let sources = KeySetSources::from_settings(auth)?;
+        let keep = |source| Arc::new(Jwks::new(source, Some(outcomes.clone())));
+        let people_set = sources.people.map(keep);
+        let people_keys = match (
+            &auth.auth_jwt_secret,
+            &auth.auth_jwt_public_key,
+            &people_set,
+        ) {
+            (Some(secret), _, _) => Keys::Fixed(Arc::new(KeySet::single(
+                DecodingKey::from_secret(secret.expose_secret().as_bytes())
+                    .map_err(AuthError::Secret)?,
+                Algorithm::HS256,
+            ))),
+            (None, Some(pem), _) => Keys::Fixed(Arc::new(KeySet::single(
                 DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(AuthError::PublicKey)?,
                 Algorithm::RS256,
             ))),
-            (None, None) => jwks(KeySetSource {
-                name: "AUTH_JWKS_URL",
-                task: "key_set_refresh",
-                url: auth.auth_jwks_url.clone(),
-                file: auth.auth_jwks_file.as_ref().map(PathBuf::from),
-                token_file: None,
-                http: http.clone(),
-            }),
+            (None, None, Some(set)) => Keys::Jwks(Arc::clone(set)),
+            // `check` requires one of the three.
+            (None, None, None) => return Err(AuthError::NoKeys),
         };
         let mut issuers = vec![Issuer::new(
             IssuerKind::People,
@@ -206,47 +210,26 @@ impl Authenticator {
             auth.auth_jwt_audience.as_deref(),
             people_keys,
         )];
-        if let Some(iss) = &auth.auth_service_account_issuer {
-            let http = match &auth.auth_service_account_jwks_ca_file {
-                None => http,
-                Some(path) => {
-                    let pem = std::fs::read(path)
-                        .map_err(|e| AuthError::CaFile(format!("cannot read {path}: {e}")))?;
-                    let ca = reqwest::Certificate::from_pem(&pem)
-                        .map_err(|e| AuthError::CaFile(format!("{path}: {e}")))?;
-                    reqwest::Client::builder()
-                        .connect_timeout(Duration::from_secs(3))
-                        .add_root_certificate(ca)
-                        .build()
-                        .map_err(|e| AuthError::CaFile(e.to_string()))?
-                }
-            };
-            let keys = jwks(KeySetSource {
-                name: "AUTH_SERVICE_ACCOUNT_JWKS_URL",
-                task: "service_account_key_set_refresh",
-                url: auth.auth_service_account_jwks_url.clone(),
-                file: auth
-                    .auth_service_account_jwks_file
-                    .as_ref()
-                    .map(PathBuf::from),
-                token_file: auth
-                    .auth_service_account_jwks_token_file
-                    .as_ref()
-                    .map(PathBuf::from),
-                http,
-            });
+        let cluster_set = sources.service_accounts.map(keep);
+        if let (Some(iss), Some(set)) = (&auth.auth_service_account_issuer, &cluster_set) {
             issuers.push(Issuer::new(
                 IssuerKind::ServiceAccounts,
                 Some(iss),
                 Some(&auth.auth_service_account_audience),
-                keys,
+                Keys::Jwks(Arc::clone(set)),
             ));
         }
         Ok((
-            Self { issuers, roles },
+            Self {
+                issuers,
+                roles,
+                service_accounts: auth.auth_service_accounts.clone(),
+                rejected,
+            },
             KeyRefresh {
-                sets,
+                sets: people_set.iter().chain(&cluster_set).cloned().collect(),
                 every: Duration::from_secs(auth.auth_jwks_refresh_seconds),
+                people: people_set,
             },
         ))
     }
@@ -269,8 +252,10 @@ impl Authenticator {
     }
 
     async fn caller(&self, token: &str) -> Result<Caller, ApiError> {
+        // Anyone can send tokens: refusals are counted, and logged at debug only.
         let rejected = |reason: &dyn std::fmt::Debug| {
-            tracing::info!(?reason, "rejected bearer token");
+            self.rejected.inc();
+            tracing::debug!(?reason, "rejected bearer token");
             ApiError::unauthorized("the bearer token is invalid or expired")
         };
         let header = jsonwebtoken::decode_header(token).map_err(|e| rejected(e.kind()))?;
@@ -292,10 +277,26 @@ impl Authenticator {
             .and_then(|s| OwnerId::parse(s).ok())
             .ok_or_else(|| ApiError::unauthorized("the bearer token has no usable subject"))?;
         let grants = match issuer.kind {
-            IssuerKind::ServiceAccounts => Grants {
-                operator: false,
-                service: true,
-            },
+            // Any pod may mount a token for our audience: only the listed accounts
+            // are services, and no other service account is anyone here.
+            IssuerKind::ServiceAccounts
+                if roles::service_account_allowed(id.as_str(), &self.service_accounts) =>
+            {
+                Grants {
+                    operator: false,
+                    service: true,
+                }
+            }
+            IssuerKind::ServiceAccounts => {
+                self.rejected.inc();
+                tracing::debug!(
+                    subject = id.as_str(),
+                    "a service account not in AUTH_SERVICE_ACCOUNTS"
+                );
+                return Err(ApiError::forbidden(
+                    "this service account may not call room-api",
+                ));
+            }
             IssuerKind::People => self.roles.grants(id.as_str(), &claims),
         };
         Ok(Caller {

@@ -44,6 +44,23 @@ impl RoleRules {
     }
 }
 
+/// Whether the service account a token names (`sub`:
+/// `system:serviceaccount:<namespace>:<name>`) is one of `allowed` (`namespace:name`
+/// or `namespace:*`).
+pub fn service_account_allowed(subject: &str, allowed: &[String]) -> bool {
+    let Some((namespace, name)) = subject
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|rest| rest.split_once(':'))
+    else {
+        return false;
+    };
+    allowed.iter().any(|entry| {
+        entry
+            .split_once(':')
+            .is_some_and(|(ns, n)| ns == namespace && (n == name || n == "*"))
+    })
+}
+
 /// The roles in `claim`: an array of strings, or one string of space-separated
 /// values (as OAuth's `scope`). The claim is looked up by its whole name first,
 /// since namespaced claim names contain dots, then as a dotted path.
@@ -139,6 +156,22 @@ mod tests {
         }
         // The subject lists still apply.
         assert!(rules("roles").grants("root", &Map::new()).operator);
+    }
+
+    #[test]
+    fn service_accounts_are_allowed_by_namespace_and_name() {
+        let allowed = vec!["pipeline:transcriber".to_owned(), "tools:*".to_owned()];
+        for (subject, ok) in [
+            ("system:serviceaccount:pipeline:transcriber", true),
+            ("system:serviceaccount:tools:anything", true),
+            ("system:serviceaccount:pipeline:other", false),
+            ("system:serviceaccount:other:transcriber", false),
+            ("system:serviceaccount:pipeline", false),
+            ("pipeline:transcriber", false),
+            ("system:serviceaccount:pipeline:transcriber:x", false),
+        ] {
+            assert_eq!(service_account_allowed(subject, &allowed), ok, "{subject}");
+        }
     }
 
     #[test]

@@ -169,7 +169,7 @@ pub async fn report_status(
             ),
         )),
         PipelineUpdate::Updated(row) => {
-            tracing::info!(recording = %row.id, status = to.as_str(), service = caller.id(), "pipeline reported status");
+            tracing::info!(recording = %row.id, status = to.as_str(), caller = caller.id(), "pipeline reported status");
             Ok(HttpResponse::Ok().json(RecordingView::from_row(*row)?))
         }
     }

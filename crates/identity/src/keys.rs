@@ -195,11 +195,12 @@ pub struct Jwks {
     /// When a token's unknown `kid` last caused a fetch; held across every
     /// fetch, so that concurrent requests with an unknown `kid` wait for one.
     last_on_demand: tokio::sync::Mutex<Option<Instant>>,
-    outcomes: IntCounterVec,
+    /// Loads by source and outcome, when counted (a service; not the CLI).
+    outcomes: Option<IntCounterVec>,
 }
 
 impl Jwks {
-    pub fn new(source: KeySetSource, outcomes: IntCounterVec) -> Self {
+    pub fn new(source: KeySetSource, outcomes: Option<IntCounterVec>) -> Self {
         Self {
             source,
             current: RwLock::default(),
@@ -254,9 +255,11 @@ impl Jwks {
             Ok(set) if !set.is_empty() => "ok",
             _ => "failed",
         };
-        self.outcomes
-            .with_label_values(&[self.source.name, outcome])
-            .inc();
+        if let Some(outcomes) = &self.outcomes {
+            outcomes
+                .with_label_values(&[self.source.name, outcome])
+                .inc();
+        }
         match result {
             Ok(set) if !set.is_empty() => {
                 let keys = set.len();
@@ -355,17 +358,23 @@ impl Jwks {
     }
 }
 
+/// A file's content, at most [`MAX_BODY_BYTES`] (read through a limit: the file may
+/// grow while it is read).
 async fn read_bounded(path: &std::path::Path) -> Result<Vec<u8>, KeySetError> {
+    use tokio::io::AsyncReadExt;
     let name = path.display().to_string();
-    let meta = tokio::fs::metadata(path)
+    let file = tokio::fs::File::open(path)
         .await
         .map_err(|e| KeySetError::File(name.clone(), e))?;
-    if meta.len() > MAX_BODY_BYTES as u64 {
+    let mut body = Vec::new();
+    file.take(MAX_BODY_BYTES as u64 + 1)
+        .read_to_end(&mut body)
+        .await
+        .map_err(|e| KeySetError::File(name, e))?;
+    if body.len() > MAX_BODY_BYTES {
         return Err(KeySetError::TooLarge);
     }
-    tokio::fs::read(path)
-        .await
-        .map_err(|e| KeySetError::File(name, e))
+    Ok(body)
 }
 
 #[cfg(test)]
