@@ -346,15 +346,7 @@ async fn branding_that_never_lands_ends_failed_with_its_reason_and_is_counted() 
             .await,
         1
     );
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("roomapi_branding_attempts_total{outcome=\"failed\"} 1"),
         "{metrics}"

@@ -125,16 +125,6 @@ async fn a_request_past_its_deadline_is_503_and_the_creation_still_lands() {
 #[tokio::test]
 async fn on_a_schema_older_than_its_code_room_api_is_not_ready_and_names_the_migration() {
     let app = spawn_app().await;
-    let readyz = || async {
-        let res = app
-            .http
-            .get(format!("{}/readyz", app.address))
-            .send()
-            .await
-            .expect("readyz");
-        let code = res.status().as_u16();
-        (code, res.json::<serde_json::Value>().await.expect("json"))
-    };
     let versions = db::migrate::embedded_versions();
     let latest = versions.last().expect("a migration");
     // A release rolled out before its migration Job ran (DATABASE_MIGRATE_ON_START
@@ -144,7 +134,7 @@ async fn on_a_schema_older_than_its_code_room_api_is_not_ready_and_names_the_mig
             "DELETE FROM __diesel_schema_migrations WHERE version = '{latest}'"
         ))
         .await;
-    let (code, body) = readyz().await;
+    let (code, body) = app.readyz().await;
     assert_eq!(code, 503, "{body}");
     let schema = body["checks"]["schema"].as_str().unwrap_or_default();
     assert!(
@@ -158,7 +148,7 @@ async fn on_a_schema_older_than_its_code_room_api_is_not_ready_and_names_the_mig
             "INSERT INTO __diesel_schema_migrations (version) VALUES ('{latest}')"
         ))
         .await;
-    let (code, body) = readyz().await;
+    let (code, body) = app.readyz().await;
     assert_eq!(
         (code, &body["checks"]["schema"]),
         (200, &json!("up")),

@@ -110,15 +110,7 @@ async fn a_meeting_is_erased_with_its_recordings_once_and_audited() {
     assert_eq!(again["recordings_erased"], 0);
     assert_eq!(app.db.count("SELECT 1 FROM erasures").await, 2);
     // Storage figures by status, from our table.
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("roomapi_recordings{status=\"erased\"} 1"),
         "{metrics}"

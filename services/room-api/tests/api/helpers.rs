@@ -112,6 +112,30 @@ pub fn token(sub: &str) -> String {
 }
 
 impl TestApp {
+    /// `GET /metrics`, as text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
+    /// `GET /readyz`: the status code and the body.
+    pub async fn readyz(&self) -> (u16, Value) {
+        let res = self
+            .http
+            .get(format!("{}/readyz", self.address))
+            .send()
+            .await
+            .expect("readyz");
+        let code = res.status().as_u16();
+        (code, res.json().await.expect("json"))
+    }
+
     pub async fn request(
         &self,
         method: Method,

@@ -196,28 +196,11 @@ async fn spawn_with_key_set(
 }
 
 async fn metric(app: &TestApp, series: &str) -> f64 {
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.address))
-        .send()
+    app.metrics()
         .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
+        .lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
         .unwrap_or(0.0)
-}
-
-async fn ready(app: &TestApp) -> (u16, Value) {
-    let res = app
-        .http
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .expect("readyz");
-    (res.status().as_u16(), res.json().await.expect("json"))
 }
 
 #[tokio::test]
@@ -268,7 +251,7 @@ async fn keys_rotate_without_a_restart_and_the_last_good_set_outlives_an_outage(
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(rooms(&app, &token_b).await, 200);
     assert_eq!(rooms(&app, &token_c).await, 200);
-    assert_eq!(ready(&app).await.0, 200);
+    assert_eq!(app.readyz().await.0, 200);
     let failed = r#"roomapi_auth_key_set_loads_total{outcome="failed",source="AUTH_JWKS_URL"}"#;
     assert!(metric(&app, failed).await >= 1.0);
 }
@@ -412,7 +395,7 @@ async fn a_kubernetes_service_account_token_is_an_internal_service() {
             vec!["pipeline:transcriber".to_owned(), "tools:*".to_owned()];
     })
     .await;
-    assert_eq!(ready(&app).await.0, 200);
+    assert_eq!(app.readyz().await.0, 200);
     assert!(
         cluster.fetches() >= 1,
         "the cluster's key set was fetched with the pod's token"
@@ -477,7 +460,7 @@ async fn the_clusters_key_set_down_leaves_people_served_and_room_api_ready() {
     })
     .await;
     assert_eq!(
-        ready(&app).await.0,
+        app.readyz().await.0,
         200,
         "internal calls wait; people do not"
     );
@@ -502,7 +485,7 @@ async fn the_clusters_key_set_down_leaves_people_served_and_room_api_ready() {
 async fn room_api_is_not_ready_until_its_key_set_loads() {
     let idp = KeySetServer::start(Answer::Status(503), None);
     let app = spawn_with_key_set(&idp.url, |_| {}).await;
-    let (code, body) = ready(&app).await;
+    let (code, body) = app.readyz().await;
     assert_eq!(code, 503);
     assert_eq!(body["checks"]["auth_key_sets"], "down");
     let token = mint(Some("rsa-a"), RSA_A, Algorithm::RS256, &person("alice"));
@@ -510,7 +493,7 @@ async fn room_api_is_not_ready_until_its_key_set_loads() {
 
     idp.answer(Answer::Keys(vec!["rsa-a"]));
     let deadline = Instant::now() + Duration::from_secs(15);
-    while ready(&app).await.0 != 200 {
+    while app.readyz().await.0 != 200 {
         assert!(Instant::now() < deadline, "never ready");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
