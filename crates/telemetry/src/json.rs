@@ -13,10 +13,12 @@ pub struct ServiceJson {
     inner: format::Format<format::Json>,
     /// `"service":"…","version":"…",`: the same on every line.
     prefix: String,
+    /// Whether spans have trace ids at all (traces configured).
+    traced: bool,
 }
 
 impl ServiceJson {
-    pub fn new(service: &str) -> Self {
+    pub fn new(service: &str, traced: bool) -> Self {
         let prefix = format!(
             "\"service\":{},\"version\":{},",
             serde_json_string(service),
@@ -28,6 +30,7 @@ impl ServiceJson {
                 .with_current_span(true)
                 .with_span_list(false),
             prefix,
+            traced,
         }
     }
 }
@@ -60,22 +63,44 @@ where
         mut writer: format::Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let mut line = String::with_capacity(256);
-        self.inner
-            .format_event(ctx, format::Writer::new(&mut line), event)?;
-        let Some(rest) = line.strip_prefix('{') else {
-            return writer.write_str(&line);
-        };
+        // Our fields first, then the inner object without its opening brace: written
+        // straight through, no buffer. The ids are read before the inner format
+        // takes the span's data (reading them locks it).
         writer.write_char('{')?;
         writer.write_str(&self.prefix)?;
-        // The ids of the span the event is in, once the inner format let go of
-        // the span's data (reading them locks it).
-        if let Some((trace_id, span_id)) = crate::trace::ids(&tracing::Span::current()) {
+        if self.traced
+            && let Some((trace_id, span_id)) = crate::trace::ids(&tracing::Span::current())
+        {
             write!(
                 writer,
                 "\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\","
             )?;
         }
-        writer.write_str(rest)
+        let mut rest = SkipFirst {
+            inner: &mut writer,
+            skipped: false,
+        };
+        self.inner
+            .format_event(ctx, format::Writer::new(&mut rest), event)
+    }
+}
+
+/// Forwards everything but the first character (the inner object's `{`).
+struct SkipFirst<'a, 'b> {
+    inner: &'a mut format::Writer<'b>,
+    skipped: bool,
+}
+
+impl fmt::Write for SkipFirst<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.skipped {
+            return self.inner.write_str(s);
+        }
+        let mut chars = s.chars();
+        if chars.next().is_none() {
+            return Ok(());
+        }
+        self.skipped = true;
+        self.inner.write_str(chars.as_str())
     }
 }

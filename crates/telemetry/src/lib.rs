@@ -71,7 +71,7 @@ pub fn init(service: &'static str, json: bool, filter: &str) -> Telemetry {
         registry
             .with(
                 fmt::layer()
-                    .event_format(json::ServiceJson::new(service))
+                    .event_format(json::ServiceJson::new(service, provider.is_some()))
                     .fmt_fields(fmt::format::JsonFields::new())
                     .with_filter(filter),
             )

@@ -82,9 +82,24 @@ struct Issuer {
     /// The `iss` its tokens carry, when one is configured.
     iss: Option<String>,
     keys: Keys,
-    /// `exp`, `nbf`, `aud`, `iss`; the algorithm is set per key.
-    validation: Validation,
+    /// `exp`, `nbf`, `aud`, `iss`, one per algorithm a key may have: built once,
+    /// the algorithm being the key's (never the token's).
+    validations: Vec<(Algorithm, Validation)>,
 }
+
+/// Every algorithm a verification key may have (`identity` keeps no other).
+const ALGORITHMS: [Algorithm; 10] = [
+    Algorithm::HS256,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
 
 impl Issuer {
     fn new(kind: IssuerKind, iss: Option<&str>, aud: Option<&str>, keys: Keys) -> Self {
@@ -103,12 +118,26 @@ impl Issuer {
             validation.set_issuer(&[iss]);
             validation.required_spec_claims.insert("iss".to_owned());
         }
+        let validations = ALGORITHMS
+            .iter()
+            .map(|algorithm| {
+                let mut v = validation.clone();
+                v.algorithms = vec![*algorithm];
+                (*algorithm, v)
+            })
+            .collect();
         Self {
             kind,
             iss: iss.map(str::to_owned),
             keys,
-            validation,
+            validations,
         }
+    }
+
+    fn validation(&self, algorithm: Algorithm) -> Option<&Validation> {
+        self.validations
+            .iter()
+            .find_map(|(a, v)| (*a == algorithm).then_some(v))
     }
 
     /// The set holding the token's key, fetched again if the issuer rotated.
@@ -237,6 +266,9 @@ impl Authenticator {
     /// The issuer a token claims to be from. `iss` is read unverified only to
     /// choose the keys; that issuer's validation then requires the same `iss`.
     fn issuer_of(&self, token: &str) -> &Issuer {
+        if self.issuers.len() == 1 {
+            return &self.issuers[0];
+        }
         #[derive(Deserialize)]
         struct Iss {
             iss: Option<String>,
@@ -264,17 +296,29 @@ impl Authenticator {
         let Some(VerifyingKey { key, algorithm }) = set.find(header.kid.as_deref()) else {
             return Err(rejected(&"no key for the token's kid"));
         };
-        let mut validation = issuer.validation.clone();
-        validation.algorithms = vec![*algorithm];
-        // Decoded as a map: only `sub` and the roles claim are read, so no other
-        // claim's shape can make a valid token fail.
-        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
-            .map_err(|e| rejected(e.kind()))?
-            .claims;
-        let id = claims
-            .get("sub")
-            .and_then(Value::as_str)
-            .and_then(|s| OwnerId::parse(s).ok())
+        let Some(validation) = issuer.validation(*algorithm) else {
+            return Err(rejected(&"a key of an unsupported algorithm"));
+        };
+        // Only `sub` and, when roles come from a claim, that claim are read, so no
+        // other claim's shape can make a valid token fail.
+        let (subject, claims) = if self.roles.from_claims() {
+            let claims = jsonwebtoken::decode::<Map<String, Value>>(token, key, validation)
+                .map_err(|e| rejected(e.kind()))?
+                .claims;
+            let subject = claims.get("sub").and_then(Value::as_str).map(str::to_owned);
+            (subject, Some(claims))
+        } else {
+            #[derive(Deserialize)]
+            struct Subject {
+                sub: Option<String>,
+            }
+            let claims = jsonwebtoken::decode::<Subject>(token, key, validation)
+                .map_err(|e| rejected(e.kind()))?
+                .claims;
+            (claims.sub, None)
+        };
+        let id = subject
+            .and_then(|s| OwnerId::parse(&s).ok())
             .ok_or_else(|| ApiError::unauthorized("the bearer token has no usable subject"))?;
         let grants = match issuer.kind {
             // Any pod may mount a token for our audience: only the listed accounts
@@ -297,7 +341,7 @@ impl Authenticator {
                     "this service account may not call room-api",
                 ));
             }
-            IssuerKind::People => self.roles.grants(id.as_str(), &claims),
+            IssuerKind::People => self.roles.grants(id.as_str(), claims.as_ref()),
         };
         Ok(Caller {
             operator: grants.operator,

@@ -31,8 +31,14 @@ pub struct Grants {
 }
 
 impl RoleRules {
-    pub fn grants(&self, subject: &str, claims: &Map<String, Value>) -> Grants {
-        let roles = roles(claims, &self.claim);
+    /// Whether a role can come from a claim (else only the subject lists grant).
+    pub fn from_claims(&self) -> bool {
+        self.operator_role.is_some() || self.service_role.is_some()
+    }
+
+    /// `claims`: the token's, when [`RoleRules::from_claims`].
+    pub fn grants(&self, subject: &str, claims: Option<&Map<String, Value>>) -> Grants {
+        let roles = claims.map(|c| roles(c, &self.claim)).unwrap_or_default();
         let granted = |role: &Option<String>, subjects: &[String]| {
             subjects.iter().any(|s| s == subject)
                 || role.as_deref().is_some_and(|role| roles.contains(&role))
@@ -130,7 +136,7 @@ mod tests {
         ];
         for (claim, token, expected) in cases {
             assert_eq!(
-                rules(claim).grants("alice", &claims(token)),
+                rules(claim).grants("alice", Some(&claims(token))),
                 expected,
                 "{claim}"
             );
@@ -149,13 +155,13 @@ mod tests {
             json!({}),
         ] {
             assert_eq!(
-                rules("roles").grants("alice", &claims(token.clone())),
+                rules("roles").grants("alice", Some(&claims(token.clone()))),
                 none,
                 "{token}"
             );
         }
         // The subject lists still apply.
-        assert!(rules("roles").grants("root", &Map::new()).operator);
+        assert!(rules("roles").grants("root", None).operator);
     }
 
     #[test]
@@ -178,6 +184,9 @@ mod tests {
     fn no_configured_role_is_granted_by_any_claim() {
         let mut r = rules("roles");
         r.operator_role = None;
-        assert!(!r.grants("alice", &claims(json!({"roles": [""]}))).operator);
+        assert!(
+            !r.grants("alice", Some(&claims(json!({"roles": [""]}))))
+                .operator
+        );
     }
 }
