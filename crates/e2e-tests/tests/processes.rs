@@ -423,12 +423,33 @@ async fn logs_are_json_carry_the_request_id_and_trace_and_never_contain_a_secret
                 .contains(&(HOOK_TRACE.to_owned(), event.span_id.clone()))),
         "the batch's span links the event's: {spans:?}"
     );
-    // The recording announced on SQS has a trace of its own, handed on.
+    // The recording announced on SQS has a trace of its own, handed on to the
+    // pipeline: recording.ready carries its context.
+    let connection = messaging::connect(&broker.url, "e2e-traces", Duration::from_secs(5))
+        .await
+        .expect("amqp");
+    let channel = connection.create_channel().await.expect("channel");
+    let ready = channel
+        .basic_get(
+            broker.topology.pipeline_queue().as_str().into(),
+            messaging::lapin::options::BasicGetOptions::default(),
+        )
+        .await
+        .expect("basic.get")
+        .expect("a recording.ready message for the pipeline");
+    let traceparent =
+        messaging::header_str(ready.delivery.properties.headers().as_ref(), "traceparent")
+            .expect("recording.ready carries a traceparent");
+    let trace = traceparent
+        .split('-')
+        .nth(1)
+        .expect("a trace id")
+        .to_owned();
     assert!(
-        spans
-            .iter()
-            .any(|sp| sp.service == "recording-worker" && sp.name == "recording_notification"),
-        "{spans:?}"
+        spans.iter().any(|sp| sp.service == "recording-worker"
+            && sp.name == "recording_notification"
+            && sp.trace_id == trace),
+        "recording.ready's trace is the notification's ({traceparent}): {spans:?}"
     );
     let _ = std::fs::remove_dir_all(&s.dir);
 }
