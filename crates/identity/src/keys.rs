@@ -121,6 +121,21 @@ impl KeySet {
     }
 }
 
+/// Every algorithm a [`VerifyingKey`] can have: what [`usable`] gives for a key
+/// set, and the two fixed-key modes (HS256, RS256).
+pub const ALGORITHMS: [Algorithm; 10] = [
+    Algorithm::HS256,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
 fn usable(value: serde_json::Value) -> Option<(Option<String>, VerifyingKey)> {
     let jwk: Jwk = serde_json::from_value(value).ok()?;
     if matches!(
@@ -153,6 +168,7 @@ fn usable(value: serde_json::Value) -> Option<(Option<String>, VerifyingKey)> {
         // Symmetric and unsupported key types (the enum is non-exhaustive).
         _ => return None,
     };
+    debug_assert!(ALGORITHMS.contains(&algorithm));
     let key = DecodingKey::from_jwk(&jwk).ok()?;
     let kid = jwk.common.key_id.filter(|k| !k.is_empty());
     Some((kid, VerifyingKey { key, algorithm }))

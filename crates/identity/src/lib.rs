@@ -4,7 +4,7 @@ pub mod keys;
 
 use std::{path::PathBuf, time::Duration};
 
-pub use keys::{Jwks, KeySet, KeySetError, KeySetSource, MIN_REFETCH, VerifyingKey};
+pub use keys::{ALGORITHMS, Jwks, KeySet, KeySetError, KeySetSource, MIN_REFETCH, VerifyingKey};
 use settings::AuthSettings;
 
 /// Why a key set's source cannot be set up.

@@ -16,29 +16,19 @@ use tracing_subscriber::{EnvFilter, filter::LevelFilter, fmt, prelude::*};
 
 pub use prometheus;
 
-/// Flushes the traces still buffered when the service stops (a no-op when tracing
-/// is off). Keep it until the end of `main`.
+/// Flushes the traces still buffered when dropped (at the end of `main`; bounded
+/// by the OTLP timeout, 10 s by default). A no-op when tracing is off.
 #[must_use = "dropping it stops the trace exporter"]
 pub struct Telemetry {
     provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
 }
 
-impl Telemetry {
-    /// Exports what is buffered and stops the exporter (bounded: the OTLP
-    /// timeout, 10 s by default).
-    pub fn shutdown(mut self) {
+impl Drop for Telemetry {
+    fn drop(&mut self) {
         if let Some(provider) = self.provider.take()
             && let Err(e) = provider.shutdown()
         {
             tracing::warn!(error = %e, "traces not flushed at shutdown");
-        }
-    }
-}
-
-impl Drop for Telemetry {
-    fn drop(&mut self) {
-        if let Some(provider) = self.provider.take() {
-            let _ = provider.shutdown();
         }
     }
 }

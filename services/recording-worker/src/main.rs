@@ -16,13 +16,11 @@ async fn main() -> anyhow::Result<()> {
     let command = Cli::command().after_help(settings::help_text(&WorkerSettings::keys()));
     Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
     let settings = settings::or_exit("recording-worker", WorkerSettings::load());
-    let telemetry = telemetry::init(
+    let _telemetry = telemetry::init(
         "recording-worker",
         settings.log.log_format == settings::LogFormat::Json,
         &settings.log.log_level,
     );
     let shutdown = telemetry::shutdown_on_signals();
-    let result = Application::build(settings).await?.run(shutdown).await;
-    telemetry.shutdown();
-    result
+    Application::build(settings).await?.run(shutdown).await
 }

@@ -50,10 +50,9 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let settings = settings::or_exit("room-api", RoomApiSettings::from_source(&source));
-            let telemetry = init_logs(&settings.log);
+            let _telemetry = init_logs(&settings.log);
             let shutdown = telemetry::shutdown_on_signals();
             Application::build(settings).await?.run(shutdown).await?;
-            telemetry.shutdown();
         }
         Command::Migrate => {
             let mut reader = source.reader();

@@ -7,7 +7,7 @@ use whereby::{RecordingDestination, RecordingFileFormat, RecordingProvider, Wher
 
 use crate::{
     RoomApiSettings,
-    auth::{Authenticator, RoleRules},
+    auth::Authenticator,
     routes,
     state::{AppState, ScrapeGauges},
 };
@@ -39,17 +39,8 @@ impl Application {
             &settings.whereby,
             Some(WherebyMetrics::register(&registry)?),
         )?;
-        let (authenticator, key_refresh) = Authenticator::from_settings(
-            &settings.auth,
-            RoleRules {
-                claim: settings.auth.auth_roles_claim.clone(),
-                operator_role: settings.auth.auth_operator_role.clone(),
-                service_role: settings.auth.auth_service_role.clone(),
-                operator_subjects: settings.access.auth_operator_subjects.clone(),
-                service_subjects: settings.access.auth_service_subjects.clone(),
-            },
-            &registry,
-        )?;
+        let (authenticator, key_refresh) =
+            Authenticator::from_settings(&settings.auth, &settings.access, &registry)?;
         let authenticator = web::Data::new(authenticator);
         // Loaded once before serving; a set that cannot be loaded yet keeps
         // `/readyz` false until its refresh loop loads it.

@@ -21,7 +21,7 @@ use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use domain::OwnerId;
 pub use identity::MIN_REFETCH;
-use identity::{Jwks, KeySet, KeySetSources, VerifyingKey};
+use identity::{ALGORITHMS, Jwks, KeySet, KeySetSources, VerifyingKey};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 pub use roles::{Grants, RoleRules};
@@ -87,20 +87,6 @@ struct Issuer {
     validations: Vec<(Algorithm, Validation)>,
 }
 
-/// Every algorithm a verification key may have (`identity` keeps no other).
-const ALGORITHMS: [Algorithm; 10] = [
-    Algorithm::HS256,
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
-
 impl Issuer {
     fn new(kind: IssuerKind, iss: Option<&str>, aud: Option<&str>, keys: Keys) -> Self {
         let mut validation = Validation::new(Algorithm::RS256);
@@ -158,8 +144,9 @@ impl Issuer {
 /// Verifies a request's bearer token and tells who the caller is; shared by
 /// every worker as app data.
 pub struct Authenticator {
-    /// People's issuer first; the cluster's service-account issuer, if any.
-    issuers: Vec<Issuer>,
+    people: Issuer,
+    /// The cluster's service-account issuer, if configured.
+    cluster: Option<Issuer>,
     roles: RoleRules,
     /// `AUTH_SERVICE_ACCOUNTS`: `namespace:name` or `namespace:*`.
     service_accounts: Vec<String>,
@@ -195,10 +182,17 @@ impl Authenticator {
     /// The authenticator, and the key sets to keep fresh in the background.
     pub fn from_settings(
         auth: &AuthSettings,
-        roles: RoleRules,
+        access: &crate::settings::AccessSettings,
         registry: &Registry,
     ) -> Result<(Self, KeyRefresh), AuthError> {
         auth.check()?;
+        let roles = RoleRules {
+            claim: auth.auth_roles_claim.clone(),
+            operator_role: auth.auth_operator_role.clone(),
+            service_role: auth.auth_service_role.clone(),
+            operator_subjects: access.auth_operator_subjects.clone(),
+            service_subjects: access.auth_service_subjects.clone(),
+        };
         let outcomes = IntCounterVec::new(
             Opts::new(
                 "auth_key_set_loads_total",
@@ -233,24 +227,26 @@ impl Authenticator {
             // `check` requires one of the three.
             (None, None, None) => return Err(AuthError::NoKeys),
         };
-        let mut issuers = vec![Issuer::new(
+        let people = Issuer::new(
             IssuerKind::People,
             auth.auth_jwt_issuer.as_deref(),
             auth.auth_jwt_audience.as_deref(),
             people_keys,
-        )];
+        );
         let cluster_set = sources.service_accounts.map(keep);
-        if let (Some(iss), Some(set)) = (&auth.auth_service_account_issuer, &cluster_set) {
-            issuers.push(Issuer::new(
+        let cluster = match (&auth.auth_service_account_issuer, &cluster_set) {
+            (Some(iss), Some(set)) => Some(Issuer::new(
                 IssuerKind::ServiceAccounts,
                 Some(iss),
                 Some(&auth.auth_service_account_audience),
                 Keys::Jwks(Arc::clone(set)),
-            ));
-        }
+            )),
+            _ => None,
+        };
         Ok((
             Self {
-                issuers,
+                people,
+                cluster,
                 roles,
                 service_accounts: auth.auth_service_accounts.clone(),
                 rejected,
@@ -266,9 +262,9 @@ impl Authenticator {
     /// The issuer a token claims to be from. `iss` is read unverified only to
     /// choose the keys; that issuer's validation then requires the same `iss`.
     fn issuer_of(&self, token: &str) -> &Issuer {
-        if self.issuers.len() == 1 {
-            return &self.issuers[0];
-        }
+        let Some(cluster) = &self.cluster else {
+            return &self.people;
+        };
         #[derive(Deserialize)]
         struct Iss {
             iss: Option<String>,
@@ -276,11 +272,11 @@ impl Authenticator {
         let iss = jsonwebtoken::dangerous::insecure_decode_claims::<Iss>(token)
             .ok()
             .and_then(|c| c.iss);
-        self.issuers
-            .iter()
-            .skip(1)
-            .find(|i| i.iss.is_some() && i.iss == iss)
-            .unwrap_or(&self.issuers[0])
+        if cluster.iss.is_some() && cluster.iss == iss {
+            cluster
+        } else {
+            &self.people
+        }
     }
 
     async fn caller(&self, token: &str) -> Result<Caller, ApiError> {

@@ -34,6 +34,8 @@ const POD_TOKEN: &str = "pod-token-for-the-issuer-discovery-endpoint";
 enum Answer {
     Keys(Vec<&'static str>),
     Status(u16),
+    /// A 200 with this many bytes of padding around the keys (over the limit).
+    Oversized(usize),
 }
 
 /// A JWKS endpoint whose answer a test changes, counting the fetches it serves.
@@ -68,6 +70,10 @@ async fn serve_keys(req: HttpRequest, state: web::Data<ServerState>) -> HttpResp
             let all: Value = serde_json::from_str(KEYS).expect("fixture");
             let keys: Vec<Value> = kids.iter().map(|k| all[*k].clone()).collect();
             HttpResponse::Ok().json(json!({ "keys": keys }))
+        }
+        Answer::Oversized(bytes) => {
+            let all: Value = serde_json::from_str(KEYS).expect("fixture");
+            HttpResponse::Ok().json(json!({ "keys": [all["rsa-a"]], "padding": "x".repeat(bytes) }))
         }
         Answer::Status(code) => {
             HttpResponse::build(actix_web::http::StatusCode::from_u16(code).expect("status"))
@@ -282,42 +288,16 @@ async fn tokens_for_another_audience_issuer_or_algorithm_are_refused() {
         )
         .expect("sign")
     };
+    let by_a = |claims: &Value| mint(Some("rsa-a"), RSA_A, Algorithm::RS256, claims);
     let cases = [
+        (by_a(&with("aud", json!("account"))), "another audience"),
+        (by_a(&without("aud")), "no audience"),
         (
-            mint(
-                Some("rsa-a"),
-                RSA_A,
-                Algorithm::RS256,
-                &with("aud", json!("account")),
-            ),
-            "another audience",
-        ),
-        (
-            mint(Some("rsa-a"), RSA_A, Algorithm::RS256, &without("aud")),
-            "no audience",
-        ),
-        (
-            mint(
-                Some("rsa-a"),
-                RSA_A,
-                Algorithm::RS256,
-                &with("iss", json!("https://evil.test")),
-            ),
+            by_a(&with("iss", json!("https://evil.test"))),
             "another issuer",
         ),
-        (
-            mint(Some("rsa-a"), RSA_A, Algorithm::RS256, &without("iss")),
-            "no issuer",
-        ),
-        (
-            mint(
-                Some("rsa-a"),
-                RSA_A,
-                Algorithm::RS256,
-                &with("nbf", json!(now_secs() + 600)),
-            ),
-            "not yet valid",
-        ),
+        (by_a(&without("iss")), "no issuer"),
+        (by_a(&with("nbf", json!(now_secs() + 600))), "not yet valid"),
         (
             mint(None, RSA_A, Algorithm::RS256, &ok),
             "no kid in a set of two",
@@ -483,12 +463,16 @@ async fn the_clusters_key_set_down_leaves_people_served_and_room_api_ready() {
 
 #[tokio::test]
 async fn room_api_is_not_ready_until_its_key_set_loads() {
-    let idp = KeySetServer::start(Answer::Status(503), None);
+    // A key set larger than the limit (256 KiB) is refused like an outage, although
+    // it holds the right key.
+    let idp = KeySetServer::start(Answer::Oversized(300 * 1024), None);
     let app = spawn_with_key_set(&idp.url, |_| {}).await;
     let (code, body) = app.readyz().await;
     assert_eq!(code, 503);
     assert_eq!(body["checks"]["auth_key_sets"], "down");
     let token = mint(Some("rsa-a"), RSA_A, Algorithm::RS256, &person("alice"));
+    assert_eq!(rooms(&app, &token).await, 401);
+    idp.answer(Answer::Status(503));
     assert_eq!(rooms(&app, &token).await, 401);
 
     idp.answer(Answer::Keys(vec!["rsa-a"]));
@@ -518,7 +502,61 @@ fn a_key_set_without_issuer_and_audience_is_refused_at_start_up() {
         "AUTH_JWT_ISSUER",
         "AUTH_JWT_AUDIENCE",
         "AUTH_SERVICE_ACCOUNT_JWKS_URL",
+        "AUTH_SERVICE_ACCOUNTS",
     ] {
         assert!(err.contains(key), "{key} in: {err}");
     }
+    // The pod's token is never sent over plain HTTP off this host; to it, it may.
+    let with_token = |url: &str| {
+        env.clone()
+            .set("AUTH_JWT_ISSUER", IDP)
+            .set("AUTH_JWT_AUDIENCE", AUDIENCE)
+            .set("AUTH_SERVICE_ACCOUNT_JWKS_URL", url)
+            .set("AUTH_SERVICE_ACCOUNTS", "pipeline:transcriber")
+            .set(
+                "AUTH_SERVICE_ACCOUNT_JWKS_TOKEN_FILE",
+                "/var/run/secrets/token",
+            )
+            .source()
+    };
+    let err = room_api::RoomApiSettings::from_source(&with_token(
+        "http://kubernetes.default.svc/openid/v1/jwks",
+    ))
+    .expect_err("a token over plain HTTP")
+    .to_string();
+    assert!(err.contains("must be https://"), "{err}");
+    room_api::RoomApiSettings::from_source(&with_token("http://127.0.0.1:8001/openid/v1/jwks"))
+        .expect("loopback is this host");
+    room_api::RoomApiSettings::from_source(&with_token(
+        "https://kubernetes.default.svc/openid/v1/jwks",
+    ))
+    .expect("https");
+}
+
+#[tokio::test]
+async fn a_key_set_file_alone_or_beside_the_url_verifies_tokens() {
+    let keys: Value = serde_json::from_str(KEYS).expect("fixture");
+    let file = std::env::temp_dir().join(format!("jwks-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(&file, json!({ "keys": [keys["ec-c"]] }).to_string()).expect("file");
+    let path = file.display().to_string();
+    let token_a = mint(Some("rsa-a"), RSA_A, Algorithm::RS256, &person("alice"));
+    let token_c = mint(Some("ec-c"), EC_C, Algorithm::ES256, &person("carol"));
+
+    // The file alone.
+    let only_file = path.clone();
+    let app = spawn_with_key_set("http://unused.invalid/jwks", move |s| {
+        s.auth.auth_jwks_url = None;
+        s.auth.auth_jwks_file = Some(only_file);
+    })
+    .await;
+    assert_eq!(app.readyz().await.0, 200);
+    assert_eq!(rooms(&app, &token_c).await, 200);
+    assert_eq!(rooms(&app, &token_a).await, 401);
+
+    // Beside the URL: the keys of both.
+    let idp = KeySetServer::start(Answer::Keys(vec!["rsa-a"]), None);
+    let app = spawn_with_key_set(&idp.url, move |s| s.auth.auth_jwks_file = Some(path)).await;
+    assert_eq!(rooms(&app, &token_a).await, 200);
+    assert_eq!(rooms(&app, &token_c).await, 200);
+    let _ = std::fs::remove_file(file);
 }
