@@ -345,38 +345,39 @@ impl Consumer {
         outcome: Outcome,
         shutdown: &CancellationToken,
     ) -> Settled {
-        async {
-            self.metrics.consumed.inc();
-            match &outcome {
-                Outcome::RetryLater => {
-                    let attempt = attempt_of(delivery);
-                    if let Finish::Abandoned =
-                        self.schedule_retry(delivery, attempt, shutdown).await
-                    {
-                        return Settled::Abandoned;
-                    }
-                    self.metrics.retried.inc();
-                    tracing::info!(attempt = attempt + 1, "meeting not known yet; retrying later");
+        self.metrics.consumed.inc();
+        match &outcome {
+            Outcome::RetryLater => {
+                let attempt = attempt_of(delivery);
+                if let Finish::Abandoned = self.schedule_retry(delivery, attempt, shutdown).await {
+                    return Settled::Abandoned;
                 }
-                Outcome::Poison(reason) => {
-                    tracing::error!(%reason, "dead-lettering event");
-                    self.metrics.dead_lettered.inc();
-                    let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
-                    return Settled::Rejected;
-                }
-                done => {
-                    self.metrics.outcomes.with_label_values(&[done.label()]).inc();
-                    self.metrics
-                        .by_type
-                        .with_label_values(&[domain::webhook::type_label(&event.header.event_type)])
-                        .inc();
-                    self.metrics.lag(apply::lag(event));
-                    tracing::info!(outcome = done.label(), event_type = %event.header.event_type, "handled event");
-                }
+                self.metrics.retried.inc();
+                tracing::info!(
+                    attempt = attempt + 1,
+                    "meeting not known yet; retrying later"
+                );
             }
-            Settled::Ack
+            Outcome::Poison(reason) => {
+                tracing::error!(%reason, "dead-lettering event");
+                self.metrics.dead_lettered.inc();
+                let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
+                return Settled::Rejected;
+            }
+            done => {
+                self.metrics
+                    .outcomes
+                    .with_label_values(&[done.label()])
+                    .inc();
+                self.metrics
+                    .by_type
+                    .with_label_values(&[domain::webhook::type_label(&event.header.event_type)])
+                    .inc();
+                self.metrics.lag(apply::lag(event));
+                tracing::info!(outcome = done.label(), event_type = %event.header.event_type, "handled event");
+            }
         }
-        .await
+        Settled::Ack
     }
 
     /// Publishes the delivery to the next retry queue (confirmed) before it is
